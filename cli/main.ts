@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// mqtt2pg: one binary, one subcommand per job (like the reference service's cmd/*).
+
+import { runValidate } from './validate.ts';
+
+const USAGE = `mqtt2pg — MQTT 5 → PostgreSQL ingest pipelines on Kubernetes
+
+Usage: mqtt2pg <command> [options]
+
+Commands:
+  validate -f FILE [--secrets-dir DIR]   check a pipeline file; every problem names its field and the fix
+  crd                                    print the IngestPipeline CustomResourceDefinition
+  version                                print the version
+
+Run 'mqtt2pg <command> --help' for a command's options.`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, Command> = {
+  validate: runValidate,
+  crd: async () => {
+    const { renderCrdYaml } = await import('../crds/generate.ts');
+    process.stdout.write(renderCrdYaml());
+    return 0;
+  },
+  version: async () => {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    console.log(pkg.version);
+    return 0;
+  },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(USAGE);
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`mqtt2pg: unknown command "${name}"\n\n${USAGE}`);
+    return 2;
+  }
+  return command(rest);
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      console.error(`mqtt2pg: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,45 @@
+// Every Secret key a pipeline references, with the field that references it. The worker reads them from the
+// secrets directory; the operator watches and mounts them; `validate --secrets-dir` checks they exist.
+
+import type { ResolvedPipeline } from './defaults.ts';
+
+export interface SecretKeyReference {
+  /** The spec field holding the reference, for error messages. */
+  field: string;
+  secret: string;
+  key: string;
+}
+
+export function secretReferences(r: ResolvedPipeline): SecretKeyReference[] {
+  const refs: SecretKeyReference[] = [];
+  const add = (field: string, secret: string, key: string) => refs.push({ field, secret, key });
+  const { source, sink, deadLetter, autoscaling } = r;
+  if (source.auth) {
+    add('spec.source.auth.secretRef', source.auth.name, source.auth.usernameKey);
+    add('spec.source.auth.secretRef', source.auth.name, source.auth.passwordKey);
+  }
+  if (source.tls?.ca) add('spec.source.tls.caSecretRef', source.tls.ca.name, source.tls.ca.key);
+  if (source.tls?.clientCert) {
+    const c = source.tls.clientCert;
+    add('spec.source.tls.clientCertSecretRef', c.name, c.certKey);
+    add('spec.source.tls.clientCertSecretRef', c.name, c.keyKey);
+  }
+  const pg = sink.postgres;
+  add('spec.sink.postgres.credentialsSecretRef', pg.credentials.name, pg.credentials.usernameKey);
+  add('spec.sink.postgres.credentialsSecretRef', pg.credentials.name, pg.credentials.passwordKey);
+  if (pg.ca) add('spec.sink.postgres.caSecretRef', pg.ca.name, pg.ca.key);
+  if (deadLetter?.credentials) {
+    const c = deadLetter.credentials;
+    add('spec.deadLetter.s3.credentialsSecretRef', c.name, c.accessKeyIdKey);
+    add('spec.deadLetter.s3.credentialsSecretRef', c.name, c.secretAccessKeyKey);
+  }
+  const mon = autoscaling.postgresMonitoring;
+  if (mon) {
+    add('spec.autoscaling.postgresMonitoring.credentialsSecretRef', mon.credentials.name, mon.credentials.usernameKey);
+    add('spec.autoscaling.postgresMonitoring.credentialsSecretRef', mon.credentials.name, mon.credentials.passwordKey);
+  }
+  return refs;
+}
+
+/** Names of the Secrets a pipeline needs, each once. */
+export const secretNames = (r: ResolvedPipeline) => [...new Set(secretReferences(r).map((x) => x.secret))];

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Starts the local test environment on 127.0.0.1: PostgreSQL 15 (:55432), PgBouncer (:56432), Mosquitto 2
+# (:51883), MinIO (:59000), etcd (:52379) and kube-apiserver (:56443). Idempotent: services of a previous
+# run that are still healthy are kept. Installs missing Debian packages (as root) and builds the pinned
+# Go tools once. State in $MQTT2PG_TEST_ENV_DIR (default <repo>/.test-env); tests read its 'env' file:
+#   set -a; . .test-env/env; set +a
+set -euo pipefail
+# shellcheck source=e2e/env/lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+
+case "${1:-}" in
+  '') ;;
+  -h | --help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) die "usage: up.sh (unknown argument '$1')" ;;
+esac
+
+t_all=$(now)
+need_common
+ensure_env_dir
+lock_env
+
+# Everything that may have to be installed or built comes first, so a missing prerequisite fails before
+# anything is started.
+for tool in etcd kube-apiserver minio; do need_tool "$tool"; done
+command -v kubectl >/dev/null 2>&1 || need_tool kubectl
+
+for svc in "${SERVICES[@]}"; do ensure_service "$svc"; done
+write_outputs
+
+printf 'test environment ready in %s: set -a; . %s/env; set +a\n' "$(elapsed "$t_all")" "$ENV_DIR"

@@ -1,0 +1,7 @@
+# shellcheck shell=bash disable=SC2034  # sourced: the variables are used by the scripts that source it
+# Pinned versions of the test services built from source, and where they are cached.
+# Sourced by the test-env scripts; change a version here and the next run rebuilds it.
+KUBERNETES_VERSION=v1.34.4
+ETCD_VERSION=v3.6.16
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+TOOLS_BIN=${MQTT2PG_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mqtt2pg/tools}
