@@ -13,7 +13,12 @@ export function parseCommandArgs<T extends ParseArgsConfig['options']>(
   usage: string,
 ) {
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: false, strict: true });
+    return parseArgs({
+      args: argv,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: false,
+      strict: true,
+    });
   } catch (err) {
     throw new UsageError(`mqtt2pg ${command}: ${(err as Error).message}\n\n${usage}`);
   }

@@ -17,10 +17,15 @@ schema and its rules, the same checks the API server makes. Exit 0 when all are 
 export async function runValidate(argv: string[]): Promise<number> {
   let values: { file?: string[]; 'secrets-dir'?: string; help?: boolean };
   try {
-    ({ values } = parseCommandArgs('validate', argv, {
-      file: { type: 'string', short: 'f', multiple: true },
-      'secrets-dir': { type: 'string' },
-    }, USAGE) as { values: typeof values });
+    ({ values } = parseCommandArgs(
+      'validate',
+      argv,
+      {
+        file: { type: 'string', short: 'f', multiple: true },
+        'secrets-dir': { type: 'string' },
+      },
+      USAGE,
+    ) as { values: typeof values });
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(err.message);
@@ -65,7 +70,8 @@ export async function runValidate(argv: string[]): Promise<number> {
       const { namespace, name } = p.resolved;
       console.log(`${label}: IngestPipeline ${namespace}/${name} is valid`);
     }
-    for (const s of result.skipped) console.log(`${label}: document ${s.document} (${s.kind}) skipped: not an IngestPipeline`);
+    for (const s of result.skipped)
+      console.log(`${label}: document ${s.document} (${s.kind}) skipped: not an IngestPipeline`);
   }
   return failed ? 2 : 0;
 }

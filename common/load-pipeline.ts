@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
-import { loadAll, YAMLException } from 'js-yaml';
+import { loadAll, type YAMLException } from 'js-yaml';
 import { celEquivalents, isTransitionRule } from '../crds/cel-equivalents.ts';
 import { BROKER_URL_PATTERN, type IngestPipeline } from '../crds/ingestpipeline.ts';
 import {
@@ -68,20 +68,19 @@ const PATTERN_WORDS: Record<string, string> = {
 
 // Field names that only ever hold a credential. Such a field is never part of the API: the value
 // belongs in a Secret, referenced by name.
-const CREDENTIAL_FIELD = /^(password|passwd|pass|secret|token|secretAccessKey|accessKeyId|accessKey|privateKey|key|dsn|connectionString|uri)$/i;
+const CREDENTIAL_FIELD =
+  /^(password|passwd|pass|secret|token|secretAccessKey|accessKeyId|accessKey|privateKey|key|dsn|connectionString|uri)$/i;
 
 function credentialHint(parentPath: string): string {
   if (parentPath.startsWith('spec.source')) return 'source.auth.secretRef (keys username, password)';
-  if (parentPath.startsWith('spec.deadLetter')) return 'deadLetter.s3.credentialsSecretRef (keys accessKeyId, secretAccessKey)';
+  if (parentPath.startsWith('spec.deadLetter'))
+    return 'deadLetter.s3.credentialsSecretRef (keys accessKeyId, secretAccessKey)';
   if (parentPath.startsWith('spec.autoscaling')) return 'autoscaling.postgresMonitoring.credentialsSecretRef';
   return 'sink.postgres.credentialsSecretRef (keys username, password)';
 }
 
 const toPath = (segments: Array<string | number>) =>
-  segments.reduce<string>(
-    (acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg),
-    '',
-  );
+  segments.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
 
 const segmentsOf = (instancePath: string): Array<string | number> =>
   instancePath
@@ -90,7 +89,7 @@ const segmentsOf = (instancePath: string): Array<string | number> =>
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
     .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 
-const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v) ?? String(v));
+const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v)));
 
 const firstSentence = (text: string | undefined) => (text ? text.split(/(?<=\.)\s/)[0] : '');
 
@@ -131,7 +130,10 @@ function describeError(e: ErrorObject, doc: unknown): { path: string; message: s
       return { path, message: `must be ${p.type === 'integer' ? 'an integer' : `a ${p.type}`} (got ${show(value)})` };
     case 'minimum':
     case 'maximum':
-      return { path, message: `must be ${e.keyword === 'minimum' ? 'at least' : 'at most'} ${p.limit} (got ${show(value)})` };
+      return {
+        path,
+        message: `must be ${e.keyword === 'minimum' ? 'at least' : 'at most'} ${p.limit} (got ${show(value)})`,
+      };
     case 'minItems':
       return { path, message: `needs at least ${p.limit} item${p.limit === 1 ? '' : 's'}` };
     case 'maxItems':
@@ -149,7 +151,12 @@ function describeError(e: ErrorObject, doc: unknown): { path: string; message: s
 }
 
 /** Evaluates the CEL rules' JavaScript twins over the document, walking schema and value together. */
-function celProblems(schema: Schema, value: unknown, segs: Array<string | number>, out: Array<{ path: string; message: string }>) {
+function celProblems(
+  schema: Schema,
+  value: unknown,
+  segs: Array<string | number>,
+  out: Array<{ path: string; message: string }>,
+) {
   if (value === undefined || value === null) return;
   for (const rule of schema['x-kubernetes-validations'] ?? []) {
     if (isTransitionRule(rule.rule)) continue;
@@ -182,7 +189,10 @@ function resolvedProblems(r: ResolvedPipeline): Array<{ path: string; message: s
     out.push({ path: 'spec.flusher.retry.initialBackoff', message: 'must not exceed flusher.retry.maxBackoff' });
   }
   if (r.wal.storage.sizeBytes < r.wal.sizeLimitBytes) {
-    out.push({ path: 'spec.wal.storage.size', message: 'must be at least wal.sizeLimit, or the volume fills before the WAL limit applies backpressure' });
+    out.push({
+      path: 'spec.wal.storage.size',
+      message: 'must be at least wal.sizeLimit, or the volume fills before the WAL limit applies backpressure',
+    });
   }
   return out;
 }
@@ -252,7 +262,11 @@ export function loadPipelineFile(file: string): LoadResult {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(err);
-    return { pipelines: [], problems: [{ document: 0, path: '', message: `cannot read ${file}: ${why}` }], skipped: [] };
+    return {
+      pipelines: [],
+      problems: [{ document: 0, path: '', message: `cannot read ${file}: ${why}` }],
+      skipped: [],
+    };
   }
   return parsePipelines(text);
 }

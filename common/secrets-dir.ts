@@ -38,7 +38,9 @@ export class SecretsDir {
 
   /** The value as text, without the trailing newline that `echo x > file` leaves. */
   read(ref: SecretKeyReference): string {
-    return this.readBytes(ref).toString('utf8').replace(/\r?\n$/, '');
+    return this.readBytes(ref)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
   }
 
   /** Every reference that cannot be read, as messages. */

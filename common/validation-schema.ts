@@ -52,7 +52,8 @@ export function schemaAt(root: Schema, segments: Array<string | number>): Schema
     if (!node) return undefined;
     if (typeof seg === 'number') node = node.items;
     else if (node.properties?.[seg]) node = node.properties[seg];
-    else if (node.additionalProperties && typeof node.additionalProperties === 'object') node = node.additionalProperties;
+    else if (node.additionalProperties && typeof node.additionalProperties === 'object')
+      node = node.additionalProperties;
     else return undefined;
   }
   return node;

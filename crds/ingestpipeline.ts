@@ -255,9 +255,13 @@ const basicAuthRef = (what: string): Schema =>
   );
 
 const secretKeyRef = (what: string, defaultKey: string): Schema =>
-  obj(`Secret key holding ${what}.`, { name: secretName(), key: secretKey('Key in the Secret.', defaultKey) }, {
-    required: ['name'],
-  });
+  obj(
+    `Secret key holding ${what}.`,
+    { name: secretName(), key: secretKey('Key in the Secret.', defaultKey) },
+    {
+      required: ['name'],
+    },
+  );
 
 const resources = (whose: string): Schema =>
   obj(`Compute resources of ${whose} (as in a container's resources).`, {
@@ -370,7 +374,10 @@ const sinkSchema: Schema = obj(
         applicationName: str('application_name reported to PostgreSQL. Defaults to "mqtt2pg".', {
           pattern: '^[A-Za-z0-9_.-]{1,63}$',
         }),
-        statementTimeout: duration('Limit for one flush transaction (SET LOCAL statement_timeout). Defaults to 60s.', '60s'),
+        statementTimeout: duration(
+          'Limit for one flush transaction (SET LOCAL statement_timeout). Defaults to 60s.',
+          '60s',
+        ),
       },
       { required: ['host', 'database', 'credentialsSecretRef'] },
     ),
@@ -387,7 +394,9 @@ const sinkSchema: Schema = obj(
       { enum: ['json', 'binary'] },
     ),
     pgbouncer: obj('The PgBouncer the operator runs in front of PostgreSQL (transaction pooling).', {
-      enabled: bool('Run a PgBouncer for this pipeline. Defaults to true. When false, workers connect to postgres.host directly (point it at your own pooler).'),
+      enabled: bool(
+        'Run a PgBouncer for this pipeline. Defaults to true. When false, workers connect to postgres.host directly (point it at your own pooler).',
+      ),
       image: image('PgBouncer', 'the operator default PgBouncer image'),
       replicas: int('PgBouncer pods. Defaults to 1.', { minimum: 1, maximum: 20 }),
       poolSize: int(
@@ -401,64 +410,71 @@ const sinkSchema: Schema = obj(
   { required: ['postgres'] },
 );
 
-const walSchema: Schema = obj('The worker write-ahead log: every acknowledged message is on disk here until committed.', {
-  sizeLimit: bytes(
-    'Most bytes the WAL holds; when full the worker stops reading from the broker (which keeps the messages) until flushes free space. Defaults to 1Gi.',
-    '1Gi',
-  ),
-  retention: duration(
-    'Entries older than this are expired (counted and logged) instead of flushed; only reached after a very long PostgreSQL outage. Defaults to 168h.',
-    '168h',
-  ),
-  storage: obj(
-    'WAL volume.',
-    {
-      type: str(
-        'Ephemeral (default; an emptyDir, survives container restarts but not pod deletion) or Persistent (a StatefulSet with a PVC per pod). Immutable.',
-        { enum: ['Ephemeral', 'Persistent'] },
-      ),
-      size: bytes('Volume size. Defaults to 1.5 × sizeLimit.', '2Gi'),
-      storageClassName: str('StorageClass of the PVCs (Persistent only). Defaults to the cluster default.', {
-        pattern: K8S_NAME_PATTERN,
-        maxLength: 253,
-      }),
-    },
-    {
-      'x-kubernetes-validations': [
-        {
-          rule: "(has(self.type) ? self.type : 'Ephemeral') == (has(oldSelf.type) ? oldSelf.type : 'Ephemeral')",
-          message:
-            'wal.storage.type is immutable: switching between Ephemeral and Persistent would lose unflushed WAL entries; create a new pipeline instead',
-        },
-      ],
-    },
-  ),
-});
+const walSchema: Schema = obj(
+  'The worker write-ahead log: every acknowledged message is on disk here until committed.',
+  {
+    sizeLimit: bytes(
+      'Most bytes the WAL holds; when full the worker stops reading from the broker (which keeps the messages) until flushes free space. Defaults to 1Gi.',
+      '1Gi',
+    ),
+    retention: duration(
+      'Entries older than this are expired (counted and logged) instead of flushed; only reached after a very long PostgreSQL outage. Defaults to 168h.',
+      '168h',
+    ),
+    storage: obj(
+      'WAL volume.',
+      {
+        type: str(
+          'Ephemeral (default; an emptyDir, survives container restarts but not pod deletion) or Persistent (a StatefulSet with a PVC per pod). Immutable.',
+          { enum: ['Ephemeral', 'Persistent'] },
+        ),
+        size: bytes('Volume size. Defaults to 1.5 × sizeLimit.', '2Gi'),
+        storageClassName: str('StorageClass of the PVCs (Persistent only). Defaults to the cluster default.', {
+          pattern: K8S_NAME_PATTERN,
+          maxLength: 253,
+        }),
+      },
+      {
+        'x-kubernetes-validations': [
+          {
+            rule: "(has(self.type) ? self.type : 'Ephemeral') == (has(oldSelf.type) ? oldSelf.type : 'Ephemeral')",
+            message:
+              'wal.storage.type is immutable: switching between Ephemeral and Persistent would lose unflushed WAL entries; create a new pipeline instead',
+          },
+        ],
+      },
+    ),
+  },
+);
 
-const flusherSchema: Schema = obj('How the WAL is flushed to PostgreSQL.', {
-  batchSize: int('Most rows per COPY transaction. Defaults to 5000.', { minimum: 1, maximum: 100000 }),
-  flushInterval: duration(
-    'Longest a row waits for its batch to fill before it is flushed anyway. Defaults to 100ms.',
-    '100ms',
-  ),
-  flushers: int(
-    'Concurrent flushers (PostgreSQL connections) per worker pod when autoscaling is off, and the starting count when it is on. Defaults to 2.',
-    { minimum: 1, maximum: 64 },
-  ),
-  minFlushers: int('Lower bound for the autoscaler. Defaults to 1.', { minimum: 1, maximum: 64 }),
-  maxFlushers: int('Upper bound for the autoscaler. Defaults to 8.', { minimum: 1, maximum: 64 }),
-  retry: obj('Backoff for connection and server errors (retried forever; never dead-lettered).', {
-    initialBackoff: duration('First retry delay. Defaults to 100ms.', '100ms'),
-    maxBackoff: duration('Longest retry delay. Defaults to 30s.', '30s'),
-  }),
-}, {
-  'x-kubernetes-validations': [
-    {
-      rule: '!has(self.minFlushers) || !has(self.maxFlushers) || self.minFlushers <= self.maxFlushers',
-      message: 'flusher.minFlushers must not exceed flusher.maxFlushers',
-    },
-  ],
-});
+const flusherSchema: Schema = obj(
+  'How the WAL is flushed to PostgreSQL.',
+  {
+    batchSize: int('Most rows per COPY transaction. Defaults to 5000.', { minimum: 1, maximum: 100000 }),
+    flushInterval: duration(
+      'Longest a row waits for its batch to fill before it is flushed anyway. Defaults to 100ms.',
+      '100ms',
+    ),
+    flushers: int(
+      'Concurrent flushers (PostgreSQL connections) per worker pod when autoscaling is off, and the starting count when it is on. Defaults to 2.',
+      { minimum: 1, maximum: 64 },
+    ),
+    minFlushers: int('Lower bound for the autoscaler. Defaults to 1.', { minimum: 1, maximum: 64 }),
+    maxFlushers: int('Upper bound for the autoscaler. Defaults to 8.', { minimum: 1, maximum: 64 }),
+    retry: obj('Backoff for connection and server errors (retried forever; never dead-lettered).', {
+      initialBackoff: duration('First retry delay. Defaults to 100ms.', '100ms'),
+      maxBackoff: duration('Longest retry delay. Defaults to 30s.', '30s'),
+    }),
+  },
+  {
+    'x-kubernetes-validations': [
+      {
+        rule: '!has(self.minFlushers) || !has(self.maxFlushers) || self.minFlushers <= self.maxFlushers',
+        message: 'flusher.minFlushers must not exceed flusher.maxFlushers',
+      },
+    ],
+  },
+);
 
 const deadLetterSchema: Schema = obj(
   'Dead-letter queue for rows PostgreSQL rejects (constraint or data errors). Without it, rejected rows go to the unparseable table with reason "rejected".',
@@ -506,7 +522,10 @@ const autoscalingSchema: Schema = obj(
     maxReplicas: int('Most worker pods. Defaults to replicas.', { minimum: 1, maximum: 1000 }),
     minPoolSize: int('Smallest PgBouncer pool. Defaults to pgbouncer.poolSize.', { minimum: 1, maximum: 1000 }),
     maxPoolSize: int('Largest PgBouncer pool. Defaults to pgbouncer.poolSize.', { minimum: 1, maximum: 1000 }),
-    targetOldestUnflushedAge: duration('Scale up while the oldest unflushed message is older than this. Defaults to 10s.', '10s'),
+    targetOldestUnflushedAge: duration(
+      'Scale up while the oldest unflushed message is older than this. Defaults to 10s.',
+      '10s',
+    ),
     targetCommitLatency: duration('Hold while PostgreSQL commit latency is above this. Defaults to 250ms.', '250ms'),
     scaleUpCooldown: duration('Least time between two scale-up steps. Defaults to 30s.', '30s'),
     scaleDownCooldown: duration('Least time between two scale-down steps. Defaults to 2m.', '2m'),
@@ -590,7 +609,11 @@ const conditionSchema: Schema = obj(
     status: str('True, False or Unknown.', { enum: ['True', 'False', 'Unknown'] }),
     observedGeneration: int('Generation the condition was computed for.', { minimum: 0 }),
     lastTransitionTime: str('When the status last changed.', { format: 'date-time' }),
-    reason: str('CamelCase reason.', { maxLength: 1024, minLength: 1, pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$' }),
+    reason: str('CamelCase reason.', {
+      maxLength: 1024,
+      minLength: 1,
+      pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$',
+    }),
     message: str('Human-readable detail: what is wrong and how to fix it.', { maxLength: 32768 }),
   },
   { required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'] },

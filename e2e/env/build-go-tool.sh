@@ -25,7 +25,7 @@ if [ -x "$out" ]; then
   exit 0
 fi
 if ! command -v go >/dev/null 2>&1; then
-  echo "build-go-tool.sh: 'go' is not installed; it is needed once to build $tool $version (install Go >= 1.24 from https://go.dev/dl or 'apt-get install golang')" >&2
+  echo "build-go-tool.sh: 'go' is not installed; it is needed once to build $tool $version (install Go >= 1.24 from https://go.dev/dl and put its bin directory on PATH; Debian 12's golang package is too old)" >&2
   exit 1
 fi
 

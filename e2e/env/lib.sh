@@ -170,7 +170,7 @@ svc_pid() {
   [ -s "$f" ] || return 1
   pid=$(cat "$f")
   case "$pid" in '' | *[!0-9]*) return 1 ;; esac
-  [ -d "/proc/$pid" ] || return 1
+  proc_alive "$pid" || return 1
   exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
   exe=${exe% (deleted)}
   want=$(readlink -f "$(svc_exe "$1")")
@@ -223,6 +223,14 @@ wait_healthy() {
   done
 }
 
+# proc_alive PID: running and not a zombie (an unreaped zombie keeps its pid until init collects it).
+proc_alive() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
+}
+
 stop_signal() { case "$1" in postgres) echo INT ;; *) echo TERM ;; esac; } # postgres: TERM = wait for clients
 
 # stop_service NAME [KILL]: signal our process (only if the pid still runs the expected binary), await its exit,
@@ -238,7 +246,7 @@ stop_service() {
   t0=$(now)
   kill -s "$sig" "$pid" 2>/dev/null || true
   deadline=$(( $(date +%s) + ${ENV_TIMEOUT:-30} ))
-  while kill -0 "$pid" 2>/dev/null; do
+  while proc_alive "$pid"; do
     if [ "$(date +%s)" -ge "$deadline" ]; then
       log "test-env: $name (pid $pid) did not exit after SIG$sig; sending SIGKILL"
       kill -s KILL -- "-$pid" 2>/dev/null || kill -s KILL "$pid" 2>/dev/null || true
@@ -362,6 +370,8 @@ pool_mode = transaction
 max_client_conn = 500
 default_pool_size = 20
 ignore_startup_parameters = extra_float_digits,options
+; retry a failed server login after 1s, not 15s: outage tests restart PostgreSQL and expect a quick recovery
+server_login_retry = 1
 log_connections = 0
 log_disconnections = 0
 EOF

@@ -1,0 +1,60 @@
+# mqtt2pg — every task a developer or CI runs. `make test` is the README's test command and what .ci/run calls.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+# Node 24 comes from the `node` npm package (node_modules/.bin/node) where the system's Node is older.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+NPM_STAMP := node_modules/.package-lock.json
+
+.PHONY: help deps build crds crds-check lint typecheck test test-unit test-integration test-env test-env-down clean
+
+help:
+	@echo "make test           install what the tests need, start the services, run every suite, stop what it started"
+	@echo "make test-unit      fast tests of pure logic (no services)"
+	@echo "make test-env       start PostgreSQL, PgBouncer, Mosquitto, MinIO, etcd, kube-apiserver on 127.0.0.1"
+	@echo "make test-env-down  stop them"
+	@echo "make build          compile TypeScript to dist/"
+	@echo "make crds           regenerate crds/ingestpipelines.mqtt2pg.io.yaml from crds/ingestpipeline.ts"
+	@echo "make lint           formatting, lint, type check, shellcheck, CRD drift"
+
+# npm ci only when package-lock.json changed since the last install.
+$(NPM_STAMP): package-lock.json package.json
+	npm ci --no-audit --no-fund
+	@touch $(NPM_STAMP)
+
+deps: $(NPM_STAMP)
+	@node -e 'const [M]=process.versions.node.split("."); if (+M < 24) { console.error("Node " + process.version + " is on PATH; the project needs Node 24 (npm ci installs it into node_modules/.bin)"); process.exit(1) }'
+
+build: deps
+	tsc -p tsconfig.build.json
+
+crds: deps
+	node crds/generate.ts
+
+crds-check: deps
+	node crds/generate.ts --check
+
+typecheck: deps
+	tsc -p tsconfig.json
+
+lint: deps crds-check typecheck
+	biome check .
+	scripts/shellcheck.sh
+
+test-unit: deps
+	scripts/run-tests.sh unit
+
+test-integration: deps
+	scripts/run-tests.sh integration
+
+test-env:
+	e2e/env/up.sh
+
+test-env-down:
+	e2e/env/down.sh
+
+test: deps
+	scripts/test.sh
+
+clean:
+	rm -rf dist

@@ -1,0 +1,43 @@
+// What the integration suites read from the test environment (.test-env/env, exported by
+// scripts/run-tests.sh). A missing variable fails the suite with the command that fixes it.
+
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export function requireEnv(name: string): string {
+  const v = process.env[name];
+  if (!v)
+    throw new Error(
+      `${name} is not set: start the services with 'make test-env' and run the suite through 'make test'`,
+    );
+  return v;
+}
+
+const run = promisify(execFile);
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command, never throwing on a non-zero exit: tests assert on the result. */
+export async function command(file: string, args: string[], input?: string): Promise<CommandResult> {
+  const child = run(file, args, { cwd: REPO_ROOT, maxBuffer: 64 * 1024 * 1024 });
+  if (input !== undefined) {
+    child.child.stdin?.end(input);
+  }
+  try {
+    const { stdout, stderr } = await child;
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
+  }
+}
+
+export const kubectl = (args: string[], input?: string) =>
+  command('kubectl', ['--kubeconfig', requireEnv('KUBECONFIG'), ...args], input);
