@@ -1,0 +1,314 @@
+// The write-ahead log: every message is here, fsynced, before the broker gets its PUBACK, and stays until
+// the PostgreSQL transaction (or S3 PUT) holding it has committed.
+//
+// Group commit: while one synced write runs, arriving messages queue; the next write takes them all. One
+// LevelDB record holds one group (see wal-record.ts). Flushers claim whole groups, oldest first; a group is
+// deleted only when its batch is acknowledged.
+
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { Level } from 'level';
+import type { InboundMessage } from './message.ts';
+import { decodeGroup, decodeKey, encodeGroup, encodeKey, type GroupKey } from './wal-record.ts';
+
+export interface WalOptions {
+  dir: string;
+  /** Most bytes of message records held; `full` turns true at the limit (the receiver stops reading). */
+  sizeLimitBytes: number;
+  /** Groups whose oldest message is older than this are expired by sweepExpired(). */
+  retentionMs: number;
+  /** Bytes of decoded messages kept in memory for flushers; groups beyond it are read back from disk. */
+  cacheBytes?: number;
+  /** Upper bounds of one group record. */
+  maxGroupMessages?: number;
+  maxGroupBytes?: number;
+}
+
+interface Group extends GroupKey {
+  key: Buffer;
+  messages?: InboundMessage[];
+  /** Counted in the cache budget (kept from the append, not read back). */
+  cached?: boolean;
+}
+
+/** A claimed set of groups: the unit a flusher commits and the WAL deletes. */
+export interface Claim {
+  groups: Group[];
+  messages: InboundMessage[];
+}
+
+type Durable = (() => void) | undefined;
+
+// Per-message overhead the key/record framing adds, for size accounting before encoding.
+const FRAMING_BYTES = 16;
+
+export class Wal extends EventEmitter {
+  readonly opts: Required<WalOptions>;
+  private readonly db: Level<Buffer, Buffer>;
+  private nextSeq = 0n;
+  /** Groups on disk, not claimed, oldest first. */
+  private readonly queue: Group[] = [];
+  private readonly claimed = new Set<Group>();
+  private pending: InboundMessage[] = [];
+  private pendingDurable: Durable[] = [];
+  private pendingBytes = 0;
+  private writing = false;
+  private writeScheduled = false;
+  private cachedBytes = 0;
+  private closed = false;
+  /** Bytes and messages of groups on disk (queued + claimed). */
+  bytes = 0;
+  messages = 0;
+  expired = 0;
+  private queuedCount = 0;
+  private failure: Error | undefined;
+
+  private constructor(opts: WalOptions) {
+    super();
+    this.opts = {
+      cacheBytes: Math.min(64 * 2 ** 20, opts.sizeLimitBytes),
+      maxGroupMessages: 2000,
+      maxGroupBytes: 4 * 2 ** 20,
+      ...opts,
+    };
+    mkdirSync(opts.dir, { recursive: true });
+    this.db = new Level<Buffer, Buffer>(opts.dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  }
+
+  /** Opens the log and rebuilds its index from the keys alone: what a restart replays. */
+  static async open(opts: WalOptions): Promise<Wal> {
+    const wal = new Wal(opts);
+    try {
+      await wal.db.open();
+    } catch (err) {
+      const cause = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
+      throw new Error(`cannot open the WAL at ${opts.dir}: ${cause} (is another worker using this directory?)`);
+    }
+    for await (const raw of wal.db.keys()) {
+      const k = decodeKey(raw);
+      wal.queue.push({ ...k, key: Buffer.from(raw) });
+      wal.queuedCount += k.count;
+      wal.bytes += k.bytes;
+      wal.messages += k.count;
+      if (k.seq >= wal.nextSeq) wal.nextSeq = k.seq + 1n;
+    }
+    return wal;
+  }
+
+  get full(): boolean {
+    return this.bytes + this.pendingBytes >= this.opts.sizeLimitBytes;
+  }
+
+  /** Below this the receiver resumes reading: hysteresis, so it does not flap at the limit. */
+  get belowResumeMark(): boolean {
+    return this.bytes + this.pendingBytes < this.opts.sizeLimitBytes * 0.9;
+  }
+
+  get oldestReceivedAt(): number | undefined {
+    let oldest: number | undefined;
+    for (const g of this.claimed) if (oldest === undefined || g.oldestReceivedAt < oldest) oldest = g.oldestReceivedAt;
+    const head = this.queue[0];
+    if (head && (oldest === undefined || head.oldestReceivedAt < oldest)) oldest = head.oldestReceivedAt;
+    const p = this.pending[0];
+    if (p && (oldest === undefined || p.receivedAt < oldest)) oldest = p.receivedAt;
+    return oldest;
+  }
+
+  /** Messages durable and waiting for a flusher. */
+  get available(): number {
+    return this.queuedCount;
+  }
+
+  /** Receive time of the oldest message waiting for a flusher. */
+  get oldestAvailableAt(): number | undefined {
+    return this.queue[0]?.oldestReceivedAt;
+  }
+
+  /**
+   * Queues a message for the next group commit; `durable` runs once it is fsynced, in append order.
+   * Throws once the log has failed: nothing may be acknowledged after a failed write.
+   */
+  append(message: InboundMessage, durable?: () => void): void {
+    if (this.failure) throw this.failure;
+    if (this.closed) throw new Error('the WAL is closed');
+    this.pending.push(message);
+    this.pendingDurable.push(durable);
+    this.pendingBytes += message.payload.length + message.topic.length + FRAMING_BYTES;
+    if (!this.writing && !this.writeScheduled) {
+      this.writeScheduled = true;
+      // setImmediate, not a microtask: every PUBLISH parsed from the same socket read joins this group.
+      setImmediate(() => this.writeLoop());
+    }
+  }
+
+  /** Resolves when every appended message is durable (used on shutdown). */
+  async settled(): Promise<void> {
+    while (this.writing || this.writeScheduled || this.pending.length > 0) {
+      if (this.failure) throw this.failure;
+      await new Promise((r) => this.once('durable', r));
+    }
+  }
+
+  private async writeLoop(): Promise<void> {
+    this.writeScheduled = false;
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      while (this.pending.length > 0) {
+        const messages = this.pending;
+        const durable = this.pendingDurable;
+        this.pending = [];
+        this.pendingDurable = [];
+        const groups = this.split(messages);
+        const ops = groups.map((g) => ({ type: 'put' as const, key: g.key, value: g.value }));
+        try {
+          await this.db.batch(ops, { sync: true } as object);
+        } catch (err) {
+          this.failure = new Error(`WAL write failed: ${(err as Error).message}`);
+          this.emit('error', this.failure);
+          return;
+        }
+        this.pendingBytes -= groups.reduce((n, g) => n + g.estimated, 0);
+        for (const g of groups) this.enqueue(g.group);
+        for (const d of durable) d?.();
+        this.emit('durable');
+        this.emit('available');
+      }
+    } finally {
+      this.writing = false;
+      this.emit('durable');
+    }
+  }
+
+  private split(messages: InboundMessage[]) {
+    const out: Array<{ key: Buffer; value: Buffer; group: Group; estimated: number }> = [];
+    let start = 0;
+    while (start < messages.length) {
+      let end = start;
+      let estimated = 0;
+      while (
+        end < messages.length &&
+        end - start < this.opts.maxGroupMessages &&
+        (end === start || estimated < this.opts.maxGroupBytes)
+      ) {
+        const m = messages[end] as InboundMessage;
+        estimated += m.payload.length + m.topic.length + FRAMING_BYTES;
+        end++;
+      }
+      const slice = messages.slice(start, end);
+      const value = encodeGroup(slice);
+      const k: GroupKey = {
+        seq: this.nextSeq++,
+        count: slice.length,
+        bytes: value.length,
+        oldestReceivedAt: (slice[0] as InboundMessage).receivedAt,
+      };
+      const key = encodeKey(k);
+      out.push({ key, value, group: { ...k, key, messages: slice }, estimated });
+      start = end;
+    }
+    return out;
+  }
+
+  private enqueue(g: Group) {
+    this.bytes += g.bytes;
+    this.messages += g.count;
+    if (this.cachedBytes + g.bytes <= this.opts.cacheBytes) {
+      this.cachedBytes += g.bytes;
+      g.cached = true;
+    } else {
+      delete g.messages;
+    }
+    this.queue.push(g);
+    this.queuedCount += g.count;
+  }
+
+  /**
+   * Claims the oldest groups up to maxMessages (at least one group) for a flusher. The claim is taken
+   * synchronously, so concurrent flushers never get the same group; uncached groups are then read back.
+   */
+  async claim(maxMessages: number): Promise<Claim | undefined> {
+    if (this.queue.length === 0) return undefined;
+    const groups: Group[] = [];
+    let n = 0;
+    while (this.queue.length > 0 && (groups.length === 0 || n + (this.queue[0] as Group).count <= maxMessages)) {
+      const g = this.queue.shift() as Group;
+      this.claimed.add(g);
+      groups.push(g);
+      n += g.count;
+    }
+    this.queuedCount -= n;
+    const missing = groups.filter((g) => !g.messages);
+    if (missing.length > 0) {
+      try {
+        const values = await this.db.getMany(missing.map((g) => g.key));
+        missing.forEach((g, i) => {
+          const v = values[i];
+          if (!v) throw new Error(`WAL group ${g.seq} is missing from disk`);
+          // Read-back groups are not cached: they are committed and dropped soon, and the cache is for new ones.
+          g.messages = decodeGroup(v);
+        });
+      } catch (err) {
+        this.release({ groups, messages: [] });
+        throw err;
+      }
+    }
+    const messages: InboundMessage[] = [];
+    for (const g of groups) for (const m of g.messages as InboundMessage[]) messages.push(m);
+    return { groups, messages };
+  }
+
+  /** The claim's rows (or dead letters) are committed: delete its groups. */
+  async commit(claim: Claim): Promise<void> {
+    // Not synced: a lost delete only replays already-committed rows (a counted duplicate), never loses one.
+    await this.db.batch(claim.groups.map((g) => ({ type: 'del' as const, key: g.key })));
+    this.forget(claim.groups);
+  }
+
+  /** Hands a claim back (shutdown before it committed): its groups go back to the head, in order. */
+  release(claim: Claim): void {
+    for (const g of claim.groups) {
+      this.claimed.delete(g);
+      this.queuedCount += g.count;
+    }
+    this.queue.unshift(...claim.groups);
+    this.queue.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
+    this.emit('available');
+  }
+
+  private forget(groups: Group[]) {
+    for (const g of groups) {
+      this.claimed.delete(g);
+      this.bytes -= g.bytes;
+      this.messages -= g.count;
+      if (g.cached) this.cachedBytes -= g.bytes;
+      delete g.messages;
+    }
+    this.emit('committed');
+  }
+
+  /** Deletes queued groups older than the retention; returns the number of messages expired. */
+  async sweepExpired(now = Date.now()): Promise<number> {
+    const cutoff = now - this.opts.retentionMs;
+    const old: Group[] = [];
+    while (this.queue.length > 0 && (this.queue[0] as Group).oldestReceivedAt < cutoff) {
+      const g = this.queue.shift() as Group;
+      this.queuedCount -= g.count;
+      old.push(g);
+    }
+    if (old.length === 0) return 0;
+    await this.db.batch(old.map((g) => ({ type: 'del' as const, key: g.key })));
+    for (const g of old) this.claimed.add(g);
+    this.forget(old);
+    const n = old.reduce((s, g) => s + g.count, 0);
+    this.expired += n;
+    return n;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.settled().catch(() => {});
+    this.closed = true;
+    await this.db.close();
+  }
+}
