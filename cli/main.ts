@@ -8,6 +8,9 @@ const USAGE = `mqtt2pg — MQTT 5 → PostgreSQL ingest pipelines on Kubernetes
 Usage: mqtt2pg <command> [options]
 
 Commands:
+  worker -f FILE [--secrets-dir DIR]     run one ingest worker (the same code a worker pod runs)
+  migrate -f FILE [--secrets-dir DIR]    create or upgrade the pipeline's tables
+  loadgen [--url URL] [--rate N] ...     publish synthetic device traffic; progress, then a JSON summary
   validate -f FILE [--secrets-dir DIR]   check a pipeline file; every problem names its field and the fix
   crd                                    print the IngestPipeline CustomResourceDefinition
   version                                print the version
@@ -18,6 +21,9 @@ type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, Command> = {
   validate: runValidate,
+  worker: async (argv) => (await import('./worker.ts')).runWorkerCommand(argv),
+  migrate: async (argv) => (await import('./migrate.ts')).runMigrateCommand(argv),
+  loadgen: async (argv) => (await import('./loadgen.ts')).runLoadgenCommand(argv),
   crd: async () => {
     const { renderCrdYaml } = await import('../crds/generate.ts');
     process.stdout.write(renderCrdYaml());

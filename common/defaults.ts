@@ -143,7 +143,7 @@ export function resolvePipeline(p: IngestPipeline): ResolvedPipeline {
   const sharedGroup = source.sharedGroup ?? groupFromName(p.metadata.name);
   const tlsWanted =
     source.tls?.enabled === true ||
-    source.brokers.some((b) => /^(mqtts|ssl|tls|wss):/.test(b)) ||
+    source.brokers.some((b) => /^(mqtts|ssl|tls):/.test(b)) ||
     source.tls?.caSecretRef !== undefined ||
     source.tls?.clientCertSecretRef !== undefined;
   const minFlushers = flusher.minFlushers ?? 1;

@@ -29,7 +29,7 @@ export const KIND = 'IngestPipeline';
 export const PLURAL = 'ingestpipelines';
 export const SINGULAR = 'ingestpipeline';
 export const SHORT_NAMES = ['ingp'];
-export const BROKER_URL_PATTERN = '^(mqtt|mqtts|tcp|ssl|tls|ws|wss)://[^\\s/]+(/.*)?$';
+export const BROKER_URL_PATTERN = '^(mqtt|mqtts|tcp|ssl|tls)://[^\\s/]+(/.*)?$';
 
 // ---------------------------------------------------------------------------------------------------------
 // Types (what users write; every field optional unless the schema requires it)

@@ -1,0 +1,63 @@
+// `mqtt2pg migrate -f PIPELINE.yaml`: create or upgrade the pipeline's tables, then exit.
+
+import pg from 'pg';
+import { loadSinglePipeline } from '../common/load-pipeline.ts';
+import { DEFAULT_SECRETS_DIR, SecretsDir } from '../common/secrets-dir.ts';
+import { migrate } from '../worker/migrate.ts';
+import { explainPgConnectError, pgClientConfig } from '../worker/pg-config.ts';
+import { parseCommandArgs, UsageError } from './args.ts';
+
+const USAGE = `Usage: mqtt2pg migrate -f FILE [--name NAME] [--secrets-dir DIR]
+
+Creates the schema, the telemetry and unparseable tables and their indexes of the pipeline in FILE, or
+upgrades them to the current version. Safe to run from many places at once.`;
+
+export async function runMigrateCommand(argv: string[]): Promise<number> {
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseCommandArgs('migrate', argv, {
+      file: { type: 'string', short: 'f' },
+      name: { type: 'string' },
+      'secrets-dir': { type: 'string' },
+    }, USAGE));
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(err.message);
+      return 2;
+    }
+    throw err;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!values.file) {
+    console.error(`mqtt2pg migrate: no pipeline given; pass it with -f FILE\n\n${USAGE}`);
+    return 2;
+  }
+  let p: ReturnType<typeof loadSinglePipeline>['resolved'];
+  let client: pg.Client;
+  try {
+    p = loadSinglePipeline(values.file as string, values.name as string | undefined).resolved;
+    client = new pg.Client(pgClientConfig(p, new SecretsDir((values['secrets-dir'] as string | undefined) ?? DEFAULT_SECRETS_DIR), 'migrate'));
+  } catch (err) {
+    console.error(`mqtt2pg migrate: ${(err as Error).message}`);
+    return 2;
+  }
+  try {
+    await client.connect();
+    const r = await migrate(client, p.sink);
+    const where = `${p.sink.schema}.${p.sink.table} / ${p.sink.schema}.${p.sink.unparseableTable}`;
+    console.log(
+      r.applied.length > 0
+        ? `${where}: applied migration${r.applied.length > 1 ? 's' : ''} ${r.applied.join(', ')}; now at version ${r.current}`
+        : `${where}: already at version ${r.current}`,
+    );
+    return 0;
+  } catch (err) {
+    console.error(`mqtt2pg migrate: ${explainPgConnectError(err, p)}`);
+    return 1;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

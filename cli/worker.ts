@@ -1,0 +1,76 @@
+// `mqtt2pg worker -f PIPELINE.yaml`: one worker outside Kubernetes, or inside a pod.
+
+import { DEFAULT_SECRETS_DIR } from '../common/secrets-dir.ts';
+import { runWorker } from '../worker/main.ts';
+import { parseCommandArgs, UsageError } from './args.ts';
+
+const USAGE = `Usage: mqtt2pg worker -f FILE [options]
+
+Runs one ingest worker for the IngestPipeline in FILE: subscribe (shared, QoS 1) → WAL (fsync before
+PUBACK) → COPY into PostgreSQL → dead letters to S3. SIGTERM drains the WAL and exits 0.
+
+  -f, --file FILE          the pipeline (the same YAML you kubectl apply)
+      --name NAME          which pipeline, when FILE holds several
+      --secrets-dir DIR    Secret values as DIR/<secret>/<key> (default ${DEFAULT_SECRETS_DIR})
+      --wal-dir DIR        WAL directory (default ./wal-<pipeline>)
+      --instance NAME      client id suffix: <clientIdPrefix>-<NAME> (default $POD_NAME, else <host>-<pipeline>)
+      --metrics-port N     /metrics listener (default 9090; 0 picks a free port)
+      --health-port N      /healthz and /readyz listener (default 8081; 0 picks a free port)
+      --listen-host HOST   address of both listeners (default 0.0.0.0)
+      --no-migrate         do not create/upgrade the tables at start (they must exist)
+      --drain-timeout S    seconds a SIGTERM drain may take (default terminationGracePeriodSeconds - 5)`;
+
+function int(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`mqtt2pg worker: --${name} must be a whole number (got "${v}")`);
+  return n;
+}
+
+export async function runWorkerCommand(argv: string[]): Promise<number> {
+  try {
+    const { values } = parseCommandArgs(
+      'worker',
+      argv,
+      {
+        file: { type: 'string', short: 'f' },
+        name: { type: 'string' },
+        'secrets-dir': { type: 'string' },
+        'wal-dir': { type: 'string' },
+        instance: { type: 'string' },
+        'metrics-port': { type: 'string' },
+        'health-port': { type: 'string' },
+        'listen-host': { type: 'string' },
+        'no-migrate': { type: 'boolean' },
+        'drain-timeout': { type: 'string' },
+      },
+      USAGE,
+    );
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    const file = values.file as string | undefined;
+    if (!file) throw new UsageError(`mqtt2pg worker: no pipeline given; pass it with -f FILE\n\n${USAGE}`);
+    return await runWorker({
+      file,
+      ...(values.name ? { name: values.name as string } : {}),
+      secretsDir: (values['secrets-dir'] as string | undefined) ?? DEFAULT_SECRETS_DIR,
+      ...(values['wal-dir'] ? { walDir: values['wal-dir'] as string } : {}),
+      metricsPort: int('metrics-port', values['metrics-port'] as string | undefined, 9090),
+      healthPort: int('health-port', values['health-port'] as string | undefined, 8081),
+      listenHost: (values['listen-host'] as string | undefined) ?? '0.0.0.0',
+      ...(values.instance ? { instance: values.instance as string } : {}),
+      migrate: !values['no-migrate'],
+      ...(values['drain-timeout'] !== undefined
+        ? { drainTimeoutSeconds: int('drain-timeout', values['drain-timeout'] as string, 55) }
+        : {}),
+    });
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(err.message);
+      return 2;
+    }
+    throw err;
+  }
+}

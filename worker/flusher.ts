@@ -1,0 +1,245 @@
+// Flushers: take batches from the WAL (by size or interval), write them with COPY in one transaction, and
+// delete them from the WAL only after the commit (and, for rejected rows, the dead-letter PUT). A batch that
+// PostgreSQL rejects for a row-level reason is split until the bad rows are isolated; connection and server
+// errors are retried with backoff, forever.
+
+import type { Logger } from '../common/logger.ts';
+import type { DeadLetter, DeadLetterSink } from './deadletter.ts';
+import type { WorkerMetrics } from './metrics.ts';
+import { backoffMs, classifyFailure, sqlstateOf } from './pg-errors.ts';
+import type { PgSink } from './pg-sink.ts';
+import { type PayloadFormat, type Row, rejectedRow, toRow } from './rows.ts';
+import { Signal } from './signal.ts';
+import type { Claim, Wal } from './wal.ts';
+
+export interface FlusherOptions {
+  batchSize: number;
+  flushIntervalMs: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  payloadFormat: PayloadFormat;
+}
+
+export interface FlusherDeps {
+  wal: Wal;
+  newSink: (index: number) => PgSink;
+  deadLetters: DeadLetterSink | undefined;
+  metrics: WorkerMetrics;
+  log: Logger;
+}
+
+class Aborted extends Error {
+  override name = 'Aborted';
+}
+
+interface Flusher {
+  index: number;
+  sink: PgSink;
+  /** Asked to stop after its current batch (count lowered, or shutdown). */
+  retiring: boolean;
+  done: Promise<void>;
+}
+
+interface Rejected {
+  row: Row;
+  err: unknown;
+  attempts: number;
+}
+
+export class FlusherPool {
+  private readonly opts: FlusherOptions;
+  private readonly deps: FlusherDeps;
+  private readonly flushers: Flusher[] = [];
+  private readonly wake = new Signal();
+  private readonly sleepers = new Signal();
+  private draining = false;
+  private aborted = false;
+  private nextIndex = 0;
+  /** Last write attempt succeeded (readiness). */
+  healthy = true;
+  lastError: string | undefined;
+
+  constructor(opts: FlusherOptions, deps: FlusherDeps) {
+    this.opts = opts;
+    this.deps = deps;
+    deps.wal.on('available', () => this.wake.notify());
+  }
+
+  get count(): number {
+    return this.flushers.filter((f) => !f.retiring).length;
+  }
+
+  /** Sets the number of flushers, live: new ones start at once, surplus ones stop after their batch. */
+  setCount(n: number): void {
+    const active = this.flushers.filter((f) => !f.retiring);
+    for (let i = active.length; i < n; i++) this.spawn();
+    for (const f of active.slice(n)) f.retiring = true;
+    this.wake.notify();
+    this.deps.metrics.activeFlushers.set(n);
+  }
+
+  private spawn() {
+    const f: Flusher = {
+      index: this.nextIndex++,
+      sink: this.deps.newSink(this.nextIndex),
+      retiring: false,
+      done: Promise.resolve(),
+    };
+    f.done = this.run(f).finally(async () => {
+      await f.sink.close();
+      this.flushers.splice(this.flushers.indexOf(f), 1);
+    });
+    this.flushers.push(f);
+  }
+
+  private async run(f: Flusher): Promise<void> {
+    const { wal } = this.deps;
+    while (!f.retiring && !this.aborted) {
+      const due = this.dueInMs();
+      if (due > 0) {
+        await this.wake.wait(due === Number.POSITIVE_INFINITY ? undefined : due);
+        continue;
+      }
+      const claim = await wal.claim(this.opts.batchSize);
+      if (!claim) continue;
+      try {
+        await this.process(f, claim);
+      } catch (err) {
+        wal.release(claim);
+        if (err instanceof Aborted) return;
+        throw err;
+      }
+    }
+  }
+
+  /** 0 when a batch should be taken now; otherwise how long until the oldest waiting row is due. */
+  private dueInMs(): number {
+    const { wal } = this.deps;
+    if (wal.available === 0) return Number.POSITIVE_INFINITY;
+    if (wal.available >= this.opts.batchSize || this.draining) return 0;
+    const oldest = wal.oldestAvailableAt ?? Date.now();
+    return Math.max(0, oldest + this.opts.flushIntervalMs - Date.now());
+  }
+
+  private async process(f: Flusher, claim: Claim): Promise<void> {
+    const { metrics, wal } = this.deps;
+    const started = performance.now();
+    const rows = claim.messages.map((m) => toRow(m, this.opts.payloadFormat));
+    const rejected: Rejected[] = [];
+    await this.writeIsolating(f, rows, rejected, 0);
+    if (rejected.length > 0) await this.handleRejected(f, rejected);
+    await wal.commit(claim);
+
+    const now = Date.now();
+    metrics.batchDuration.observe((performance.now() - started) / 1000);
+    metrics.batchRows.observe(rows.length);
+    let telemetry = 0;
+    for (const r of rows) {
+      if (r.kind === 'telemetry') telemetry++;
+      else metrics.unparseable.inc({ reason: r.reason });
+      metrics.receiveToCommit.observe((now - r.message.receivedAt) / 1000);
+    }
+    metrics.flushedRows.inc(telemetry - rejected.filter((x) => x.row.kind === 'telemetry').length);
+  }
+
+  private async writeIsolating(f: Flusher, rows: Row[], rejected: Rejected[], depth: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await f.sink.write(rows);
+        this.markHealthy();
+        return;
+      } catch (err) {
+        if (classifyFailure(err) === 'row') {
+          this.markHealthy();
+          if (rows.length === 1) {
+            rejected.push({ row: rows[0] as Row, err, attempts: depth + 1 });
+            return;
+          }
+          const mid = rows.length >> 1;
+          await this.writeIsolating(f, rows.slice(0, mid), rejected, depth + 1);
+          await this.writeIsolating(f, rows.slice(mid), rejected, depth + 1);
+          return;
+        }
+        this.markFailing('postgres', err, attempt);
+        await this.sleep(backoffMs(attempt, this.opts.initialBackoffMs, this.opts.maxBackoffMs));
+      }
+    }
+  }
+
+  /** Rejected rows go to the DLQ, or without one to the unparseable table; either way, retried until stored. */
+  private async handleRejected(f: Flusher, rejected: Rejected[]): Promise<void> {
+    const { deadLetters, metrics, log } = this.deps;
+    const letters: DeadLetter[] = rejected.map(({ row, err, attempts }) => {
+      const sqlstate = sqlstateOf(err);
+      return { message: row.message, ...(sqlstate ? { sqlstate } : {}), error: (err as Error).message, attempts };
+    });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (deadLetters) {
+          const key = await deadLetters.put(letters);
+          log.warn({ rows: letters.length, key, sqlstate: letters[0]?.sqlstate }, 'rows rejected by PostgreSQL written to the dead-letter bucket');
+        } else {
+          await f.sink.write(letters.map((l) => rejectedRow(l.message, `${l.sqlstate ?? ''} ${l.error}`.trim())));
+          log.warn({ rows: letters.length, sqlstate: letters[0]?.sqlstate }, 'rows rejected by PostgreSQL stored in the unparseable table (no dead-letter bucket configured)');
+        }
+        for (const l of letters) metrics.deadLetters.inc({ sqlstate_class: (l.sqlstate ?? 'XX').slice(0, 2) });
+        return;
+      } catch (err) {
+        this.markFailing(deadLetters ? 's3' : 'postgres', err, attempt);
+        await this.sleep(backoffMs(attempt, this.opts.initialBackoffMs, this.opts.maxBackoffMs));
+      }
+    }
+  }
+
+  private markHealthy() {
+    if (!this.healthy) this.deps.log.info('writes succeed again');
+    this.healthy = true;
+    this.lastError = undefined;
+  }
+
+  private markFailing(target: 'postgres' | 's3', err: unknown, attempt: number) {
+    this.deps.metrics.retries.inc({ target });
+    const message = (err as Error).message ?? String(err);
+    if (target === 'postgres') this.healthy = false;
+    // The first failure and then every tenth: an outage is visible without flooding the log.
+    if (attempt % 10 === 0) {
+      this.deps.log.warn({ target, attempt, code: (err as { code?: string }).code, err: message }, `${target} write failed; retrying with backoff (nothing is dropped)`);
+    }
+    this.lastError = `${target}: ${message}`;
+  }
+
+  private async sleep(ms: number): Promise<void> {
+    if (this.aborted) throw new Aborted();
+    await this.sleepers.wait(ms);
+    if (this.aborted) throw new Aborted();
+  }
+
+  /**
+   * Shutdown: flush everything now, ignoring the interval, until the WAL is empty or the deadline passes.
+   * Returns the messages left in the WAL (0 on a clean drain).
+   */
+  async drain(deadline: number): Promise<number> {
+    const { wal } = this.deps;
+    this.draining = true;
+    this.wake.notify();
+    while (wal.messages > 0 && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.max(1, Math.min(250, deadline - Date.now())));
+        wal.once('committed', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return wal.messages;
+  }
+
+  /** Stops every flusher; batches still in retry are handed back to the WAL, which keeps them on disk. */
+  async stop(): Promise<void> {
+    this.aborted = true;
+    for (const f of this.flushers) f.retiring = true;
+    this.wake.notify();
+    this.sleepers.notify();
+    await Promise.allSettled(this.flushers.map((f) => f.done));
+  }
+}

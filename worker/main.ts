@@ -1,0 +1,228 @@
+// Wiring of one worker: self-check → WAL (replay) → subscribe → flushers; metrics and health listeners;
+// SIGTERM drains the WAL into PostgreSQL and exits 0. The same code runs in a pod and on a laptop.
+
+import { hostname } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
+import pg from 'pg';
+import type { ResolvedPipeline } from '../common/defaults.ts';
+import { closeServer, portOf, serve } from '../common/http-server.ts';
+import { loadSinglePipeline } from '../common/load-pipeline.ts';
+import { createLogger, type Logger } from '../common/logger.ts';
+import { secretReferences } from '../common/secret-refs.ts';
+import { SecretsDir } from '../common/secrets-dir.ts';
+import { type DeadLetterSink, S3DeadLetterSink } from './deadletter.ts';
+import { FlusherPool } from './flusher.ts';
+import { WorkerMetrics } from './metrics.ts';
+import { migrate } from './migrate.ts';
+import { explainPgConnectError, pgClientConfig } from './pg-config.ts';
+import { PgSink } from './pg-sink.ts';
+import { Receiver, type ReceiverOptions } from './receiver.ts';
+import { qualified } from './sql.ts';
+import { Wal } from './wal.ts';
+
+export interface WorkerArgs {
+  file: string;
+  name?: string;
+  secretsDir: string;
+  /** Defaults to ./wal-<pipeline>. */
+  walDir?: string;
+  metricsPort: number;
+  healthPort: number;
+  listenHost: string;
+  /** Replaces the pod-name part of the client id; lets several local workers share one host. */
+  instance?: string;
+  migrate: boolean;
+  /** Seconds a SIGTERM drain may take; defaults to the grace period minus 5 s. */
+  drainTimeoutSeconds?: number;
+}
+
+/** Startup failures the user must fix: printed as one clear line, exit 1, nothing acknowledged. */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+export function receiverOptions(p: ResolvedPipeline, secrets: SecretsDir, instance: string): ReceiverOptions {
+  const s = p.source;
+  const auth = s.auth
+    ? {
+        username: secrets.read({ field: 'spec.source.auth.secretRef', secret: s.auth.name, key: s.auth.usernameKey }),
+        password: secrets.read({ field: 'spec.source.auth.secretRef', secret: s.auth.name, key: s.auth.passwordKey }),
+      }
+    : {};
+  const tlsOpts = s.tls
+    ? {
+        tls: {
+          ...(s.tls.ca ? { ca: secrets.readBytes({ field: 'spec.source.tls.caSecretRef', secret: s.tls.ca.name, key: s.tls.ca.key }) } : {}),
+          ...(s.tls.clientCert
+            ? {
+                cert: secrets.readBytes({ field: 'spec.source.tls.clientCertSecretRef', secret: s.tls.clientCert.name, key: s.tls.clientCert.certKey }),
+                key: secrets.readBytes({ field: 'spec.source.tls.clientCertSecretRef', secret: s.tls.clientCert.name, key: s.tls.clientCert.keyKey }),
+              }
+            : {}),
+          ...(s.tls.serverName ? { servername: s.tls.serverName } : {}),
+          rejectUnauthorized: !s.tls.insecureSkipVerify,
+        },
+      }
+    : {};
+  return {
+    brokers: s.brokers,
+    clientId: `${s.clientIdPrefix}-${instance}`.slice(0, 128),
+    subscription: s.subscription,
+    qos: s.qos,
+    protocolVersion: s.protocolVersion,
+    keepaliveSeconds: s.keepaliveSeconds,
+    sessionExpirySeconds: s.sessionExpirySeconds,
+    receiveMaximum: s.receiveMaximum,
+    connectTimeoutMs: s.connectTimeoutMs,
+    ...auth,
+    ...tlsOpts,
+  };
+}
+
+async function checkPostgres(p: ResolvedPipeline, secrets: SecretsDir, runMigrations: boolean, log: Logger) {
+  const client = new pg.Client(pgClientConfig(p, secrets, 'startup'));
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new StartupError(explainPgConnectError(err, p));
+  }
+  try {
+    const tables = { ...p.sink };
+    if (runMigrations) {
+      const r = await migrate(client, tables);
+      if (r.applied.length > 0) log.info({ applied: r.applied }, 'applied schema migrations');
+    }
+    for (const t of [p.sink.table, p.sink.unparseableTable]) {
+      try {
+        await client.query(`SELECT 1 FROM ${qualified(p.sink.schema, t)} LIMIT 0`);
+      } catch (err) {
+        throw new StartupError(
+          `table ${p.sink.schema}.${t} is not usable (${(err as Error).message}); run 'mqtt2pg migrate -f <pipeline>' or start the worker without --no-migrate`,
+        );
+      }
+    }
+  } catch (err) {
+    if (err instanceof StartupError) throw err;
+    throw new StartupError(explainPgConnectError(err, p));
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+export async function runWorker(args: WorkerArgs): Promise<number> {
+  let loaded: ReturnType<typeof loadSinglePipeline>;
+  try {
+    loaded = loadSinglePipeline(args.file, args.name);
+  } catch (err) {
+    console.error(`mqtt2pg worker: ${(err as Error).message}`);
+    return 2;
+  }
+  const p = loaded.resolved;
+  const secrets = new SecretsDir(args.secretsDir);
+  const missing = secrets.missing(secretReferences(p));
+  if (missing.length > 0) {
+    console.error(`mqtt2pg worker: ${missing.join('\n')}`);
+    return 1;
+  }
+  const instance = args.instance ?? process.env.POD_NAME ?? `${hostname()}-${p.name}`;
+  const log = createLogger(p.logLevel, { pipeline: `${p.namespace}/${p.name}`, instance });
+  let wal: Wal | undefined;
+  const metrics = new WorkerMetrics(p.name, () => wal);
+  let receiver: Receiver | undefined;
+  let pool: FlusherPool | undefined;
+
+  const ready = () => Boolean(receiver?.connected && pool?.healthy);
+  const metricsServer = await serve(args.metricsPort, args.listenHost, {
+    '/metrics': async () => ({ status: 200, body: await metrics.registry.metrics(), type: metrics.registry.contentType }),
+  });
+  const healthServer = await serve(args.healthPort, args.listenHost, {
+    '/healthz': async () => ({ status: 200, body: 'ok\n' }),
+    '/readyz': async () =>
+      ready()
+        ? { status: 200, body: 'ready\n' }
+        : {
+            status: 503,
+            body: `not ready: ${!receiver?.connected ? 'not connected to the broker' : `last flush failed (${pool?.lastError ?? 'starting'})`}\n`,
+          },
+  });
+  log.info({ metricsPort: portOf(metricsServer), healthPort: portOf(healthServer) }, 'listening');
+
+  let deadLetters: DeadLetterSink | undefined;
+  const closeAll = async () => {
+    await pool?.stop();
+    await wal?.close().catch(() => {});
+    deadLetters?.close();
+    await closeServer(metricsServer);
+    await closeServer(healthServer);
+  };
+
+  try {
+    await checkPostgres(p, secrets, args.migrate, log);
+    if (p.deadLetter) {
+      deadLetters = new S3DeadLetterSink(p, secrets);
+      await deadLetters.check().catch((err: Error) => {
+        throw new StartupError(`dead-letter store: ${err.message}`);
+      });
+    }
+    const walDir = resolvePath(args.walDir ?? `wal-${p.name}`);
+    wal = await Wal.open({ dir: walDir, sizeLimitBytes: p.wal.sizeLimitBytes, retentionMs: p.wal.retentionMs });
+    if (wal.messages > 0) log.info({ messages: wal.messages, bytes: wal.bytes }, 'replaying the WAL before new messages');
+    const openedWal = wal;
+    openedWal.on('error', (err: Error) => {
+      // Nothing unsynced was acknowledged; the broker redelivers it. Exiting is the only safe move.
+      log.fatal({ err: err.message, dir: walDir }, 'WAL write failed; exiting without acknowledging further messages');
+      process.exit(1);
+    });
+    receiver = new Receiver(receiverOptions(p, secrets, instance), openedWal, metrics, log);
+    await receiver.start().catch((err: Error) => {
+      throw new StartupError(err.message);
+    });
+    const sinkConfig = pgClientConfig(p, secrets);
+    pool = new FlusherPool(
+      { ...p.flusher, payloadFormat: p.sink.payloadFormat },
+      {
+        wal: openedWal,
+        newSink: () => new PgSink(sinkConfig, { ...p.sink, statementTimeoutMs: p.sink.postgres.statementTimeoutMs }),
+        deadLetters,
+        metrics,
+        log,
+      },
+    );
+    pool.setCount(p.flusher.flushers);
+  } catch (err) {
+    const message = err instanceof StartupError ? err.message : String((err as Error).stack ?? err);
+    log.error({ err: message }, 'startup check failed');
+    console.error(`mqtt2pg worker: ${message}`);
+    await receiver?.stop(0, 0).catch(() => {});
+    await closeAll();
+    return 1;
+  }
+
+  const sweeper = setInterval(() => {
+    wal?.sweepExpired().then(
+      (n) => n > 0 && log.error({ messages: n, retention: p.wal.retentionMs }, 'WAL entries expired by the retention limit before they could be flushed'),
+      (err: Error) => log.error({ err: err.message }, 'WAL retention sweep failed'),
+    );
+  }, 60_000);
+  sweeper.unref();
+
+  const drainSeconds = args.drainTimeoutSeconds ?? Math.max(5, p.terminationGracePeriodSeconds - 5);
+  return await new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const shutdown = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      const deadline = Date.now() + drainSeconds * 1000;
+      log.info({ signal, walMessages: wal?.messages, drainSeconds }, 'stopping: no new messages; draining the WAL into PostgreSQL');
+      clearInterval(sweeper);
+      await receiver?.stop();
+      const left = (await pool?.drain(deadline)) ?? 0;
+      await closeAll();
+      if (left > 0) log.warn({ messages: left }, 'drain deadline reached; the rest stays in the WAL and is flushed on restart');
+      else log.info('drained: every acknowledged message is committed');
+      resolveExit(0);
+    };
+    process.once('SIGTERM', () => void shutdown('SIGTERM'));
+    process.once('SIGINT', () => void shutdown('SIGINT'));
+  });
+}

@@ -1,0 +1,101 @@
+// One flusher's PostgreSQL connection: writes a batch of rows in one transaction with COPY. No session
+// state survives a transaction (no temp tables, no named statements, no session locks), so it works
+// through PgBouncer in transaction pooling mode.
+
+import { once } from 'node:events';
+import pg from 'pg';
+import copyStreams from 'pg-copy-streams';
+import { qualified } from './sql.ts';
+import { TELEMETRY_COLUMNS, type TelemetryRow, telemetryCopyText, UNPARSEABLE_COLUMNS, type UnparseableRow, unparseableCopyText } from './rows.ts';
+import type { Row } from './rows.ts';
+
+export interface SinkTables {
+  schema: string;
+  table: string;
+  unparseableTable: string;
+  statementTimeoutMs: number;
+}
+
+export class PgSink {
+  private client: pg.Client | undefined;
+  private broken = false;
+  private readonly config: pg.ClientConfig;
+  private readonly telemetrySql: string;
+  private readonly unparseableSql: string;
+  private readonly beginSql: string;
+
+  constructor(config: pg.ClientConfig, tables: SinkTables) {
+    this.config = config;
+    this.telemetrySql = `COPY ${qualified(tables.schema, tables.table)} (${TELEMETRY_COLUMNS.join(', ')}) FROM STDIN`;
+    this.unparseableSql = `COPY ${qualified(tables.schema, tables.unparseableTable)} (${UNPARSEABLE_COLUMNS.join(', ')}) FROM STDIN`;
+    this.beginSql = `BEGIN; SET LOCAL statement_timeout = ${Math.round(tables.statementTimeoutMs)}`;
+  }
+
+  private async connect(): Promise<pg.Client> {
+    if (this.client && !this.broken) return this.client;
+    await this.discard();
+    const client = new pg.Client(this.config);
+    // An idle connection can die (server restart, PgBouncer reload); mark it and reconnect on next use.
+    client.on('error', () => {
+      this.broken = true;
+    });
+    try {
+      await client.connect();
+    } catch (err) {
+      client.end().catch(() => {});
+      throw err;
+    }
+    this.client = client;
+    this.broken = false;
+    return client;
+  }
+
+  private async discard() {
+    const c = this.client;
+    this.client = undefined;
+    if (c) await c.end().catch(() => {});
+  }
+
+  /** Writes the rows in one transaction; on any failure nothing of it is committed and the error is thrown. */
+  async write(rows: Row[]): Promise<void> {
+    const telemetry: TelemetryRow[] = [];
+    const unparseable: UnparseableRow[] = [];
+    for (const r of rows) {
+      if (r.kind === 'telemetry') telemetry.push(r);
+      else unparseable.push(r);
+    }
+    const client = await this.connect();
+    try {
+      await client.query(this.beginSql);
+      if (telemetry.length > 0) await copy(client, this.telemetrySql, telemetryCopyText(telemetry));
+      if (unparseable.length > 0) await copy(client, this.unparseableSql, unparseableCopyText(unparseable));
+      await client.query('COMMIT');
+    } catch (err) {
+      await this.abort(client);
+      throw err;
+    }
+  }
+
+  private async abort(client: pg.Client) {
+    if (this.broken) {
+      await this.discard();
+      return;
+    }
+    try {
+      await client.query('ROLLBACK');
+    } catch {
+      await this.discard();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.discard();
+  }
+}
+
+async function copy(client: pg.Client, sql: string, text: string): Promise<void> {
+  const stream = client.query(copyStreams.from(sql));
+  const done = once(stream, 'finish');
+  stream.end(text);
+  await done;
+}

@@ -1,0 +1,413 @@
+// The receive path: an MQTT 5 (or 3.1.1) subscriber on mqtt-packet, the parser MQTT.js itself uses.
+//
+// Why not MQTT.js: it parses the next incoming packet only after the previous QoS 1 message's PUBACK is
+// written, so holding PUBACK until the WAL fsync would serialize the connection to one message per fsync.
+// Here the socket keeps being read while PUBACKs wait for their group commit; they are sent in receive
+// order as each group becomes durable. The broker's in-flight window is our Receive Maximum.
+
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import tls from 'node:tls';
+import mqttPacket, { type IConnackPacket, type IPublishPacket, type ISubackPacket, type Packet } from 'mqtt-packet';
+import type { Logger } from '../common/logger.ts';
+import type { InboundMessage } from './message.ts';
+import type { WorkerMetrics } from './metrics.ts';
+import { backoffMs } from './pg-errors.ts';
+import type { Wal } from './wal.ts';
+
+export interface ReceiverOptions {
+  brokers: string[];
+  clientId: string;
+  subscription: string;
+  qos: 0 | 1;
+  protocolVersion: 4 | 5;
+  keepaliveSeconds: number;
+  sessionExpirySeconds: number;
+  receiveMaximum: number;
+  connectTimeoutMs: number;
+  username?: string;
+  password?: string;
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string; rejectUnauthorized: boolean };
+}
+
+export class BrokerError extends Error {
+  override name = 'BrokerError';
+  /** Retrying cannot help (credentials, authorization, a refused subscription). */
+  readonly permanent: boolean;
+  constructor(message: string, permanent: boolean) {
+    super(message);
+    this.permanent = permanent;
+  }
+}
+
+// CONNACK reason codes worth explaining (MQTT 5 §3.2.2.2; 3.1.1 return codes mapped the same way).
+const CONNACK_REASONS: Record<number, [string, boolean]> = {
+  0x80: ['unspecified error', false],
+  0x84: ['unsupported protocol version: try source.protocolVersion 4', true],
+  0x85: ['client identifier not valid: change source.clientIdPrefix', true],
+  0x86: ['bad user name or password: check the Secret in source.auth.secretRef', true],
+  0x87: ['not authorized: the broker ACL refuses this client', true],
+  0x88: ['server unavailable', false],
+  0x89: ['server busy', false],
+  0x8a: ['banned', true],
+  0x8c: ['bad authentication method', true],
+  0x9f: ['connection rate exceeded', false],
+};
+const V4_RETURN_CODES: Record<number, number> = { 1: 0x84, 2: 0x85, 3: 0x88, 4: 0x86, 5: 0x87 };
+
+interface Connection {
+  socket: net.Socket;
+  parser: ReturnType<typeof mqttPacket.parser>;
+  open: boolean;
+  acks: Buffer[];
+  ackFlushScheduled: boolean;
+  lastReadAt: number;
+  keepalive?: NodeJS.Timeout;
+}
+
+export class Receiver extends EventEmitter {
+  private readonly opts: ReceiverOptions;
+  private readonly wal: Wal;
+  private readonly metrics: WorkerMetrics;
+  private readonly log: Logger;
+  private conn: Connection | undefined;
+  private stopping = false;
+  private paused = false;
+  private brokerIndex = 0;
+  private reconnectAttempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private lastPublishAt = 0;
+  connected = false;
+  private readonly receivedQos0;
+  private readonly receivedQos1;
+
+  constructor(opts: ReceiverOptions, wal: Wal, metrics: WorkerMetrics, log: Logger) {
+    super();
+    this.opts = opts;
+    this.wal = wal;
+    this.metrics = metrics;
+    this.log = log;
+    this.receivedQos0 = metrics.received.labels('0');
+    this.receivedQos1 = metrics.received.labels('1');
+    wal.on('committed', () => this.maybeResume());
+  }
+
+  /** First connection: fails fast (rejects) on a wrong address, credentials or a refused subscription. */
+  async start(): Promise<{ sessionPresent: boolean }> {
+    let lastError: Error | undefined;
+    for (let i = 0; i < this.opts.brokers.length; i++) {
+      this.brokerIndex = i;
+      try {
+        return await this.connect();
+      } catch (err) {
+        lastError = err as Error;
+        if ((err as BrokerError).permanent) throw err;
+      }
+    }
+    throw lastError ?? new Error('no broker configured');
+  }
+
+  private url(): URL {
+    return new URL(this.opts.brokers[this.brokerIndex % this.opts.brokers.length] as string);
+  }
+
+  private connect(): Promise<{ sessionPresent: boolean }> {
+    const url = this.url();
+    const secure = /^(mqtts|ssl|tls):$/.test(url.protocol) || this.opts.tls !== undefined;
+    const port = Number(url.port || (secure ? 8883 : 1883));
+    const host = url.hostname;
+    const where = `${url.protocol}//${host}:${port}`;
+    const socket = secure
+      ? tls.connect({
+          host,
+          port,
+          ...(this.opts.tls?.ca ? { ca: this.opts.tls.ca } : {}),
+          ...(this.opts.tls?.cert ? { cert: this.opts.tls.cert } : {}),
+          ...(this.opts.tls?.key ? { key: this.opts.tls.key } : {}),
+          servername: this.opts.tls?.servername ?? host,
+          rejectUnauthorized: this.opts.tls?.rejectUnauthorized ?? true,
+        })
+      : net.connect({ host, port });
+    socket.setNoDelay(true);
+    const parser = mqttPacket.parser({ protocolVersion: this.opts.protocolVersion });
+    const conn: Connection = { socket, parser, open: true, acks: [], ackFlushScheduled: false, lastReadAt: Date.now() };
+
+    return new Promise((resolve, reject) => {
+      let phase: 'connecting' | 'subscribing' | 'running' = 'connecting';
+      let sessionPresent = false;
+      const fail = (err: Error) => {
+        if (phase !== 'running') {
+          clearTimeout(timer);
+          conn.open = false;
+          socket.destroy();
+          reject(err);
+        }
+      };
+      const timer = setTimeout(
+        () => fail(new BrokerError(`no CONNACK/SUBACK from ${where} within ${this.opts.connectTimeoutMs} ms`, false)),
+        this.opts.connectTimeoutMs,
+      );
+
+      socket.on('data', (chunk: Buffer) => {
+        conn.lastReadAt = Date.now();
+        parser.parse(chunk);
+      });
+      parser.on('error', (err: Error) => {
+        this.log.error({ err: err.message, broker: where }, 'malformed MQTT packet from the broker; reconnecting');
+        socket.destroy();
+      });
+      parser.on('packet', (packet: Packet) => {
+        switch (packet.cmd) {
+          case 'publish':
+            this.onPublish(conn, packet);
+            return;
+          case 'connack':
+            this.onConnack(packet, where, fail, () => {
+              sessionPresent = packet.sessionPresent;
+              phase = 'subscribing';
+              this.send(conn, {
+                cmd: 'subscribe',
+                messageId: 1,
+                subscriptions: [{ topic: this.opts.subscription, qos: this.opts.qos }],
+              });
+            });
+            return;
+          case 'suback':
+            if (phase !== 'subscribing') return;
+            if (!this.subackOk(packet, fail)) return;
+            phase = 'running';
+            clearTimeout(timer);
+            this.onRunning(conn, where, sessionPresent);
+            resolve({ sessionPresent });
+            return;
+          case 'disconnect': {
+            const reason = (packet as { reasonCode?: number }).reasonCode ?? 0;
+            this.log.warn({ broker: where, reasonCode: reason }, 'broker sent DISCONNECT');
+            socket.destroy();
+            return;
+          }
+          default:
+            return; // pingresp, unsuback: nothing to do
+        }
+      });
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        const hint =
+          err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN'
+            ? `; check source.brokers (${where}) and that the broker is running`
+            : '';
+        fail(new BrokerError(`cannot connect to ${where}: ${err.message}${hint}`, false));
+      });
+      socket.on('close', () => {
+        conn.open = false;
+        if (conn.keepalive) clearInterval(conn.keepalive);
+        if (phase !== 'running') {
+          fail(new BrokerError(`${where} closed the connection during the handshake`, false));
+          return;
+        }
+        this.onConnectionLost(conn, where);
+      });
+
+      const connect: Packet = {
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: this.opts.protocolVersion,
+        clientId: this.opts.clientId,
+        clean: false,
+        keepalive: this.opts.keepaliveSeconds,
+        ...(this.opts.username !== undefined ? { username: this.opts.username } : {}),
+        ...(this.opts.password !== undefined ? { password: Buffer.from(this.opts.password) } : {}),
+        ...(this.opts.protocolVersion === 5
+          ? {
+              properties: {
+                sessionExpiryInterval: this.opts.sessionExpirySeconds,
+                receiveMaximum: this.opts.receiveMaximum,
+              },
+            }
+          : {}),
+      };
+      const start = () => this.send(conn, connect);
+      if (secure) socket.once('secureConnect', start);
+      else socket.once('connect', start);
+    });
+  }
+
+  private onConnack(packet: IConnackPacket, where: string, fail: (e: Error) => void, ok: () => void) {
+    const raw = this.opts.protocolVersion === 5 ? (packet.reasonCode ?? 0) : (packet.returnCode ?? 0);
+    const code = this.opts.protocolVersion === 5 ? raw : (V4_RETURN_CODES[raw] ?? (raw === 0 ? 0 : 0x80));
+    if (code === 0) {
+      ok();
+      return;
+    }
+    const [text, permanent] = CONNACK_REASONS[code] ?? [`reason code 0x${code.toString(16)}`, false];
+    fail(new BrokerError(`broker ${where} refused the connection: ${text}`, permanent));
+  }
+
+  private subackOk(packet: ISubackPacket, fail: (e: Error) => void): boolean {
+    const granted = packet.granted[0];
+    const code = typeof granted === 'number' ? granted : (granted as { qos: number } | undefined)?.qos;
+    if (code === undefined || code >= 0x80) {
+      fail(
+        new BrokerError(
+          `broker refused the subscription ${this.opts.subscription} (reason 0x${(code ?? 0x80).toString(16)}): check the broker ACL and that it supports shared subscriptions`,
+          true,
+        ),
+      );
+      return false;
+    }
+    return true;
+  }
+
+  private onRunning(conn: Connection, where: string, sessionPresent: boolean) {
+    this.conn = conn;
+    this.connected = true;
+    this.reconnectAttempt = 0;
+    this.metrics.connected.set(1);
+    this.log.info({ broker: where, clientId: this.opts.clientId, subscription: this.opts.subscription, sessionPresent }, 'subscribed');
+    const period = this.opts.keepaliveSeconds * 1000;
+    if (period > 0) {
+      conn.keepalive = setInterval(() => {
+        // While paused for backpressure nothing is read, PINGRESP included: silence is then expected.
+        if (!this.paused && Date.now() - conn.lastReadAt > 2 * period) {
+          this.log.warn({ broker: where }, 'no packet from the broker for two keepalive periods; reconnecting');
+          conn.socket.destroy();
+          return;
+        }
+        this.send(conn, { cmd: 'pingreq' });
+      }, period / 2);
+      conn.keepalive.unref();
+    }
+    if (this.paused) conn.socket.pause();
+    this.emit('connected');
+  }
+
+  private onPublish(conn: Connection, packet: IPublishPacket) {
+    if (this.stopping && !this.acceptingDuringStop) return;
+    const message: InboundMessage = {
+      topic: packet.topic,
+      payload: packet.payload as Buffer,
+      receivedAt: Date.now(),
+      qos: packet.qos > 0 ? 1 : 0,
+      dup: packet.dup,
+    };
+    const up = packet.properties?.userProperties;
+    if (up) message.userProperties = up;
+    this.lastPublishAt = message.receivedAt;
+    if (packet.dup) this.metrics.duplicates.inc();
+    if (packet.qos > 0) {
+      this.receivedQos1.inc();
+      const id = packet.messageId as number;
+      this.wal.append(message, () => this.ack(conn, id));
+    } else {
+      this.receivedQos0.inc();
+      this.wal.append(message);
+    }
+    if (this.wal.full && !this.paused) this.pause();
+  }
+
+  /** PUBACK once durable; acks of one group commit leave in one write, in receive order. */
+  private ack(conn: Connection, messageId: number) {
+    if (!conn.open) return; // the broker redelivers it on the next session (a counted duplicate)
+    conn.acks.push(
+      mqttPacket.generate({ cmd: 'puback', messageId, reasonCode: 0 }, { protocolVersion: this.opts.protocolVersion }),
+    );
+    this.metrics.acked.inc();
+    if (!conn.ackFlushScheduled) {
+      conn.ackFlushScheduled = true;
+      process.nextTick(() => {
+        conn.ackFlushScheduled = false;
+        const acks = conn.acks;
+        conn.acks = [];
+        if (conn.open && acks.length > 0) conn.socket.write(acks.length === 1 ? (acks[0] as Buffer) : Buffer.concat(acks));
+      });
+    }
+  }
+
+  private send(conn: Connection, packet: Packet) {
+    if (conn.open) conn.socket.write(mqttPacket.generate(packet, { protocolVersion: this.opts.protocolVersion }));
+  }
+
+  private pause() {
+    this.paused = true;
+    this.metrics.backpressure.set(1);
+    this.conn?.socket.pause();
+    this.log.warn({ walBytes: this.wal.bytes, limit: this.wal.opts.sizeLimitBytes }, 'WAL full: stopped reading from the broker until flushes free space (the broker holds the messages)');
+  }
+
+  private maybeResume() {
+    if (!this.paused || !this.wal.belowResumeMark || this.stopping) return;
+    this.paused = false;
+    this.metrics.backpressure.set(0);
+    this.conn?.socket.resume();
+    this.log.info({ walBytes: this.wal.bytes }, 'WAL below its resume mark: reading from the broker again');
+  }
+
+  get backpressured(): boolean {
+    return this.paused;
+  }
+
+  private onConnectionLost(conn: Connection, where: string) {
+    if (this.conn === conn) {
+      this.conn = undefined;
+      this.connected = false;
+      this.metrics.connected.set(0);
+    }
+    if (this.stopping) return;
+    this.brokerIndex++;
+    const delay = backoffMs(this.reconnectAttempt++, 500, 30_000);
+    this.log.warn({ broker: where, retryInMs: delay }, 'lost the broker connection; reconnecting (unacknowledged messages will be redelivered)');
+    this.emit('disconnected');
+    this.reconnectTimer = setTimeout(() => this.reconnect(), delay);
+  }
+
+  private reconnect() {
+    if (this.stopping) return;
+    this.connect().catch((err: BrokerError) => {
+      if (this.stopping) return;
+      const delay = backoffMs(this.reconnectAttempt++, 500, 30_000);
+      this.log.warn({ err: err.message, retryInMs: delay }, 'reconnect failed');
+      this.brokerIndex++;
+      this.reconnectTimer = setTimeout(() => this.reconnect(), delay);
+    });
+  }
+
+  private acceptingDuringStop = false;
+
+  /**
+   * Graceful stop: leave the shared subscription so the broker routes new messages to the other workers,
+   * take in what it had already sent this session (until quiet), make it durable and acknowledge it, then
+   * disconnect ending the session, so no message waits in a session nobody will resume.
+   */
+  async stop(quietMs = 300, maxMs = 5000): Promise<void> {
+    this.stopping = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    const conn = this.conn;
+    if (!conn?.open) {
+      await this.wal.settled().catch(() => {});
+      return;
+    }
+    this.acceptingDuringStop = true;
+    if (this.paused) conn.socket.resume();
+    this.send(conn, { cmd: 'unsubscribe', messageId: 2, unsubscriptions: [this.opts.subscription] });
+    const until = Date.now() + maxMs;
+    this.lastPublishAt = Date.now();
+    while (Date.now() < until && Date.now() - this.lastPublishAt < quietMs && conn.open) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    conn.socket.pause();
+    this.acceptingDuringStop = false;
+    await this.wal.settled().catch(() => {});
+    await new Promise<void>((resolve) => process.nextTick(resolve)); // the last acks' write
+    if (conn.open) {
+      const disconnect: Packet =
+        this.opts.protocolVersion === 5
+          ? { cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 0 } }
+          : { cmd: 'disconnect' };
+      await new Promise<void>((resolve) => {
+        conn.socket.end(mqttPacket.generate(disconnect, { protocolVersion: this.opts.protocolVersion }), resolve);
+      });
+    }
+    conn.socket.destroy();
+    this.connected = false;
+    this.metrics.connected.set(0);
+  }
+}
