@@ -12,6 +12,8 @@ Commands:
   migrate -f FILE [--secrets-dir DIR]    create or upgrade the pipeline's tables
   loadgen [--url URL] [--rate N] ...     publish synthetic device traffic; progress, then a JSON summary
   validate -f FILE [--secrets-dir DIR]   check a pipeline file; every problem names its field and the fix
+  render -f FILE [--secrets-dir DIR]     print the Kubernetes objects the operator creates for a pipeline
+  operator [--watch-namespace NS ...]    run the controller (in-cluster config, or KUBECONFIG)
   crd                                    print the IngestPipeline CustomResourceDefinition
   version                                print the version
 
@@ -21,6 +23,9 @@ type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, Command> = {
   validate: runValidate,
+  // Loaded on use: the operator's Kubernetes client is heavy for the other commands.
+  render: async (argv) => (await import('./render.ts')).runRender(argv),
+  operator: async (argv) => (await import('./operator.ts')).runOperatorCommand(argv),
   worker: async (argv) => (await import('./worker.ts')).runWorkerCommand(argv),
   migrate: async (argv) => (await import('./migrate.ts')).runMigrateCommand(argv),
   loadgen: async (argv) => (await import('./loadgen.ts')).runLoadgenCommand(argv),

@@ -1,0 +1,109 @@
+// `mqtt2pg render -f FILE`: prints the Kubernetes objects the operator would apply for each pipeline, from
+// the same pure render functions the operator runs.
+
+import { readFileSync } from 'node:fs';
+import { dump } from 'js-yaml';
+import { formatProblems, type LoadResult, loadPipelineFile, parsePipelines } from '../common/load-pipeline.ts';
+import { secretReferences } from '../common/secret-refs.ts';
+import { SecretsDir } from '../common/secrets-dir.ts';
+import { credentialsOf, effectiveSizes, secretProblem } from '../operator/reconcile.ts';
+import { renderAll } from '../operator/render/index.ts';
+import { pipelineNameProblem } from '../operator/render/meta.ts';
+import { parseCommandArgs, UsageError } from './args.ts';
+
+const USAGE = `Usage: mqtt2pg render -f FILE [--secrets-dir DIR] [--worker-image IMAGE] [--pgbouncer-image IMAGE]
+
+Prints, as YAML, the objects the operator creates for each IngestPipeline in FILE: worker Deployment (or
+StatefulSet), its ConfigMap, ServiceAccount, Role, RoleBinding, PodDisruptionBudget, and PgBouncer's
+Deployment, Service, ConfigMap and Secret. Owner references are left out (the pipeline has no uid yet).
+
+  -f, --file FILE          pipeline file, or - for standard input
+      --secrets-dir DIR    read the referenced Secrets from DIR/<secret>/<key>: the config hash then covers
+                           them and PgBouncer's auth file holds the real credentials (printed!). Without it,
+                           the auth file holds a placeholder.
+      --worker-image IMAGE     as the operator's flag
+      --pgbouncer-image IMAGE  as the operator's flag`;
+
+export async function runRender(argv: string[]): Promise<number> {
+  let values: {
+    file?: string;
+    'secrets-dir'?: string;
+    'worker-image'?: string;
+    'pgbouncer-image'?: string;
+    help?: boolean;
+  };
+  try {
+    ({ values } = parseCommandArgs(
+      'render',
+      argv,
+      {
+        file: { type: 'string', short: 'f' },
+        'secrets-dir': { type: 'string' },
+        'worker-image': { type: 'string' },
+        'pgbouncer-image': { type: 'string' },
+      },
+      USAGE,
+    ) as { values: typeof values });
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(err.message);
+      return 2;
+    }
+    throw err;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!values.file) {
+    console.error(`mqtt2pg render: no file given; pass one with -f FILE\n\n${USAGE}`);
+    return 2;
+  }
+  const label = values.file === '-' ? '<stdin>' : values.file;
+  const result: LoadResult =
+    values.file === '-' ? parsePipelines(readFileSync(0, 'utf8')) : loadPipelineFile(values.file);
+  for (const p of result.pipelines) {
+    const problem = pipelineNameProblem(p.resolved.name);
+    if (problem) result.problems.push({ document: p.document, path: 'metadata.name', message: problem });
+  }
+  if (result.problems.length > 0) {
+    console.error(formatProblems(label, result.problems));
+    return 2;
+  }
+  if (result.pipelines.length === 0) {
+    console.error(`${label}: holds no IngestPipeline (apiVersion: mqtt2pg.io/v1alpha1, kind: IngestPipeline)`);
+    return 2;
+  }
+  const dir = values['secrets-dir'] ? new SecretsDir(values['secrets-dir']) : undefined;
+  const docs: string[] = [];
+  for (const { pipeline, resolved } of result.pipelines) {
+    let secretData: Map<string, Record<string, string>> | undefined;
+    if (dir) {
+      const refs = secretReferences(resolved);
+      secretData = new Map();
+      for (const ref of refs) {
+        try {
+          const value = dir.readBytes(ref).toString('base64');
+          secretData.set(ref.secret, { ...(secretData.get(ref.secret) ?? {}), [ref.key]: value });
+        } catch {}
+      }
+      const problem = secretProblem(resolved.namespace, refs, secretData);
+      if (problem) {
+        console.error(
+          `${label}: ${problem.message.replace(/kubectl create secret[^)]*/g, `files under ${dir.dir}/<secret>/<key>`)}`,
+        );
+        return 2;
+      }
+    }
+    const objects = renderAll(pipeline, resolved, {
+      ...(values['worker-image'] ? { workerImage: values['worker-image'] } : {}),
+      ...(values['pgbouncer-image'] ? { pgbouncerImage: values['pgbouncer-image'] } : {}),
+      ...effectiveSizes(pipeline, resolved),
+      ...(secretData ? { secretData } : {}),
+      ...(secretData && resolved.sink.pgbouncer.enabled ? { pgCredentials: credentialsOf(resolved, secretData) } : {}),
+    });
+    for (const o of objects) docs.push(dump(o, { lineWidth: 120, noRefs: true }));
+  }
+  process.stdout.write(`---\n${docs.join('---\n')}`);
+  return 0;
+}

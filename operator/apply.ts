@@ -1,0 +1,106 @@
+// Server-side apply of a pipeline's children. Apply (not update) so the operator owns exactly the fields it
+// renders: fields other controllers set (the Deployment controller's status, a defaulted clusterIP) are left
+// alone, fields it owns and someone edited by hand are put back (force), fields it stops rendering are
+// removed. An apply the live object already satisfies is skipped without a request, so a resync of an
+// unchanged pipeline costs the API server nothing and never bumps a resourceVersion.
+
+import { childKind } from './kinds.ts';
+import { APPLIED_HASH_ANNOTATION, FIELD_MANAGER, stableHash } from './render/meta.ts';
+import { isNotFound, type KubeClient, type KubeObject, objectPath } from './runtime/kube.ts';
+
+export type ApplyAction = 'Created' | 'Patched' | 'Noop' | 'Deleted';
+
+export interface ApplyResult {
+  kind: string;
+  name: string;
+  action: ApplyAction;
+  object?: KubeObject;
+}
+
+/** The desired object stamped with the hash of its own content. */
+export function withAppliedHash(desired: KubeObject): KubeObject {
+  const hash = stableHash(desired);
+  return {
+    ...desired,
+    metadata: {
+      ...desired.metadata,
+      annotations: { ...(desired.metadata.annotations ?? {}), [APPLIED_HASH_ANNOTATION]: hash },
+    },
+  };
+}
+
+/**
+ * True when every field of `want` is in `have` with the same value. Arrays must match element by element
+ * with equal length; objects may hold more keys (defaults the API server adds).
+ */
+export function isSubset(want: unknown, have: unknown): boolean {
+  if (want === have) return true;
+  if (Array.isArray(want)) {
+    if (!Array.isArray(have) || have.length !== want.length) return false;
+    return want.every((w, i) => isSubset(w, have[i]));
+  }
+  if (want && typeof want === 'object') {
+    if (!have || typeof have !== 'object' || Array.isArray(have)) return false;
+    const h = have as Record<string, unknown>;
+    return Object.entries(want as Record<string, unknown>).every(([k, v]) => v === undefined || isSubset(v, h[k]));
+  }
+  return false;
+}
+
+/** Whether applying `stamped` (see withAppliedHash) could change `live`. */
+export function needsApply(stamped: KubeObject, live: KubeObject | undefined): boolean {
+  if (!live || live.metadata.deletionTimestamp) return true;
+  const wantHash = stamped.metadata.annotations?.[APPLIED_HASH_ANNOTATION];
+  if (live.metadata.annotations?.[APPLIED_HASH_ANNOTATION] !== wantHash) return true;
+  const { metadata: wm, ...wantRest } = stamped;
+  const { metadata: hm, ...haveRest } = live;
+  const wantMeta = { labels: wm.labels, annotations: wm.annotations, ownerReferences: wm.ownerReferences };
+  return !isSubset(wantMeta, hm) || !isSubset(wantRest, haveRest);
+}
+
+export async function applyObject(client: KubeClient, desired: KubeObject, live?: KubeObject): Promise<ApplyResult> {
+  const stamped = withAppliedHash(desired);
+  const kind = String(desired.kind);
+  const name = desired.metadata.name;
+  if (!needsApply(stamped, live)) return { kind, name, action: 'Noop', ...(live ? { object: live } : {}) };
+  const type = childKind(kind);
+  const applied = await client.request<KubeObject>('PATCH', objectPath(type, desired.metadata.namespace, name), {
+    query: { fieldManager: FIELD_MANAGER, force: true },
+    body: stamped,
+    contentType: 'application/apply-patch+yaml',
+  });
+  const action: ApplyAction = !live
+    ? 'Created'
+    : live.metadata.resourceVersion === applied.metadata.resourceVersion
+      ? 'Noop'
+      : 'Patched';
+  return { kind, name, action, object: applied };
+}
+
+export async function deleteObject(client: KubeClient, obj: KubeObject): Promise<ApplyResult> {
+  const kind = String(obj.kind);
+  try {
+    await client.request('DELETE', objectPath(childKind(kind), obj.metadata.namespace, obj.metadata.name), {
+      body: {
+        kind: 'DeleteOptions',
+        apiVersion: 'v1',
+        propagationPolicy: 'Background',
+        preconditions: { uid: obj.metadata.uid },
+      },
+    });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  return { kind, name: obj.metadata.name, action: 'Deleted' };
+}
+
+/** Children the pipeline (by uid) controls that the current render no longer produces. */
+export function orphanedChildren(ownerUid: string, desired: KubeObject[], live: KubeObject[]): KubeObject[] {
+  const want = new Set(desired.map((d) => `${d.kind}/${d.metadata.name}`));
+  return live.filter(
+    (o) =>
+      !o.metadata.deletionTimestamp &&
+      (o.metadata.ownerReferences ?? []).some((r) => r.uid === ownerUid && r.controller) &&
+      !want.has(`${o.kind}/${o.metadata.name}`),
+  );
+}

@@ -1,0 +1,47 @@
+// The resource types the operator reads and writes. The ClusterRole in manifests/operator is generated from
+// this list (operator/rbac-manifest.ts), so the operator's permissions are exactly what it uses.
+
+import { GROUP, KIND, PLURAL, VERSION } from '../crds/ingestpipeline.ts';
+import type { ResourceType } from './runtime/kube.ts';
+
+export const PIPELINES: ResourceType = { group: GROUP, version: VERSION, plural: PLURAL, kind: KIND, namespaced: true };
+export const SECRETS: ResourceType = { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true };
+export const EVENTS: ResourceType = { group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true };
+export const LEASES: ResourceType = {
+  group: 'coordination.k8s.io',
+  version: 'v1',
+  plural: 'leases',
+  kind: 'Lease',
+  namespaced: true,
+};
+
+/** Every kind a pipeline may own, keyed by kind. */
+export const CHILD_KINDS: Record<string, ResourceType> = {
+  ServiceAccount: { group: '', version: 'v1', plural: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true },
+  Role: { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'roles', kind: 'Role', namespaced: true },
+  RoleBinding: {
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    plural: 'rolebindings',
+    kind: 'RoleBinding',
+    namespaced: true,
+  },
+  ConfigMap: { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true },
+  Secret: SECRETS,
+  Service: { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true },
+  Deployment: { group: 'apps', version: 'v1', plural: 'deployments', kind: 'Deployment', namespaced: true },
+  StatefulSet: { group: 'apps', version: 'v1', plural: 'statefulsets', kind: 'StatefulSet', namespaced: true },
+  PodDisruptionBudget: {
+    group: 'policy',
+    version: 'v1',
+    plural: 'poddisruptionbudgets',
+    kind: 'PodDisruptionBudget',
+    namespaced: true,
+  },
+};
+
+export function childKind(kind: string): ResourceType {
+  const t = CHILD_KINDS[kind];
+  if (!t) throw new Error(`internal: ${kind} is not a kind the operator manages; add it to operator/kinds.ts`);
+  return t;
+}

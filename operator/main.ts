@@ -1,0 +1,164 @@
+// The operator process: configuration, the HTTP endpoints, leader election, and an orderly shutdown.
+// Caches start only once this process leads: a standby costs the API server one Lease read per retry period.
+
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import pino, { type Logger } from 'pino';
+import { EventRecorder } from './events.ts';
+import { Manager } from './manager.ts';
+import { OperatorMetrics } from './metrics.ts';
+import { OPERATOR_VERSION } from './render/meta.ts';
+import { KubeClient } from './runtime/kube.ts';
+import { LeaderElector } from './runtime/leader.ts';
+
+export interface OperatorOptions {
+  namespaces: string[];
+  leaderElect: boolean;
+  leaseNamespace: string;
+  leaseName: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  identity?: string;
+  concurrency: number;
+  resyncMs: number;
+  watchTimeoutSeconds?: number;
+  /** host:port for /metrics, /healthz and /readyz; port 0 picks a free one (logged). */
+  listen: string;
+  workerImage?: string;
+  pgbouncerImage?: string;
+  logLevel: string;
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(listen);
+  if (!m) throw new Error(`--listen "${listen}" must be HOST:PORT, e.g. 0.0.0.0:8080 or :8080`);
+  return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
+}
+
+function startHttp(listen: string, metrics: OperatorMetrics, ready: () => boolean, log: Logger): Promise<Server> {
+  const { host, port } = parseListen(listen);
+  const server = createServer((req, res) => {
+    const url = req.url?.split('?')[0];
+    if (url === '/metrics') {
+      metrics.registry.metrics().then(
+        (body) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(body);
+        },
+        (err: Error) => {
+          res.writeHead(500);
+          res.end(err.message);
+        },
+      );
+      return;
+    }
+    if (url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok\n');
+      return;
+    }
+    if (url === '/readyz') {
+      const ok = ready();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(ok ? 'ok\n' : 'caches not synced\n');
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      const addr = server.address();
+      log.info(
+        { address: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : listen },
+        'serving /metrics, /healthz, /readyz',
+      );
+      resolve(server);
+    });
+  });
+}
+
+/** Runs until SIGTERM/SIGINT (exit 0) or a lost Lease (exit 1: the pod restarts and campaigns again). */
+export async function runOperator(o: OperatorOptions): Promise<number> {
+  const log = pino({ level: o.logLevel, base: { component: 'operator' } });
+  const identity = o.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
+  const client = KubeClient.fromDefault();
+  const metrics = new OperatorMetrics();
+  const events = new EventRecorder(client, identity, (err) =>
+    log.warn({ err: (err as Error).message }, 'could not post an Event'),
+  );
+  const manager = new Manager(
+    client,
+    {
+      namespaces: o.namespaces,
+      concurrency: o.concurrency,
+      resyncMs: o.resyncMs,
+      ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
+      render: {
+        ...(o.workerImage ? { workerImage: o.workerImage } : {}),
+        ...(o.pgbouncerImage ? { pgbouncerImage: o.pgbouncerImage } : {}),
+      },
+    },
+    { log, metrics, events },
+  );
+  const elector = o.leaderElect
+    ? new LeaderElector(client, {
+        namespace: o.leaseNamespace,
+        name: o.leaseName,
+        identity,
+        leaseDurationMs: o.leaseDurationMs,
+        renewDeadlineMs: o.renewDeadlineMs,
+        retryPeriodMs: o.retryPeriodMs,
+        log: (level, msg, fields) => log[level](fields ?? {}, msg),
+      })
+    : undefined;
+  let leading = false;
+  // A standby is healthy and ready (it serves its purpose by waiting); a leader once its caches are synced.
+  const server = await startHttp(o.listen, metrics, () => !leading || manager.synced, log);
+  log.info(
+    {
+      version: OPERATOR_VERSION,
+      identity,
+      server: client.server.origin,
+      namespaces: o.namespaces.length ? o.namespaces : 'all',
+    },
+    'mqtt2pg operator starting',
+  );
+
+  const stop = new AbortController();
+  const onSignal = (sig: string) => {
+    log.info({ signal: sig }, 'shutting down');
+    stop.abort();
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+
+  let code = 0;
+  try {
+    if (elector && !(await elector.acquire(stop.signal))) return 0;
+    leading = true;
+    metrics.leader.set(1);
+    await manager.start();
+    if (elector) {
+      const why = await elector.hold(stop.signal);
+      if (why === 'lost') {
+        log.error('lost the leader Lease; stopping so that only the new leader reconciles');
+        code = 1;
+      }
+    } else {
+      await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+    }
+  } finally {
+    metrics.leader.set(0);
+    await manager.stop();
+    if (code === 0) await elector?.release();
+    leading = false;
+    server.close();
+    client.close();
+    log.info('stopped');
+  }
+  return code;
+}

@@ -1,0 +1,154 @@
+// Wires the generic runtime to pipelines: which watches feed which keys. The operator watches IngestPipelines,
+// its own children (by the managed-by label, nothing else), and Secrets as metadata only (to notice a
+// rotation of a referenced Secret without caching every Secret's data).
+
+import type { Logger } from 'pino';
+import type { IngestPipeline } from '../crds/ingestpipeline.ts';
+import type { EventSink } from './events.ts';
+import { CHILD_KINDS, PIPELINES, SECRETS } from './kinds.ts';
+import type { OperatorMetrics } from './metrics.ts';
+import { Reconciler } from './reconcile.ts';
+import type { RenderOptions } from './render/index.ts';
+import { MANAGED_SELECTOR, PIPELINE_LABEL } from './render/meta.ts';
+import { InformerSet } from './runtime/informer.ts';
+import { type KubeClient, type KubeObject, keyOf } from './runtime/kube.ts';
+import { WorkQueue } from './runtime/queue.ts';
+
+export interface ManagerOptions {
+  /** Namespaces to watch; empty for all. */
+  namespaces: string[];
+  concurrency: number;
+  resyncMs: number;
+  watchTimeoutSeconds?: number;
+  render: Pick<RenderOptions, 'workerImage' | 'pgbouncerImage'>;
+}
+
+export class Manager {
+  readonly queue: WorkQueue;
+  readonly reconciler: Reconciler;
+  private readonly pipelines: InformerSet<IngestPipeline & KubeObject>;
+  private readonly children: Record<string, InformerSet>;
+  private readonly secretMeta: InformerSet;
+  private readonly all: Array<Pick<InformerSet, 'start' | 'stop' | 'waitForSync' | 'hasSynced'>>;
+  private readonly log: Logger;
+  private readonly opts: ManagerOptions;
+  private resyncTimer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+
+  constructor(
+    client: KubeClient,
+    opts: ManagerOptions,
+    deps: { log: Logger; metrics: OperatorMetrics; events: EventSink },
+  ) {
+    this.opts = opts;
+    this.log = deps.log;
+    const informerOpts = (resource: string) => ({
+      ...(opts.watchTimeoutSeconds ? { watchTimeoutSeconds: opts.watchTimeoutSeconds } : {}),
+      log: (level: 'debug' | 'info' | 'warn', msg: string, fields?: Record<string, unknown>) =>
+        deps.log[level]({ resource, ...fields }, msg),
+      onRestart: (reason: string) => deps.metrics.watchRestarts.inc({ resource, reason }),
+    });
+    this.pipelines = new InformerSet(client, PIPELINES, opts.namespaces, informerOpts(PIPELINES.plural));
+    this.children = Object.fromEntries(
+      Object.entries(CHILD_KINDS).map(([kind, type]) => [
+        kind,
+        new InformerSet(client, type, opts.namespaces, {
+          ...informerOpts(type.plural),
+          labelSelector: MANAGED_SELECTOR,
+        }),
+      ]),
+    );
+    this.secretMeta = new InformerSet(client, SECRETS, opts.namespaces, {
+      ...informerOpts('secrets(metadata)'),
+      metadataOnly: true,
+    });
+    this.all = [this.pipelines, ...Object.values(this.children), this.secretMeta];
+    this.queue = new WorkQueue(
+      { initialMs: 500, maxMs: 5 * 60_000 },
+      {
+        onDepth: (n) => deps.metrics.queueDepth.set(n),
+        onError: (key, err, retryInMs) => {
+          const [namespace, name] = key.split('/');
+          deps.log.warn({ namespace, name, err: (err as Error).message, retryInMs }, 'reconcile failed; retrying');
+        },
+      },
+    );
+    this.reconciler = new Reconciler({
+      client,
+      pipelines: this.pipelines,
+      children: this.children,
+      secretMeta: this.secretMeta,
+      events: deps.events,
+      metrics: deps.metrics,
+      log: deps.log,
+      render: opts.render,
+    });
+
+    this.pipelines.addHandlers({
+      onAdd: (p) => this.queue.add(keyOf(p)),
+      // Our own status writes come back as updates: only a new generation (spec change), metadata that the
+      // render uses, or a deletion needs a reconcile. Status the autoscaler writes changes sizes, too.
+      onUpdate: (p, old) => {
+        if (
+          p.metadata.generation !== old.metadata.generation ||
+          p.metadata.deletionTimestamp !== old.metadata.deletionTimestamp ||
+          p.metadata.uid !== old.metadata.uid ||
+          JSON.stringify(p.status?.autoscaling?.current) !== JSON.stringify(old.status?.autoscaling?.current)
+        ) {
+          this.queue.add(keyOf(p));
+        }
+      },
+      onDelete: (p) => {
+        this.queue.add(keyOf(p));
+      },
+    });
+    const owner = (o: KubeObject) => {
+      const pipeline = o.metadata.labels?.[PIPELINE_LABEL];
+      if (pipeline && o.metadata.namespace) this.queue.add(`${o.metadata.namespace}/${pipeline}`);
+    };
+    for (const inf of Object.values(this.children)) {
+      inf.addHandlers({ onAdd: owner, onUpdate: owner, onDelete: owner });
+    }
+    const secretChanged = (s: KubeObject) => {
+      for (const key of this.reconciler.pipelinesUsingSecret(keyOf(s))) this.queue.add(key);
+    };
+    this.secretMeta.addHandlers({
+      onAdd: secretChanged,
+      onUpdate: secretChanged,
+      onDelete: (s) => {
+        this.reconciler.forgetSecret(keyOf(s));
+        secretChanged(s);
+      },
+    });
+  }
+
+  get synced(): boolean {
+    return this.all.every((i) => i.hasSynced);
+  }
+
+  /** Starts the watches, waits for the caches, then reconciles until stop(). */
+  async start(): Promise<void> {
+    const t0 = Date.now();
+    for (const inf of this.all) inf.start();
+    await Promise.all(this.all.map((i) => i.waitForSync()));
+    this.log.info(
+      {
+        ms: Date.now() - t0,
+        pipelines: this.pipelines.list().length,
+        namespaces: this.opts.namespaces.length ? this.opts.namespaces : 'all',
+      },
+      'caches synced; reconciling',
+    );
+    this.resyncTimer = setInterval(() => {
+      for (const p of this.pipelines.list()) this.queue.add(keyOf(p));
+    }, this.opts.resyncMs);
+    this.running = this.queue.run((key) => this.reconciler.reconcile(key), this.opts.concurrency);
+  }
+
+  async stop(): Promise<void> {
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.queue.shutdown();
+    await this.running;
+    await Promise.all(this.all.map((i) => i.stop()));
+  }
+}

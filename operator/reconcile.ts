@@ -1,0 +1,369 @@
+// One reconcile of one IngestPipeline: get → validate (the worker's own loader checks) → resolve Secrets →
+// render → apply → prune → status. Problems the user must fix (a missing Secret, an invalid spec) end the
+// reconcile with Degraded and no retry: the watch on the Secret or the pipeline brings the next one. API
+// errors are thrown and retried with backoff by the work queue.
+
+import type { Logger } from 'pino';
+import type { ResolvedPipeline } from '../common/defaults.ts';
+import { parsePipelines } from '../common/load-pipeline.ts';
+import { type SecretKeyReference, secretReferences } from '../common/secret-refs.ts';
+import type { IngestPipeline, IngestPipelineStatus } from '../crds/ingestpipeline.ts';
+import { type ApplyResult, applyObject, deleteObject, orphanedChildren } from './apply.ts';
+import type { EventSink } from './events.ts';
+import { CHILD_KINDS, PIPELINES } from './kinds.ts';
+import type { ConditionSummary, OperatorMetrics } from './metrics.ts';
+import { type RenderOptions, renderAll } from './render/index.ts';
+import { names, PIPELINE_LABEL, pipelineNameProblem, selectorLabels } from './render/meta.ts';
+import type { PgBouncerCredentials } from './render/pgbouncer.ts';
+import type { InformerSet } from './runtime/informer.ts';
+import { ApiError, isNotFound, type KubeClient, type KubeObject, objectPath } from './runtime/kube.ts';
+import type { HandlerResult } from './runtime/queue.ts';
+import { computeStatus, conditionChanges, type Problem, statusChanged, workloadState } from './status.ts';
+
+export interface ReconcilerDeps {
+  client: KubeClient;
+  pipelines: InformerSet<IngestPipeline & KubeObject>;
+  children: Record<string, InformerSet>;
+  /** Metadata-only cache of Secrets: notices rotations without holding every Secret's data. */
+  secretMeta: InformerSet;
+  events: EventSink;
+  metrics: OperatorMetrics;
+  log: Logger;
+  render: Pick<RenderOptions, 'workerImage' | 'pgbouncerImage'>;
+  now?: () => Date;
+}
+
+type SecretData = Record<string, string>;
+
+export class Reconciler {
+  private readonly d: ReconcilerDeps;
+  /** Data of referenced Secrets, by "ns/name", valid while the resourceVersion matches the metadata cache. */
+  private readonly secretCache = new Map<string, { rv: string; data: SecretData }>();
+  /** Secret "ns/name" → pipelines ("ns/name") that reference it, as of their last reconcile. */
+  private readonly secretUsers = new Map<string, Set<string>>();
+  private readonly pipelineSecrets = new Map<string, Set<string>>();
+  /**
+   * The status last written per pipeline and the resourceVersion it was written over: until the cache
+   * shows a newer object, it is the status to compare with (a reconcile right after a write would otherwise
+   * see the stale cached status and write the same again).
+   */
+  private readonly written = new Map<string, { overRv: string; status: IngestPipelineStatus }>();
+
+  constructor(deps: ReconcilerDeps) {
+    this.d = deps;
+  }
+
+  /** Pipelines to reconcile when the Secret with this key changes. */
+  pipelinesUsingSecret(secretKey: string): string[] {
+    return [...(this.secretUsers.get(secretKey) ?? [])];
+  }
+
+  forgetSecret(secretKey: string): void {
+    this.secretCache.delete(secretKey);
+  }
+
+  private indexSecrets(pipelineKey: string, secretKeys: string[]): void {
+    for (const old of this.pipelineSecrets.get(pipelineKey) ?? []) this.secretUsers.get(old)?.delete(pipelineKey);
+    if (secretKeys.length === 0) {
+      this.pipelineSecrets.delete(pipelineKey);
+      return;
+    }
+    this.pipelineSecrets.set(pipelineKey, new Set(secretKeys));
+    for (const s of secretKeys) {
+      const users = this.secretUsers.get(s) ?? new Set<string>();
+      users.add(pipelineKey);
+      this.secretUsers.set(s, users);
+    }
+  }
+
+  async reconcile(key: string): Promise<HandlerResult | undefined> {
+    const p = this.d.pipelines.get(key);
+    if (!p || p.metadata.deletionTimestamp) {
+      // Children go with their owner through the garbage collector.
+      this.indexSecrets(key, []);
+      this.written.delete(key);
+      this.d.metrics.pipelineConditions.delete(key);
+      return undefined;
+    }
+    const ns = p.metadata.namespace ?? 'default';
+    const log = this.d.log.child({ namespace: ns, name: p.metadata.name });
+    const end = this.d.metrics.reconcileDuration.startTimer();
+    try {
+      const outcome = await this.reconcilePipeline(p, ns, log);
+      this.d.metrics.reconciles.inc({ result: outcome });
+      return undefined;
+    } catch (err) {
+      this.d.metrics.reconciles.inc({ result: 'error' });
+      this.d.metrics.reconcileErrors.inc();
+      throw err;
+    } finally {
+      end();
+    }
+  }
+
+  private async reconcilePipeline(
+    p: IngestPipeline & KubeObject,
+    ns: string,
+    log: Logger,
+  ): Promise<'success' | 'problem'> {
+    const key = `${ns}/${p.metadata.name}`;
+    const checked = validatePipeline(p);
+    if ('problem' in checked) {
+      this.indexSecrets(key, []);
+      await this.writeStatus(p, { problem: checked.problem }, log);
+      return 'problem';
+    }
+    const r = checked.resolved;
+    const refs = secretReferences(r);
+    const secretNamesUsed = [...new Set(refs.map((x) => x.secret))];
+    this.indexSecrets(
+      key,
+      secretNamesUsed.map((s) => `${ns}/${s}`),
+    );
+
+    const secretData = new Map<string, SecretData>();
+    for (const name of secretNamesUsed) {
+      const data = await this.readSecret(ns, name);
+      if (data) secretData.set(name, data);
+    }
+    const problem = secretProblem(ns, refs, secretData);
+    if (problem) {
+      log.warn({ reason: problem.reason }, problem.message);
+      await this.writeStatus(p, { problem }, log);
+      return 'problem';
+    }
+
+    const sizes = effectiveSizes(p, r);
+    const pgCredentials = r.sink.pgbouncer.enabled ? credentialsOf(r, secretData) : undefined;
+    const desired = renderAll(p, r, {
+      ...this.d.render,
+      ...sizes,
+      secretData,
+      ...(pgCredentials ? { pgCredentials } : {}),
+    });
+
+    const results: ApplyResult[] = [];
+    try {
+      for (const obj of desired) {
+        const live = this.d.children[String(obj.kind)]?.get(`${ns}/${obj.metadata.name}`);
+        results.push(await applyObject(this.d.client, obj, live));
+      }
+      for (const orphan of orphanedChildren(p.metadata.uid ?? '', desired, this.liveChildren(ns, p.metadata.name))) {
+        results.push(await deleteObject(this.d.client, orphan));
+      }
+    } catch (err) {
+      if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
+        // The API server refused what we rendered: tell the user (an object of the same name owned by
+        // another controller, a quota, an admission webhook), then retry with backoff.
+        await this.writeStatus(
+          p,
+          { problem: { reason: 'ApplyFailed', message: `${err.message}; the operator retries with backoff` } },
+          log,
+        );
+      }
+      throw err;
+    } finally {
+      for (const res of results) {
+        this.d.metrics.applies.inc({ kind: res.kind, action: res.action });
+        if (res.action === 'Noop') continue;
+        const verb = res.action === 'Patched' ? 'updated' : res.action.toLowerCase();
+        log.info({ kind: res.kind, child: res.name, action: res.action }, `${res.kind} ${res.name} ${verb}`);
+        this.d.events.emit(
+          p,
+          'Normal',
+          res.action === 'Patched' ? 'Updated' : res.action,
+          `${res.kind} ${res.name} ${verb}`,
+        );
+      }
+    }
+
+    const n = names(r.name);
+    const workload = results.find((x) => x.name === n.worker && (x.kind === 'Deployment' || x.kind === 'StatefulSet'));
+    const bouncer = results.find((x) => x.name === n.pgbouncer && x.kind === 'Deployment');
+    await this.writeStatus(
+      p,
+      {
+        ...(workload?.object ? { workers: workloadState(workload.object) } : {}),
+        ...(r.sink.pgbouncer.enabled && bouncer?.object ? { pgbouncer: workloadState(bouncer.object) } : {}),
+        flushers: sizes.flushers,
+        ...(r.sink.pgbouncer.enabled ? { poolSize: sizes.poolSize } : {}),
+      },
+      log,
+    );
+    return 'success';
+  }
+
+  private liveChildren(ns: string, pipeline: string): KubeObject[] {
+    const out: KubeObject[] = [];
+    for (const inf of Object.values(this.d.children)) {
+      for (const o of inf.list()) {
+        if (o.metadata.namespace === ns && o.metadata.labels?.[PIPELINE_LABEL] === pipeline) out.push(o);
+      }
+    }
+    return out;
+  }
+
+  private async readSecret(ns: string, name: string): Promise<SecretData | undefined> {
+    const key = `${ns}/${name}`;
+    const meta = this.d.secretMeta.get(key);
+    const cached = this.secretCache.get(key);
+    if (meta && cached && cached.rv === meta.metadata.resourceVersion) return cached.data;
+    // The metadata cache may lag a Secret created a moment ago; the API server is the authority.
+    try {
+      const s = await this.d.client.request<KubeObject & { data?: SecretData }>(
+        'GET',
+        `/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(name)}`,
+      );
+      const data = s.data ?? {};
+      this.secretCache.set(key, { rv: s.metadata.resourceVersion ?? '', data });
+      return data;
+    } catch (err) {
+      if (isNotFound(err)) {
+        this.secretCache.delete(key);
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
+  private async writeStatus(
+    p: IngestPipeline & KubeObject,
+    o: {
+      problem?: Problem;
+      workers?: ReturnType<typeof workloadState>;
+      pgbouncer?: ReturnType<typeof workloadState>;
+      flushers?: number;
+      poolSize?: number;
+    },
+    log: Logger,
+  ): Promise<void> {
+    const ns = p.metadata.namespace ?? 'default';
+    const now = this.d.now?.() ?? new Date();
+    const key = `${ns}/${p.metadata.name}`;
+    const mine = this.written.get(key);
+    const stored = mine && mine.overRv === p.metadata.resourceVersion ? mine.status : p.status;
+    const next = computeStatus(
+      stored,
+      {
+        generation: p.metadata.generation ?? 0,
+        ...(o.problem ? { problem: o.problem } : {}),
+        ...(o.workers ? { workers: o.workers } : {}),
+        ...(o.pgbouncer ? { pgbouncer: o.pgbouncer } : {}),
+        flushers: o.flushers ?? p.status?.flushers ?? 0,
+        ...(o.poolSize !== undefined ? { poolSize: o.poolSize } : {}),
+        workerSelector: Object.entries(selectorLabels(p.metadata.name, 'worker'))
+          .map(([k, v]) => `${k}=${v}`)
+          .join(','),
+        namespace: ns,
+      },
+      now,
+    );
+    if (o.problem) {
+      // Keep the last known sizes rather than reporting zeros while blocked.
+      delete next.flushers;
+    }
+    const summary = Object.fromEntries((next.conditions ?? []).map((c) => [c.type, c.status])) as ConditionSummary;
+    this.d.metrics.pipelineConditions.set(`${ns}/${p.metadata.name}`, summary);
+    if (!statusChanged(stored, next)) return;
+    const patch: { status: IngestPipelineStatus } = { status: next };
+    await this.d.client.request('PATCH', `${objectPath(PIPELINES, ns, p.metadata.name)}/status`, {
+      body: patch,
+      contentType: 'application/merge-patch+json',
+    });
+    this.written.set(key, { overRv: p.metadata.resourceVersion ?? '', status: { ...stored, ...next } });
+    for (const c of conditionChanges(stored?.conditions, next.conditions ?? [])) {
+      const warning =
+        (c.type === 'Degraded' && c.to === 'True') || (c.type === 'Ready' && c.to === 'False' && o.problem);
+      // Ready→False while a rollout starts is routine; the Degraded event already carries real problems.
+      if (c.type === 'Progressing' && c.to === 'True' && c.from === undefined) continue;
+      this.d.events.emit(p, warning ? 'Warning' : 'Normal', c.reason, `${c.type} is ${c.to}: ${c.message}`);
+    }
+    log.info(
+      {
+        ready: summary.Ready,
+        degraded: summary.Degraded,
+        progressing: summary.Progressing,
+        generation: next.observedGeneration,
+      },
+      'status updated',
+    );
+  }
+}
+
+/** The same checks `mqtt2pg validate` and the worker's loader make, plus the operator's own name check. */
+export function validatePipeline(p: IngestPipeline): { resolved: ResolvedPipeline } | { problem: Problem } {
+  const nameProblem = pipelineNameProblem(p.metadata.name);
+  if (nameProblem) return { problem: { reason: 'InvalidName', message: nameProblem } };
+  const doc = {
+    apiVersion: p.apiVersion,
+    kind: p.kind,
+    metadata: { name: p.metadata.name, namespace: p.metadata.namespace },
+    spec: p.spec,
+  };
+  const loaded = parsePipelines(JSON.stringify(doc));
+  const first = loaded.pipelines[0];
+  if (loaded.problems.length > 0 || !first) {
+    const message = loaded.problems.map((x) => (x.path ? `${x.path}: ${x.message}` : x.message)).join('; ');
+    return { problem: { reason: 'InvalidSpec', message: message || 'the pipeline could not be read' } };
+  }
+  return { resolved: first.resolved };
+}
+
+function kubectlHint(secret: string, ns: string, keys: string[]) {
+  return `kubectl create secret generic ${secret} -n ${ns} ${keys.map((k) => `--from-literal=${k}=...`).join(' ')}`;
+}
+
+/** The first missing Secret or key, named with the field that references it and how to fix it. */
+export function secretProblem(
+  ns: string,
+  refs: SecretKeyReference[],
+  data: Map<string, SecretData>,
+): Problem | undefined {
+  const missingSecrets = [...new Set(refs.filter((r) => !data.has(r.secret)).map((r) => r.secret))];
+  if (missingSecrets.length > 0) {
+    const parts = missingSecrets.map((s) => {
+      const own = refs.filter((r) => r.secret === s);
+      const fields = [...new Set(own.map((r) => r.field))].join(', ');
+      return `${fields}: Secret "${s}" not found in namespace ${ns}; create it (${kubectlHint(s, ns, [...new Set(own.map((r) => r.key))])})`;
+    });
+    return { reason: 'SecretNotFound', message: parts.join('; ') };
+  }
+  const missingKeys = refs.filter((r) => data.get(r.secret)?.[r.key] === undefined);
+  if (missingKeys.length > 0) {
+    const parts = missingKeys.map((r) => {
+      const has = Object.keys(data.get(r.secret) ?? {}).sort();
+      return `${r.field}: Secret "${r.secret}" has no key "${r.key}" (it has: ${has.join(', ') || 'no keys'}); add the key or point the reference at the key that holds the value`;
+    });
+    return { reason: 'SecretKeyMissing', message: parts.join('; ') };
+  }
+  return undefined;
+}
+
+const decode = (b64: string | undefined) =>
+  Buffer.from(b64 ?? '', 'base64')
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+
+export function credentialsOf(r: ResolvedPipeline, data: Map<string, SecretData>): PgBouncerCredentials {
+  const c = r.sink.postgres.credentials;
+  const d = data.get(c.name) ?? {};
+  return { username: decode(d[c.usernameKey]), password: decode(d[c.passwordKey]) };
+}
+
+/**
+ * Sizes in effect: the spec's, unless the autoscaler (autoscaling.enabled) has recorded others in
+ * status.autoscaling.current, which are then kept within the spec's bounds.
+ */
+export function effectiveSizes(p: IngestPipeline, r: ResolvedPipeline) {
+  const clamp = (v: number | undefined, lo: number, hi: number, dflt: number) =>
+    typeof v === 'number' && Number.isInteger(v) ? Math.min(hi, Math.max(lo, v)) : dflt;
+  const cur = r.autoscaling.enabled ? p.status?.autoscaling?.current : undefined;
+  const a = r.autoscaling;
+  return {
+    replicas: clamp(cur?.replicas, a.minReplicas, a.maxReplicas, r.replicas),
+    flushers: clamp(cur?.flushers, r.flusher.minFlushers, r.flusher.maxFlushers, r.flusher.flushers),
+    poolSize: clamp(cur?.poolSize, a.minPoolSize, a.maxPoolSize, r.sink.pgbouncer.poolSize),
+  };
+}
+
+export { CHILD_KINDS };

@@ -1,0 +1,65 @@
+// The worker's ConfigMap: the IngestPipeline exactly as the worker must run it. The same loader reads it in
+// the pod (common/load-pipeline.ts), so it stays a valid IngestPipeline: the user's spec, with the database
+// address moved to the pipeline's PgBouncer and the flusher count the operator currently wants.
+
+import { dump } from 'js-yaml';
+import type { ResolvedPipeline } from '../../common/defaults.ts';
+import { API_VERSION, type IngestPipeline, type IngestPipelineSpec, KIND } from '../../crds/ingestpipeline.ts';
+import { names, objectMeta } from './meta.ts';
+
+export const WORKER_CONFIG_KEY = 'pipeline.yaml';
+export const PGBOUNCER_PORT = 6432;
+
+export const pgbouncerHost = (r: ResolvedPipeline) => `${names(r.name).pgbouncer}.${r.namespace}.svc`;
+
+export interface WorkerConfigInput {
+  /** Flushers per pod now: the spec's, or the autoscaler's. */
+  flushers: number;
+}
+
+export function workerPipelineDocument(
+  p: IngestPipeline,
+  r: ResolvedPipeline,
+  input: WorkerConfigInput,
+): IngestPipeline {
+  const spec = structuredClone(p.spec) as IngestPipelineSpec;
+  if (r.sink.pgbouncer.enabled) {
+    // PgBouncer sits in the pod network next to the workers; TLS to PostgreSQL is PgBouncer's job.
+    const { caSecretRef: _ca, ...postgres } = spec.sink.postgres;
+    spec.sink.postgres = { ...postgres, host: pgbouncerHost(r), port: PGBOUNCER_PORT, sslMode: 'disable' };
+  }
+  spec.flusher = { ...spec.flusher, flushers: input.flushers };
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    metadata: { name: r.name, namespace: r.namespace },
+    spec,
+  };
+}
+
+export function renderWorkerConfig(p: IngestPipeline, r: ResolvedPipeline, input: WorkerConfigInput) {
+  const doc = workerPipelineDocument(p, r, input);
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: objectMeta(p, names(r.name).workerConfig, 'worker'),
+    data: {
+      [WORKER_CONFIG_KEY]: `# Rendered by mqtt2pg-operator from IngestPipeline ${r.namespace}/${r.name}; edits are reverted.\n${dump(doc, { lineWidth: 120, noRefs: true })}`,
+    },
+  };
+}
+
+/**
+ * Whether the worker applies a new flusher count from the mounted file without a restart (DESIGN: flusher
+ * changes apply live). Until it does, the count is part of the pod hash, so a change rolls the pods and
+ * takes effect; flip this once the worker re-reads the file, and the autoscaler stops causing rollouts.
+ */
+export const FLUSHERS_APPLY_LIVE = false;
+
+/** The part of the worker configuration whose change needs a pod restart. */
+export function workerConfigHashInput(p: IngestPipeline, r: ResolvedPipeline, flushers: number): unknown {
+  const doc = workerPipelineDocument(p, r, { flushers });
+  if (!FLUSHERS_APPLY_LIVE) return doc;
+  const { flushers: _f, ...flusher } = doc.spec.flusher ?? {};
+  return { ...doc, spec: { ...doc.spec, flusher } };
+}

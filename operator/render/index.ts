@@ -1,0 +1,63 @@
+// Everything a pipeline owns, rendered from its spec in one pure call: what the operator applies and what
+// `mqtt2pg render` prints. Order matters only for readability and for a first rollout: identities and
+// configuration before the workloads that mount them.
+
+import type { ResolvedPipeline } from '../../common/defaults.ts';
+import type { IngestPipeline } from '../../crds/ingestpipeline.ts';
+import type { KubeObject } from '../runtime/kube.ts';
+import { renderWorkerConfig, workerConfigHashInput } from './config.ts';
+import { DEFAULT_PGBOUNCER_IMAGE, DEFAULT_WORKER_IMAGE, stableHash } from './meta.ts';
+import { renderPdb } from './pdb.ts';
+import { type PgBouncerCredentials, renderPgBouncer } from './pgbouncer.ts';
+import { renderRbac } from './rbac.ts';
+import { renderWorker } from './worker.ts';
+
+export interface RenderOptions {
+  /** Operator-wide default worker image (--worker-image); spec.image wins. */
+  workerImage?: string;
+  /** Operator-wide default PgBouncer image (--pgbouncer-image); spec.sink.pgbouncer.image wins. */
+  pgbouncerImage?: string;
+  /** Sizes in effect when the autoscaler has moved them; otherwise the spec's. */
+  flushers?: number;
+  poolSize?: number;
+  replicas?: number;
+  /** Data of every referenced Secret (name → key → base64), so rotating one rolls the workers. */
+  secretData?: Map<string, Record<string, string>>;
+  /** The PostgreSQL credentials for PgBouncer's auth file. */
+  pgCredentials?: PgBouncerCredentials;
+}
+
+export function workerPodHash(
+  p: IngestPipeline,
+  r: ResolvedPipeline,
+  flushers: number,
+  secretData?: Map<string, Record<string, string>>,
+) {
+  const secrets = secretData ? [...secretData.entries()].sort(([a], [b]) => (a < b ? -1 : 1)) : null;
+  return stableHash({ config: workerConfigHashInput(p, r, flushers), secrets });
+}
+
+export function renderAll(p: IngestPipeline, r: ResolvedPipeline, o: RenderOptions = {}): KubeObject[] {
+  const out: KubeObject[] = [];
+  out.push(...(renderRbac(p, r) as KubeObject[]));
+  const flushers = o.flushers ?? r.flusher.flushers;
+  out.push(renderWorkerConfig(p, r, { flushers }) as KubeObject);
+  if (r.sink.pgbouncer.enabled) {
+    out.push(
+      ...(renderPgBouncer(p, r, {
+        image: r.sink.pgbouncer.image ?? o.pgbouncerImage ?? DEFAULT_PGBOUNCER_IMAGE,
+        poolSize: o.poolSize ?? r.sink.pgbouncer.poolSize,
+        ...(o.pgCredentials ? { credentials: o.pgCredentials } : {}),
+      }) as KubeObject[]),
+    );
+  }
+  out.push(
+    renderWorker(p, r, {
+      image: p.spec.image ?? o.workerImage ?? DEFAULT_WORKER_IMAGE,
+      replicas: o.replicas ?? r.replicas,
+      configHash: workerPodHash(p, r, flushers, o.secretData),
+    }) as KubeObject,
+  );
+  out.push(renderPdb(p, r) as KubeObject);
+  return out;
+}

@@ -1,0 +1,124 @@
+// Names, labels and ownership shared by every child a pipeline gets. Names and labels are API: users select
+// pods by them, the operator finds its children by them, and the worker contract fixes some of them.
+
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { API_VERSION, type IngestPipeline, KIND } from '../../crds/ingestpipeline.ts';
+
+export const FIELD_MANAGER = 'mqtt2pg-operator';
+export const MANAGED_BY = 'mqtt2pg-operator';
+export const PIPELINE_LABEL = 'mqtt2pg.io/pipeline';
+export const CONFIG_HASH_ANNOTATION = 'mqtt2pg.io/config-hash';
+/** Hash of the object as last rendered: with the live object, lets a resync skip an apply that changes nothing. */
+export const APPLIED_HASH_ANNOTATION = 'mqtt2pg.io/applied-hash';
+export const MANAGED_SELECTOR = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
+
+export type Component = 'worker' | 'pgbouncer';
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+export const DEFAULT_WORKER_IMAGE = `ghcr.io/mqtt2pg/mqtt2pg:${VERSION}`;
+export const DEFAULT_PGBOUNCER_IMAGE = 'ghcr.io/cloudnative-pg/pgbouncer:1.24.1';
+export const OPERATOR_VERSION = VERSION;
+
+export const names = (pipeline: string) => ({
+  worker: `${pipeline}-worker`,
+  workerConfig: `${pipeline}-worker-config`,
+  serviceAccount: `${pipeline}-worker`,
+  role: `${pipeline}-worker`,
+  roleBinding: `${pipeline}-worker`,
+  pdb: `${pipeline}-worker`,
+  pgbouncer: `${pipeline}-pgbouncer`,
+  pgbouncerConfig: `${pipeline}-pgbouncer-config`,
+  pgbouncerAuth: `${pipeline}-pgbouncer-auth`,
+});
+
+/** Longest pipeline name whose derived names all stay valid (StatefulSet pods: "<name>-worker-<hash>" ≤ 63). */
+export const MAX_PIPELINE_NAME = 45;
+
+/**
+ * Why a pipeline name cannot carry children (Service names are DNS-1035 labels; label values ≤ 63), or
+ * undefined. The CRD accepts any object name, so this is checked at reconcile time.
+ */
+export function pipelineNameProblem(name: string): string | undefined {
+  if (name.length > MAX_PIPELINE_NAME || !/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(name)) {
+    return `metadata.name "${name}" cannot name the pipeline's Services and pods: use at most ${MAX_PIPELINE_NAME} characters of lower-case letters, digits and "-", starting with a letter (recreate the pipeline under such a name)`;
+  }
+  return undefined;
+}
+
+export const selectorLabels = (pipeline: string, component: Component): Record<string, string> => ({
+  'app.kubernetes.io/name': 'mqtt2pg',
+  'app.kubernetes.io/instance': pipeline,
+  'app.kubernetes.io/component': component,
+});
+
+export const labels = (pipeline: string, component: Component): Record<string, string> => ({
+  ...selectorLabels(pipeline, component),
+  'app.kubernetes.io/managed-by': MANAGED_BY,
+  'app.kubernetes.io/version': VERSION,
+  [PIPELINE_LABEL]: pipeline,
+});
+
+export function ownerReferences(p: IngestPipeline) {
+  if (!p.metadata.uid) return undefined;
+  return [
+    {
+      apiVersion: API_VERSION,
+      kind: KIND,
+      name: p.metadata.name,
+      uid: p.metadata.uid,
+      controller: true,
+      blockOwnerDeletion: true,
+    },
+  ];
+}
+
+export function objectMeta(
+  p: IngestPipeline,
+  name: string,
+  component: Component,
+  annotations?: Record<string, string>,
+) {
+  const owners = ownerReferences(p);
+  return {
+    name,
+    namespace: p.metadata.namespace ?? 'default',
+    labels: labels(p.metadata.name, component),
+    ...(annotations && Object.keys(annotations).length > 0 ? { annotations } : {}),
+    ...(owners ? { ownerReferences: owners } : {}),
+  };
+}
+
+/** A stable hash of JSON-able data (object keys sorted), hex, shortened: collisions only cost a missed roll. */
+export function stableHash(value: unknown, length = 16): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, length);
+}
+
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** Bytes as a Kubernetes quantity in its canonical form (the largest binary unit that divides it). */
+export function quantity(bytes: number): string {
+  for (const [unit, size] of [
+    ['Ei', 2 ** 60],
+    ['Pi', 2 ** 50],
+    ['Ti', 2 ** 40],
+    ['Gi', 2 ** 30],
+    ['Mi', 2 ** 20],
+    ['Ki', 2 ** 10],
+  ] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return String(bytes);
+}

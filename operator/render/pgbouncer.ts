@@ -1,0 +1,167 @@
+// The pipeline's PgBouncer: transaction pooling in front of PostgreSQL, so many flushers across many pods
+// share a bounded number of server connections. Its auth file is derived from the PostgreSQL credentials
+// Secret the pipeline references: the same user name and password work through PgBouncer.
+
+import type { V1Container, V1PodSpec, V1Volume } from '@kubernetes/client-node';
+import type { ResolvedPipeline } from '../../common/defaults.ts';
+import type { IngestPipeline } from '../../crds/ingestpipeline.ts';
+import { PGBOUNCER_PORT } from './config.ts';
+import { CONFIG_HASH_ANNOTATION, names, objectMeta, selectorLabels, stableHash, labels as stdLabels } from './meta.ts';
+
+export const PGBOUNCER_CONFIG_DIR = '/etc/pgbouncer';
+export const PGBOUNCER_AUTH_DIR = '/etc/pgbouncer-auth';
+export const PGBOUNCER_CA_DIR = '/etc/pgbouncer-server-ca';
+export const PGBOUNCER_UID = 65532;
+
+export const DEFAULT_PGBOUNCER_RESOURCES = {
+  requests: { cpu: '50m', memory: '32Mi' },
+  limits: { memory: '256Mi' },
+};
+
+export interface PgBouncerCredentials {
+  username: string;
+  password: string;
+}
+
+export interface PgBouncerInput {
+  image: string;
+  /** default_pool_size now: the spec's, or the autoscaler's. */
+  poolSize: number;
+  /** Read from the referenced Secret; absent when rendering offline (`mqtt2pg render` without --secrets-dir). */
+  credentials?: PgBouncerCredentials;
+}
+
+/** A userlist.txt line: both fields double-quoted, a quote inside doubled (PgBouncer's own escaping). */
+export const userlistLine = (c: PgBouncerCredentials) =>
+  `"${c.username.replace(/"/g, '""')}" "${c.password.replace(/"/g, '""')}"\n`;
+
+export function pgbouncerIni(r: ResolvedPipeline, poolSize: number): string {
+  const pg = r.sink.postgres;
+  const lines = [
+    '; Rendered by mqtt2pg-operator; edits are reverted.',
+    '[databases]',
+    `${pg.database} = host=${pg.host} port=${pg.port} dbname=${pg.database}`,
+    '',
+    '[pgbouncer]',
+    'listen_addr = *',
+    `listen_port = ${PGBOUNCER_PORT}`,
+    // No unix socket: the root filesystem is read-only and nothing in the pod would use it.
+    'unix_socket_dir =',
+    'auth_type = scram-sha-256',
+    `auth_file = ${PGBOUNCER_AUTH_DIR}/userlist.txt`,
+    'pool_mode = transaction',
+    `default_pool_size = ${poolSize}`,
+    `max_client_conn = ${r.sink.pgbouncer.maxClientConn}`,
+    'ignore_startup_parameters = extra_float_digits,options',
+    `server_tls_sslmode = ${pg.sslMode}`,
+    ...(pg.ca ? [`server_tls_ca_file = ${PGBOUNCER_CA_DIR}/${pg.ca.key}`] : []),
+    // A PostgreSQL restart should cost seconds, not the default 15 s per pool.
+    'server_login_retry = 2',
+    'log_connections = 0',
+    'log_disconnections = 0',
+    // The user name lives in the Secret, not in this ConfigMap; it is the stats user the autoscaler reads
+    // SHOW POOLS (cl_waiting) with.
+    `%include ${PGBOUNCER_AUTH_DIR}/users.ini`,
+    '',
+  ];
+  return lines.join('\n');
+}
+
+function authData(c: PgBouncerCredentials | undefined): Record<string, string> {
+  if (!c) {
+    const placeholder = 'rendered offline: the operator fills this from the credentials Secret';
+    return { 'userlist.txt': `; ${placeholder}\n`, 'users.ini': `; ${placeholder}\n` };
+  }
+  return {
+    'userlist.txt': userlistLine(c),
+    'users.ini': `stats_users = ${c.username}\n`,
+  };
+}
+
+export function renderPgBouncer(p: IngestPipeline, r: ResolvedPipeline, input: PgBouncerInput) {
+  const n = names(r.name);
+  const ini = pgbouncerIni(r, input.poolSize);
+  const auth = authData(input.credentials);
+  const selector = selectorLabels(r.name, 'pgbouncer');
+  const volumes: V1Volume[] = [
+    { name: 'config', configMap: { name: n.pgbouncerConfig } },
+    { name: 'auth', secret: { secretName: n.pgbouncerAuth, defaultMode: 0o440 } },
+    { name: 'tmp', emptyDir: { sizeLimit: '16Mi' } },
+    ...(r.sink.postgres.ca
+      ? [{ name: 'server-ca', secret: { secretName: r.sink.postgres.ca.name, defaultMode: 0o440 } }]
+      : []),
+  ];
+  const container: V1Container = {
+    name: 'pgbouncer',
+    image: input.image,
+    imagePullPolicy: 'IfNotPresent',
+    command: ['pgbouncer', `${PGBOUNCER_CONFIG_DIR}/pgbouncer.ini`],
+    ports: [{ name: 'pgbouncer', containerPort: PGBOUNCER_PORT, protocol: 'TCP' }],
+    readinessProbe: { tcpSocket: { port: 'pgbouncer' }, periodSeconds: 5 },
+    livenessProbe: { tcpSocket: { port: 'pgbouncer' }, periodSeconds: 10, failureThreshold: 6 },
+    resources: (p.spec.sink.pgbouncer?.resources ?? DEFAULT_PGBOUNCER_RESOURCES) as V1Container['resources'],
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: PGBOUNCER_UID,
+      runAsGroup: PGBOUNCER_UID,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    },
+    volumeMounts: [
+      { name: 'config', mountPath: PGBOUNCER_CONFIG_DIR, readOnly: true },
+      { name: 'auth', mountPath: PGBOUNCER_AUTH_DIR, readOnly: true },
+      { name: 'tmp', mountPath: '/tmp' },
+      ...(r.sink.postgres.ca ? [{ name: 'server-ca', mountPath: PGBOUNCER_CA_DIR, readOnly: true }] : []),
+    ],
+  };
+  const podSpec: V1PodSpec = {
+    securityContext: { runAsNonRoot: true, fsGroup: PGBOUNCER_UID, seccompProfile: { type: 'RuntimeDefault' } },
+    // The workers use the API, PgBouncer never does.
+    automountServiceAccountToken: false,
+    containers: [container],
+    volumes,
+    ...(p.spec.imagePullSecrets ? { imagePullSecrets: p.spec.imagePullSecrets } : {}),
+  };
+  // PgBouncer reads its files at start: a changed pool size or a rotated password rolls its pods.
+  const hash = stableHash({ ini, auth, ca: r.sink.postgres.ca ?? null });
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: objectMeta(p, n.pgbouncerConfig, 'pgbouncer'),
+      data: { 'pgbouncer.ini': ini },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: objectMeta(p, n.pgbouncerAuth, 'pgbouncer'),
+      type: 'Opaque',
+      data: Object.fromEntries(Object.entries(auth).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: objectMeta(p, n.pgbouncer, 'pgbouncer'),
+      spec: {
+        replicas: r.sink.pgbouncer.replicas,
+        selector: { matchLabels: selector },
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+        template: {
+          metadata: { labels: stdLabels(r.name, 'pgbouncer'), annotations: { [CONFIG_HASH_ANNOTATION]: hash } },
+          spec: podSpec,
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: objectMeta(p, n.pgbouncer, 'pgbouncer'),
+      spec: {
+        type: 'ClusterIP',
+        selector,
+        ports: [{ name: 'pgbouncer', port: PGBOUNCER_PORT, targetPort: 'pgbouncer', protocol: 'TCP' }],
+      },
+    },
+  ];
+}

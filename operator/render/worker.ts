@@ -1,0 +1,171 @@
+// The worker Deployment, or a StatefulSet with a PVC per pod when the WAL is persistent (a pod's WAL must
+// outlive the pod, and come back under the same name, to be replayed).
+
+import type { V1Container, V1PodSpec, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { ResolvedPipeline } from '../../common/defaults.ts';
+import { secretNames } from '../../common/secret-refs.ts';
+import { DEFAULT_SECRETS_DIR } from '../../common/secrets-dir.ts';
+import type { IngestPipeline } from '../../crds/ingestpipeline.ts';
+import { WORKER_CONFIG_KEY } from './config.ts';
+import { CONFIG_HASH_ANNOTATION, names, objectMeta, quantity, selectorLabels, labels as stdLabels } from './meta.ts';
+
+export const WORKER_CONFIG_DIR = '/etc/mqtt2pg';
+export const WAL_DIR = '/var/lib/mqtt2pg/wal';
+export const METRICS_PORT = 9090;
+export const HEALTH_PORT = 8081;
+/** Non-root user of the worker image; fsGroup makes the WAL volume and mounted Secrets readable to it. */
+export const WORKER_UID = 65532;
+
+export const DEFAULT_WORKER_RESOURCES = {
+  requests: { cpu: '250m', memory: '256Mi' },
+  limits: { memory: '1Gi' },
+};
+
+export interface WorkerInput {
+  image: string;
+  /** Worker pods now: the spec's, or the autoscaler's. */
+  replicas: number;
+  /** Hash of the restart-relevant config and the referenced Secrets' data; a change rolls the pods. */
+  configHash: string;
+}
+
+export const isPersistent = (r: ResolvedPipeline) => r.wal.storage.type === 'Persistent';
+
+/** Volume name of the i-th referenced Secret (Secret names may hold dots; volume names may not). */
+const secretVolume = (i: number) => `secret-${i}`;
+
+export function workerPodSpec(p: IngestPipeline, r: ResolvedPipeline, input: WorkerInput): V1PodSpec {
+  const secrets = secretNames(r);
+  const n = names(r.name);
+  const mounts: V1VolumeMount[] = [
+    { name: 'config', mountPath: WORKER_CONFIG_DIR, readOnly: true },
+    { name: 'wal', mountPath: WAL_DIR },
+    { name: 'tmp', mountPath: '/tmp' },
+    ...secrets.map((s, i) => ({ name: secretVolume(i), mountPath: `${DEFAULT_SECRETS_DIR}/${s}`, readOnly: true })),
+  ];
+  const volumes: V1Volume[] = [
+    // No subPath: a ConfigMap mounted as a directory follows updates, so flusher changes apply live.
+    {
+      name: 'config',
+      configMap: { name: n.workerConfig, items: [{ key: WORKER_CONFIG_KEY, path: WORKER_CONFIG_KEY }] },
+    },
+    ...(isPersistent(r) ? [] : [{ name: 'wal', emptyDir: { sizeLimit: quantity(r.wal.storage.sizeBytes) } }]),
+    { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+    ...secrets.map((s, i) => ({ name: secretVolume(i), secret: { secretName: s, defaultMode: 0o440 } })),
+  ];
+  const container: V1Container = {
+    name: 'worker',
+    image: input.image,
+    imagePullPolicy: p.spec.imagePullPolicy ?? 'IfNotPresent',
+    command: [
+      'mqtt2pg',
+      'worker',
+      '-f',
+      `${WORKER_CONFIG_DIR}/${WORKER_CONFIG_KEY}`,
+      '--secrets-dir',
+      DEFAULT_SECRETS_DIR,
+      '--wal-dir',
+      WAL_DIR,
+    ],
+    env: [
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    ],
+    ports: [
+      { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
+      { name: 'health', containerPort: HEALTH_PORT, protocol: 'TCP' },
+    ],
+    // WAL replay after a crash can take a while: the startup probe gives it 5 minutes before liveness counts.
+    startupProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 5, failureThreshold: 60 },
+    livenessProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 10, failureThreshold: 6 },
+    readinessProbe: { httpGet: { path: '/readyz', port: 'health' }, periodSeconds: 5, failureThreshold: 3 },
+    resources: (p.spec.resources ?? DEFAULT_WORKER_RESOURCES) as V1Container['resources'],
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: WORKER_UID,
+      runAsGroup: WORKER_UID,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    },
+    volumeMounts: mounts,
+  };
+  const pod = p.spec.pod ?? {};
+  return {
+    serviceAccountName: n.serviceAccount,
+    // Time to drain the WAL into PostgreSQL after SIGTERM (delivery contract point 5).
+    terminationGracePeriodSeconds: r.terminationGracePeriodSeconds,
+    securityContext: {
+      runAsNonRoot: true,
+      fsGroup: WORKER_UID,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    containers: [container],
+    volumes,
+    ...(p.spec.imagePullSecrets ? { imagePullSecrets: p.spec.imagePullSecrets } : {}),
+    ...(pod.nodeSelector ? { nodeSelector: pod.nodeSelector } : {}),
+    ...(pod.tolerations ? { tolerations: pod.tolerations as V1PodSpec['tolerations'] } : {}),
+    ...(pod.affinity ? { affinity: pod.affinity as V1PodSpec['affinity'] } : {}),
+    ...(pod.priorityClassName ? { priorityClassName: pod.priorityClassName } : {}),
+  };
+}
+
+export function renderWorker(p: IngestPipeline, r: ResolvedPipeline, input: WorkerInput) {
+  const n = names(r.name);
+  const selector = selectorLabels(r.name, 'worker');
+  const template = {
+    metadata: {
+      labels: { ...(p.spec.pod?.labels ?? {}), ...stdLabels(r.name, 'worker') },
+      annotations: {
+        ...(p.spec.pod?.annotations ?? {}),
+        [CONFIG_HASH_ANNOTATION]: input.configHash,
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': String(METRICS_PORT),
+        'prometheus.io/path': '/metrics',
+      },
+    },
+    spec: workerPodSpec(p, r, input),
+  };
+  if (isPersistent(r)) {
+    return {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: objectMeta(p, n.worker, 'worker'),
+      spec: {
+        replicas: input.replicas,
+        serviceName: '',
+        // Workers do not depend on each other: start and stop them all at once.
+        podManagementPolicy: 'Parallel',
+        selector: { matchLabels: selector },
+        updateStrategy: { type: 'RollingUpdate' },
+        // A PVC may hold acknowledged messages not yet in PostgreSQL: never delete it on the operator's behalf.
+        persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
+        template,
+        volumeClaimTemplates: [
+          {
+            apiVersion: 'v1',
+            kind: 'PersistentVolumeClaim',
+            metadata: { name: 'wal', labels: stdLabels(r.name, 'worker') },
+            spec: {
+              accessModes: ['ReadWriteOnce'],
+              resources: { requests: { storage: quantity(r.wal.storage.sizeBytes) } },
+              ...(r.wal.storage.storageClassName ? { storageClassName: r.wal.storage.storageClassName } : {}),
+            },
+          },
+        ],
+      },
+    };
+  }
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: objectMeta(p, n.worker, 'worker'),
+    spec: {
+      replicas: input.replicas,
+      selector: { matchLabels: selector },
+      // A new pod joins the shared subscription before an old one drains and leaves: no capacity dip.
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+      template,
+    },
+  };
+}
