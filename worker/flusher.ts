@@ -177,10 +177,16 @@ export class FlusherPool {
       try {
         if (deadLetters) {
           const key = await deadLetters.put(letters);
-          log.warn({ rows: letters.length, key, sqlstate: letters[0]?.sqlstate }, 'rows rejected by PostgreSQL written to the dead-letter bucket');
+          log.warn(
+            { rows: letters.length, key, sqlstate: letters[0]?.sqlstate },
+            'rows rejected by PostgreSQL written to the dead-letter bucket',
+          );
         } else {
           await f.sink.write(letters.map((l) => rejectedRow(l.message, `${l.sqlstate ?? ''} ${l.error}`.trim())));
-          log.warn({ rows: letters.length, sqlstate: letters[0]?.sqlstate }, 'rows rejected by PostgreSQL stored in the unparseable table (no dead-letter bucket configured)');
+          log.warn(
+            { rows: letters.length, sqlstate: letters[0]?.sqlstate },
+            'rows rejected by PostgreSQL stored in the unparseable table (no dead-letter bucket configured)',
+          );
         }
         for (const l of letters) metrics.deadLetters.inc({ sqlstate_class: (l.sqlstate ?? 'XX').slice(0, 2) });
         return;
@@ -203,7 +209,10 @@ export class FlusherPool {
     if (target === 'postgres') this.healthy = false;
     // The first failure and then every tenth: an outage is visible without flooding the log.
     if (attempt % 10 === 0) {
-      this.deps.log.warn({ target, attempt, code: (err as { code?: string }).code, err: message }, `${target} write failed; retrying with backoff (nothing is dropped)`);
+      this.deps.log.warn(
+        { target, attempt, code: (err as { code?: string }).code, err: message },
+        `${target} write failed; retrying with backoff (nothing is dropped)`,
+      );
     }
     this.lastError = `${target}: ${message}`;
   }

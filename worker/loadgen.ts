@@ -47,7 +47,12 @@ export const messageId = (runId: string, n: number) => `${runId}-${n}`;
 
 const MALFORMED_KINDS = ['bad_tenant', 'bad_device_id', 'topic_too_long', 'invalid_json'] as const;
 
-export function makeMessage(o: Pick<LoadgenOptions, 'runId' | 'devices' | 'tenants' | 'payloadBytes' | 'malformedRatio' | 'pathPrefix'>, n: number, deviceIds: string[], random = Math.random) {
+export function makeMessage(
+  o: Pick<LoadgenOptions, 'runId' | 'devices' | 'tenants' | 'payloadBytes' | 'malformedRatio' | 'pathPrefix'>,
+  n: number,
+  deviceIds: string[],
+  random = Math.random,
+) {
   const device = deviceIds[n % deviceIds.length] as string;
   const tenant = `tenant-${n % o.tenants}`;
   const id = messageId(o.runId, n);

@@ -52,11 +52,27 @@ export function receiverOptions(p: ResolvedPipeline, secrets: SecretsDir, instan
   const tlsOpts = s.tls
     ? {
         tls: {
-          ...(s.tls.ca ? { ca: secrets.readBytes({ field: 'spec.source.tls.caSecretRef', secret: s.tls.ca.name, key: s.tls.ca.key }) } : {}),
+          ...(s.tls.ca
+            ? {
+                ca: secrets.readBytes({
+                  field: 'spec.source.tls.caSecretRef',
+                  secret: s.tls.ca.name,
+                  key: s.tls.ca.key,
+                }),
+              }
+            : {}),
           ...(s.tls.clientCert
             ? {
-                cert: secrets.readBytes({ field: 'spec.source.tls.clientCertSecretRef', secret: s.tls.clientCert.name, key: s.tls.clientCert.certKey }),
-                key: secrets.readBytes({ field: 'spec.source.tls.clientCertSecretRef', secret: s.tls.clientCert.name, key: s.tls.clientCert.keyKey }),
+                cert: secrets.readBytes({
+                  field: 'spec.source.tls.clientCertSecretRef',
+                  secret: s.tls.clientCert.name,
+                  key: s.tls.clientCert.certKey,
+                }),
+                key: secrets.readBytes({
+                  field: 'spec.source.tls.clientCertSecretRef',
+                  secret: s.tls.clientCert.name,
+                  key: s.tls.clientCert.keyKey,
+                }),
               }
             : {}),
           ...(s.tls.serverName ? { servername: s.tls.serverName } : {}),
@@ -133,7 +149,11 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
 
   const ready = () => Boolean(receiver?.connected && pool?.healthy);
   const metricsServer = await serve(args.metricsPort, args.listenHost, {
-    '/metrics': async () => ({ status: 200, body: await metrics.registry.metrics(), type: metrics.registry.contentType }),
+    '/metrics': async () => ({
+      status: 200,
+      body: await metrics.registry.metrics(),
+      type: metrics.registry.contentType,
+    }),
   });
   const healthServer = await serve(args.healthPort, args.listenHost, {
     '/healthz': async () => ({ status: 200, body: 'ok\n' }),
@@ -166,7 +186,8 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     }
     const walDir = resolvePath(args.walDir ?? `wal-${p.name}`);
     wal = await Wal.open({ dir: walDir, sizeLimitBytes: p.wal.sizeLimitBytes, retentionMs: p.wal.retentionMs });
-    if (wal.messages > 0) log.info({ messages: wal.messages, bytes: wal.bytes }, 'replaying the WAL before new messages');
+    if (wal.messages > 0)
+      log.info({ messages: wal.messages, bytes: wal.bytes }, 'replaying the WAL before new messages');
     const openedWal = wal;
     openedWal.on('error', (err: Error) => {
       // Nothing unsynced was acknowledged; the broker redelivers it. Exiting is the only safe move.
@@ -200,7 +221,12 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
 
   const sweeper = setInterval(() => {
     wal?.sweepExpired().then(
-      (n) => n > 0 && log.error({ messages: n, retention: p.wal.retentionMs }, 'WAL entries expired by the retention limit before they could be flushed'),
+      (n) =>
+        n > 0 &&
+        log.error(
+          { messages: n, retention: p.wal.retentionMs },
+          'WAL entries expired by the retention limit before they could be flushed',
+        ),
       (err: Error) => log.error({ err: err.message }, 'WAL retention sweep failed'),
     );
   }, 60_000);
@@ -213,12 +239,16 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
       if (stopping) return;
       stopping = true;
       const deadline = Date.now() + drainSeconds * 1000;
-      log.info({ signal, walMessages: wal?.messages, drainSeconds }, 'stopping: no new messages; draining the WAL into PostgreSQL');
+      log.info(
+        { signal, walMessages: wal?.messages, drainSeconds },
+        'stopping: no new messages; draining the WAL into PostgreSQL',
+      );
       clearInterval(sweeper);
       await receiver?.stop();
       const left = (await pool?.drain(deadline)) ?? 0;
       await closeAll();
-      if (left > 0) log.warn({ messages: left }, 'drain deadline reached; the rest stays in the WAL and is flushed on restart');
+      if (left > 0)
+        log.warn({ messages: left }, 'drain deadline reached; the rest stays in the WAL and is flushed on restart');
       else log.info('drained: every acknowledged message is committed');
       resolveExit(0);
     };

@@ -30,20 +30,57 @@ export class WorkerMetrics {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ pipeline });
     collectDefaultMetrics({ register: this.registry, prefix: 'mqtt2pg_' });
-    this.received = new Counter({ name: 'mqtt2pg_received_total', help: 'MQTT messages received', labelNames: ['qos'], registers });
-    this.acked = new Counter({ name: 'mqtt2pg_acked_total', help: 'QoS 1 messages acknowledged to the broker (after the WAL fsync)', registers });
-    this.duplicates = new Counter({ name: 'mqtt2pg_duplicates_redelivered_total', help: 'Messages the broker redelivered (DUP flag): counted duplicates of at-least-once delivery', registers });
-    this.flushedRows = new Counter({ name: 'mqtt2pg_flushed_rows_total', help: 'Rows committed to the telemetry table', registers });
-    this.unparseable = new Counter({ name: 'mqtt2pg_unparseable_total', help: 'Rows committed to the unparseable table, by reason', labelNames: ['reason'], registers });
-    this.deadLetters = new Counter({ name: 'mqtt2pg_dead_letters_total', help: 'Rows PostgreSQL rejected, written to the DLQ, by SQLSTATE class', labelNames: ['sqlstate_class'], registers });
-    this.retries = new Counter({ name: 'mqtt2pg_retries_total', help: 'Retried writes after connection or server errors', labelNames: ['target'], registers });
+    this.received = new Counter({
+      name: 'mqtt2pg_received_total',
+      help: 'MQTT messages received',
+      labelNames: ['qos'],
+      registers,
+    });
+    this.acked = new Counter({
+      name: 'mqtt2pg_acked_total',
+      help: 'QoS 1 messages acknowledged to the broker (after the WAL fsync)',
+      registers,
+    });
+    this.duplicates = new Counter({
+      name: 'mqtt2pg_duplicates_redelivered_total',
+      help: 'Messages the broker redelivered (DUP flag): counted duplicates of at-least-once delivery',
+      registers,
+    });
+    this.flushedRows = new Counter({
+      name: 'mqtt2pg_flushed_rows_total',
+      help: 'Rows committed to the telemetry table',
+      registers,
+    });
+    this.unparseable = new Counter({
+      name: 'mqtt2pg_unparseable_total',
+      help: 'Rows committed to the unparseable table, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.deadLetters = new Counter({
+      name: 'mqtt2pg_dead_letters_total',
+      help: 'Rows PostgreSQL rejected, written to the DLQ, by SQLSTATE class',
+      labelNames: ['sqlstate_class'],
+      registers,
+    });
+    this.retries = new Counter({
+      name: 'mqtt2pg_retries_total',
+      help: 'Retried writes after connection or server errors',
+      labelNames: ['target'],
+      registers,
+    });
     this.batchDuration = new Histogram({
       name: 'mqtt2pg_batch_duration_seconds',
       help: 'Time to write one batch (BEGIN..COMMIT, splits included)',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    this.batchRows = new Histogram({ name: 'mqtt2pg_batch_rows', help: 'Rows per flushed batch', buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000, 50000], registers });
+    this.batchRows = new Histogram({
+      name: 'mqtt2pg_batch_rows',
+      help: 'Rows per flushed batch',
+      buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000, 50000],
+      registers,
+    });
     this.receiveToCommit = new Histogram({
       name: 'mqtt2pg_receive_to_commit_seconds',
       help: 'From reading the PUBLISH to the commit of its row',
@@ -51,8 +88,16 @@ export class WorkerMetrics {
       registers,
     });
     this.activeFlushers = new Gauge({ name: 'mqtt2pg_flushers', help: 'Flushers running', registers });
-    this.backpressure = new Gauge({ name: 'mqtt2pg_backpressure', help: '1 while the WAL is full and the worker has stopped reading from the broker', registers });
-    this.connected = new Gauge({ name: 'mqtt2pg_broker_connected', help: '1 while connected and subscribed to the broker', registers });
+    this.backpressure = new Gauge({
+      name: 'mqtt2pg_backpressure',
+      help: '1 while the WAL is full and the worker has stopped reading from the broker',
+      registers,
+    });
+    this.connected = new Gauge({
+      name: 'mqtt2pg_broker_connected',
+      help: '1 while connected and subscribed to the broker',
+      registers,
+    });
     new Gauge({
       name: 'mqtt2pg_wal_messages',
       help: 'Messages acknowledged to the broker but not yet committed (in the WAL)',

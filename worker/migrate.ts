@@ -25,10 +25,9 @@ export async function migrate(client: pg.ClientBase, t: TableNames): Promise<Mig
          applied_at timestamptz NOT NULL DEFAULT now(),
          PRIMARY KEY (table_name, version))`,
     );
-    const { rows } = await client.query<{ version: number }>(
-      `SELECT version FROM ${tracking} WHERE table_name = $1`,
-      [t.table],
-    );
+    const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${tracking} WHERE table_name = $1`, [
+      t.table,
+    ]);
     const done = new Set(rows.map((r) => r.version));
     const applied: number[] = [];
     for (const m of MIGRATIONS) {

@@ -9,7 +9,9 @@ export function pgClientConfig(p: ResolvedPipeline, secrets: SecretsDir, role = 
   const field = 'spec.sink.postgres.credentialsSecretRef';
   const user = secrets.read({ field, secret: pg.credentials.name, key: pg.credentials.usernameKey });
   const password = secrets.read({ field, secret: pg.credentials.name, key: pg.credentials.passwordKey });
-  const ca = pg.ca ? secrets.read({ field: 'spec.sink.postgres.caSecretRef', secret: pg.ca.name, key: pg.ca.key }) : undefined;
+  const ca = pg.ca
+    ? secrets.read({ field: 'spec.sink.postgres.caSecretRef', secret: pg.ca.name, key: pg.ca.key })
+    : undefined;
   let ssl: ClientConfig['ssl'];
   switch (pg.sslMode) {
     case 'disable':
@@ -43,7 +45,14 @@ export function pgClientConfig(p: ResolvedPipeline, secrets: SecretsDir, role = 
 export function explainPgConnectError(err: unknown, p: ResolvedPipeline): string {
   const e = err as { code?: string; message?: string };
   const where = `${p.sink.postgres.host}:${p.sink.postgres.port}/${p.sink.postgres.database}`;
-  switch (e.code) {
+  // PgBouncer reports its own refusals as protocol errors (08P01) with a telling message.
+  const code =
+    e.code === '08P01' && /authentication failed|password/i.test(e.message ?? '')
+      ? '28P01'
+      : e.code === '08P01' && /no such database/i.test(e.message ?? '')
+        ? '3D000'
+        : e.code;
+  switch (code) {
     case '28P01':
     case '28000':
       return `PostgreSQL at ${where} refused the credentials from Secret "${p.sink.postgres.credentials.name}" (${e.message}); check its ${p.sink.postgres.credentials.usernameKey}/${p.sink.postgres.credentials.passwordKey} keys`;

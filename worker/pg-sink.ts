@@ -5,9 +5,16 @@
 import { once } from 'node:events';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
-import { qualified } from './sql.ts';
-import { TELEMETRY_COLUMNS, type TelemetryRow, telemetryCopyText, UNPARSEABLE_COLUMNS, type UnparseableRow, unparseableCopyText } from './rows.ts';
 import type { Row } from './rows.ts';
+import {
+  TELEMETRY_COLUMNS,
+  type TelemetryRow,
+  telemetryCopyText,
+  UNPARSEABLE_COLUMNS,
+  type UnparseableRow,
+  unparseableCopyText,
+} from './rows.ts';
+import { qualified } from './sql.ts';
 
 export interface SinkTables {
   schema: string;

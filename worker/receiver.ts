@@ -46,7 +46,11 @@ const CONNACK_REASONS: Record<number, [string, boolean]> = {
   0x84: ['unsupported protocol version: try source.protocolVersion 4', true],
   0x85: ['client identifier not valid: change source.clientIdPrefix', true],
   0x86: ['bad user name or password: check the Secret in source.auth.secretRef', true],
-  0x87: ['not authorized: the broker ACL refuses this client', true],
+  // Mosquitto answers a wrong password with 0x87 too.
+  0x87: [
+    'not authorized: check the user name and password in the Secret of source.auth.secretRef, and the broker ACL',
+    true,
+  ],
   0x88: ['server unavailable', false],
   0x89: ['server busy', false],
   0x8a: ['banned', true],
@@ -262,7 +266,10 @@ export class Receiver extends EventEmitter {
     this.connected = true;
     this.reconnectAttempt = 0;
     this.metrics.connected.set(1);
-    this.log.info({ broker: where, clientId: this.opts.clientId, subscription: this.opts.subscription, sessionPresent }, 'subscribed');
+    this.log.info(
+      { broker: where, clientId: this.opts.clientId, subscription: this.opts.subscription, sessionPresent },
+      'subscribed',
+    );
     const period = this.opts.keepaliveSeconds * 1000;
     if (period > 0) {
       conn.keepalive = setInterval(() => {
@@ -317,7 +324,8 @@ export class Receiver extends EventEmitter {
         conn.ackFlushScheduled = false;
         const acks = conn.acks;
         conn.acks = [];
-        if (conn.open && acks.length > 0) conn.socket.write(acks.length === 1 ? (acks[0] as Buffer) : Buffer.concat(acks));
+        if (conn.open && acks.length > 0)
+          conn.socket.write(acks.length === 1 ? (acks[0] as Buffer) : Buffer.concat(acks));
       });
     }
   }
@@ -330,7 +338,10 @@ export class Receiver extends EventEmitter {
     this.paused = true;
     this.metrics.backpressure.set(1);
     this.conn?.socket.pause();
-    this.log.warn({ walBytes: this.wal.bytes, limit: this.wal.opts.sizeLimitBytes }, 'WAL full: stopped reading from the broker until flushes free space (the broker holds the messages)');
+    this.log.warn(
+      { walBytes: this.wal.bytes, limit: this.wal.opts.sizeLimitBytes },
+      'WAL full: stopped reading from the broker until flushes free space (the broker holds the messages)',
+    );
   }
 
   private maybeResume() {
@@ -354,7 +365,10 @@ export class Receiver extends EventEmitter {
     if (this.stopping) return;
     this.brokerIndex++;
     const delay = backoffMs(this.reconnectAttempt++, 500, 30_000);
-    this.log.warn({ broker: where, retryInMs: delay }, 'lost the broker connection; reconnecting (unacknowledged messages will be redelivered)');
+    this.log.warn(
+      { broker: where, retryInMs: delay },
+      'lost the broker connection; reconnecting (unacknowledged messages will be redelivered)',
+    );
     this.emit('disconnected');
     this.reconnectTimer = setTimeout(() => this.reconnect(), delay);
   }

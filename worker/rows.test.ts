@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { InboundMessage } from './message.ts';
-import { copyText, type TelemetryRow, telemetryCopyText, toRow, type UnparseableRow, unparseableCopyText } from './rows.ts';
+import {
+  copyText,
+  type TelemetryRow,
+  telemetryCopyText,
+  toRow,
+  type UnparseableRow,
+  unparseableCopyText,
+} from './rows.ts';
 
 const dev = '550e8400-e29b-41d4-a716-446655440000';
 const msg = (topic: string, payload: string | Buffer): InboundMessage => ({

@@ -13,4 +13,5 @@ export function quoteIdent(name: string): string {
 export const qualified = (schema: string, table: string) => `${quoteIdent(schema)}.${quoteIdent(table)}`;
 
 /** Index names derived from a table name, cut to PostgreSQL's 63-byte limit. */
-export const indexName = (table: string, suffix: string) => quoteIdent(`${table.slice(0, 62 - suffix.length)}_${suffix}`);
+export const indexName = (table: string, suffix: string) =>
+  quoteIdent(`${table.slice(0, 62 - suffix.length)}_${suffix}`);

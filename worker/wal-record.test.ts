@@ -6,7 +6,14 @@ import { decodeGroup, decodeKey, encodeGroup, encodeKey } from './wal-record.ts'
 test('a group of messages survives encoding byte for byte', () => {
   const messages: InboundMessage[] = [
     { topic: 't/a/d/x/evt/é', payload: Buffer.from([0, 1, 2, 255]), receivedAt: 1763900000123.5, qos: 1, dup: false },
-    { topic: 'x', payload: Buffer.alloc(0), receivedAt: 1, qos: 0, dup: true, userProperties: { k: 'v', m: ['1', '2'] } },
+    {
+      topic: 'x',
+      payload: Buffer.alloc(0),
+      receivedAt: 1,
+      qos: 0,
+      dup: true,
+      userProperties: { k: 'v', m: ['1', '2'] },
+    },
     { topic: 't/'.repeat(300), payload: Buffer.alloc(70_000, 7), receivedAt: 2, qos: 1, dup: true },
   ];
   assert.deepEqual(decodeGroup(encodeGroup(messages)), messages);

@@ -74,7 +74,8 @@ export function encodeGroup(messages: InboundMessage[]): Buffer {
 
 export function decodeGroup(value: Uint8Array): InboundMessage[] {
   const b = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  if (b[0] !== VERSION) throw new Error(`WAL record version ${b[0]} is not supported by this worker (expects ${VERSION})`);
+  if (b[0] !== VERSION)
+    throw new Error(`WAL record version ${b[0]} is not supported by this worker (expects ${VERSION})`);
   const out: InboundMessage[] = [];
   let o = 1;
   while (o < b.length) {
