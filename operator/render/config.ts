@@ -56,10 +56,14 @@ export function renderWorkerConfig(p: IngestPipeline, r: ResolvedPipeline, input
  */
 export const FLUSHERS_APPLY_LIVE = false;
 
-/** The part of the worker configuration whose change needs a pod restart. */
+/**
+ * The part of the worker configuration whose change needs a pod restart. Sizes the worker does not act on
+ * (pod count, autoscaling bounds, PgBouncer's own settings) are left out: scaling must not roll every pod.
+ */
 export function workerConfigHashInput(p: IngestPipeline, r: ResolvedPipeline, flushers: number): unknown {
   const doc = workerPipelineDocument(p, r, { flushers });
-  if (!FLUSHERS_APPLY_LIVE) return doc;
-  const { flushers: _f, ...flusher } = doc.spec.flusher ?? {};
-  return { ...doc, spec: { ...doc.spec, flusher } };
+  const { replicas: _r, autoscaling: _a, ...spec } = doc.spec;
+  const { pgbouncer: _b, ...sink } = spec.sink;
+  const { flushers: _f, ...flusherRest } = spec.flusher ?? {};
+  return { ...doc, spec: { ...spec, sink, flusher: FLUSHERS_APPLY_LIVE ? flusherRest : spec.flusher } };
 }

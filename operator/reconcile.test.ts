@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { secretReferences } from '../common/secret-refs.ts';
+import { credentialsOf, effectiveSizes, secretProblem, validatePipeline } from './reconcile.ts';
+import { pipeline } from './render/fixture.test-helper.ts';
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+test('a missing Secret is named with the field that references it and the command that fixes it', () => {
+  const { r } = pipeline();
+  const problem = secretProblem(
+    'iot',
+    secretReferences(r),
+    new Map([['mqtt-creds', { username: b64('u'), password: b64('p') }]]),
+  );
+  assert.equal(problem?.reason, 'SecretNotFound');
+  assert.match(
+    problem?.message ?? '',
+    /spec\.sink\.postgres\.credentialsSecretRef: Secret "pg-creds" not found in namespace iot/,
+  );
+  assert.match(
+    problem?.message ?? '',
+    /kubectl create secret generic pg-creds -n iot --from-literal=username=\.\.\. --from-literal=password=\.\.\./,
+  );
+});
+
+test('a missing key names the key and the keys the Secret has', () => {
+  const { r } = pipeline();
+  const problem = secretProblem(
+    'iot',
+    secretReferences(r),
+    new Map([
+      ['mqtt-creds', { username: b64('u'), password: b64('p') }],
+      ['pg-creds', { user: b64('u'), password: b64('p') }],
+    ]),
+  );
+  assert.equal(problem?.reason, 'SecretKeyMissing');
+  assert.match(problem?.message ?? '', /Secret "pg-creds" has no key "username" \(it has: password, user\)/);
+});
+
+test('PgBouncer credentials come from the referenced keys, without a trailing newline', () => {
+  const { r } = pipeline({
+    sink: { postgres: { host: 'pg', database: 'd', credentialsSecretRef: { name: 'pg-creds', usernameKey: 'user' } } },
+  });
+  const c = credentialsOf(r, new Map([['pg-creds', { user: b64('ingest\n'), password: b64('pw') }]]));
+  assert.deepEqual(c, { username: 'ingest', password: 'pw' });
+});
+
+test('validation uses the loader’s checks and names the field', () => {
+  const { p } = pipeline();
+  assert.ok('resolved' in validatePipeline(p));
+  const bad = structuredClone(p);
+  bad.spec.flusher = { flushers: 12 };
+  const out = validatePipeline(bad);
+  assert.ok('problem' in out);
+  assert.equal(out.problem.reason, 'InvalidSpec');
+  assert.match(out.problem.message, /spec\.flusher\.flushers: must lie within/);
+  const longName = structuredClone(p);
+  longName.metadata.name = 'x'.repeat(50);
+  const named = validatePipeline(longName);
+  assert.ok('problem' in named && named.problem.reason === 'InvalidName');
+});
+
+test('sizes follow the spec, or the autoscaler within the spec bounds', () => {
+  const { p, r } = pipeline({ replicas: 2, flusher: { flushers: 3 } });
+  assert.deepEqual(effectiveSizes(p, r), { replicas: 2, flushers: 3, poolSize: 10 });
+  const auto = pipeline({
+    replicas: 2,
+    autoscaling: { enabled: true, maxReplicas: 4 },
+    flusher: { flushers: 3, maxFlushers: 6 },
+  });
+  auto.p.status = { autoscaling: { current: { replicas: 9, flushers: 5, poolSize: 10 } } };
+  assert.deepEqual(effectiveSizes(auto.p, auto.r), { replicas: 4, flushers: 5, poolSize: 10 });
+  p.status = { autoscaling: { current: { replicas: 9 } } };
+  assert.equal(effectiveSizes(p, r).replicas, 2, 'ignored while autoscaling is off');
+});

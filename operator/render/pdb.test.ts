@@ -1,0 +1,13 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pipeline } from './fixture.test-helper.ts';
+import { selectorLabels } from './meta.ts';
+import { renderPdb } from './pdb.ts';
+
+test('the PodDisruptionBudget lets one worker go at a time, even with one replica', () => {
+  const { p, r } = pipeline({ replicas: 1 });
+  const pdb = renderPdb(p, r);
+  assert.equal(pdb.metadata.name, 'fleet-worker');
+  assert.equal(pdb.spec.maxUnavailable, 1);
+  assert.deepEqual(pdb.spec.selector.matchLabels, selectorLabels('fleet', 'worker'));
+});
