@@ -29,7 +29,7 @@ test('a missing key names the key and the keys the Secret has', () => {
   const problem = secretProblem(
     'iot',
     secretReferences(r),
-    new Map([
+    new Map<string, Record<string, string>>([
       ['mqtt-creds', { username: b64('u'), password: b64('p') }],
       ['pg-creds', { user: b64('u'), password: b64('p') }],
     ]),

@@ -114,7 +114,7 @@ test('resources, image, scheduling and pod metadata come from the spec', () => {
   const meta = w.spec.template.metadata;
   assert.equal(meta.labels.team, 'iot');
   assert.equal(meta.labels['app.kubernetes.io/name'], 'mqtt2pg', 'user labels cannot break the selector');
-  assert.equal(meta.annotations.a, 'b');
+  assert.equal((meta.annotations as Record<string, string>).a, 'b');
 });
 
 test('the pod hash follows the config and the referenced Secrets, not unrelated changes', () => {
