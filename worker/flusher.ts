@@ -28,6 +28,8 @@ export interface FlusherDeps {
   log: Logger;
 }
 
+const STUCK_WRITE_MS = 10_000;
+
 class Aborted extends Error {
   override name = 'Aborted';
 }
@@ -55,14 +57,35 @@ export class FlusherPool {
   private draining = false;
   private aborted = false;
   private nextIndex = 0;
-  /** Last write attempt succeeded (readiness). */
-  healthy = true;
+  private lastOk = true;
+  /** When the oldest write still in progress started (a hung write must show in readiness too). */
+  private readonly writesInProgress = new Set<{ since: number }>();
   lastError: string | undefined;
 
   constructor(opts: FlusherOptions, deps: FlusherDeps) {
     this.opts = opts;
     this.deps = deps;
     deps.wal.on('available', () => this.wake.notify());
+  }
+
+  /**
+   * Readiness: the last write attempt succeeded and none has hung for long. Behind PgBouncer a write waits
+   * in its queue while PostgreSQL is down instead of failing, so a stuck write counts as a failure.
+   */
+  get healthy(): boolean {
+    return this.problem === undefined;
+  }
+
+  /** Why the pool is not healthy, for /readyz. */
+  get problem(): string | undefined {
+    if (!this.lastOk) return `last write failed: ${this.lastError ?? 'unknown error'}`;
+    const now = performance.now();
+    for (const w of this.writesInProgress) {
+      if (now - w.since > STUCK_WRITE_MS) {
+        return `a write has waited ${Math.round((now - w.since) / 1000)} s for PostgreSQL (is it, or PgBouncer, up?)`;
+      }
+    }
+    return undefined;
   }
 
   get count(): number {
@@ -144,6 +167,8 @@ export class FlusherPool {
 
   private async writeIsolating(f: Flusher, rows: Row[], rejected: Rejected[], depth: number): Promise<void> {
     for (let attempt = 0; ; attempt++) {
+      const inProgress = { since: performance.now() };
+      this.writesInProgress.add(inProgress);
       try {
         await f.sink.write(rows);
         this.markHealthy();
@@ -162,6 +187,8 @@ export class FlusherPool {
         }
         this.markFailing('postgres', err, attempt);
         await this.sleep(backoffMs(attempt, this.opts.initialBackoffMs, this.opts.maxBackoffMs));
+      } finally {
+        this.writesInProgress.delete(inProgress);
       }
     }
   }
@@ -198,15 +225,15 @@ export class FlusherPool {
   }
 
   private markHealthy() {
-    if (!this.healthy) this.deps.log.info('writes succeed again');
-    this.healthy = true;
+    if (!this.lastOk) this.deps.log.info('writes succeed again');
+    this.lastOk = true;
     this.lastError = undefined;
   }
 
   private markFailing(target: 'postgres' | 's3', err: unknown, attempt: number) {
     this.deps.metrics.retries.inc({ target });
     const message = (err as Error).message ?? String(err);
-    if (target === 'postgres') this.healthy = false;
+    if (target === 'postgres') this.lastOk = false;
     // The first failure and then every tenth: an outage is visible without flooding the log.
     if (attempt % 10 === 0) {
       this.deps.log.warn(

@@ -162,7 +162,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
         ? { status: 200, body: 'ready\n' }
         : {
             status: 503,
-            body: `not ready: ${!receiver?.connected ? 'not connected to the broker' : `last flush failed (${pool?.lastError ?? 'starting'})`}\n`,
+            body: `not ready: ${!receiver?.connected ? 'not connected to the broker' : (pool?.problem ?? 'starting')}\n`,
           },
   });
   log.info({ metricsPort: portOf(metricsServer), healthPort: portOf(healthServer) }, 'listening');

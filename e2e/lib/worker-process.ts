@@ -31,7 +31,12 @@ export interface PipelineOptions {
 }
 
 const dirs: string[] = [];
+const running = new Set<ChildProcess>();
+
+/** After a suite: kill workers a failed test left running (they would keep the runner alive), drop temp dirs. */
 export function cleanupDirs() {
+  for (const c of running) c.kill('SIGKILL');
+  running.clear();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
@@ -133,7 +138,13 @@ export class WorkerProcess {
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    running.add(child);
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        running.delete(child);
+        resolve({ code, signal });
+      }),
+    );
   }
 
   static start(p: TestPipeline, opts: { instance?: string; args?: string[] } = {}): WorkerProcess {
