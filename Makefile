@@ -6,9 +6,10 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps build crds crds-check lint typecheck test test-unit test-integration test-env test-env-down clean
+.PHONY: help demo deps build crds crds-check lint typecheck test test-unit test-integration test-env test-env-down clean
 
 help:
+	@echo "make demo           run a pipeline end to end on local PostgreSQL, PgBouncer, Mosquitto, MinIO and print what landed"
 	@echo "make test           install what the tests need, start the services, run every suite, stop what it started"
 	@echo "make test-unit      fast tests of pure logic (no services)"
 	@echo "make test-env       start PostgreSQL, PgBouncer, Mosquitto, MinIO, etcd, kube-apiserver on 127.0.0.1"
@@ -55,6 +56,9 @@ test-env-down:
 
 test: deps
 	scripts/test.sh
+
+demo: deps
+	scripts/demo.sh
 
 clean:
 	rm -rf dist

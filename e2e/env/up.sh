@@ -8,11 +8,18 @@ set -euo pipefail
 # shellcheck source=e2e/env/lib.sh
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
+only=("${SERVICES[@]}")
 case "${1:-}" in
   '') ;;
-  -h | --help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) die "usage: up.sh (unknown argument '$1')" ;;
+  --only)
+    [ -n "${2:-}" ] || die "usage: up.sh [--only svc,svc,...] (services: ${SERVICES[*]})"
+    IFS=, read -r -a only <<<"$2"
+    for svc in "${only[@]}"; do is_service "$svc" || die "unknown service '$svc' (services: ${SERVICES[*]})"; done
+    ;;
+  -h | --help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; echo "--only svc,svc,... starts only those services (of: ${SERVICES[*]})"; exit 0 ;;
+  *) die "usage: up.sh [--only svc,svc,...] (unknown argument '$1')" ;;
 esac
+wanted() { local s; for s in "${only[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 t_all=$(now)
 need_common
@@ -21,10 +28,10 @@ lock_env
 
 # Everything that may have to be installed or built comes first, so a missing prerequisite fails before
 # anything is started.
-for tool in etcd kube-apiserver minio; do need_tool "$tool"; done
-command -v kubectl >/dev/null 2>&1 || need_tool kubectl
+for tool in etcd kube-apiserver minio; do if wanted "$tool"; then need_tool "$tool"; fi; done
+if wanted kube-apiserver; then command -v kubectl >/dev/null 2>&1 || need_tool kubectl; fi
 
-for svc in "${SERVICES[@]}"; do ensure_service "$svc"; done
+for svc in "${only[@]}"; do ensure_service "$svc"; done
 write_outputs
 
 printf 'test environment ready in %s: set -a; . %s/env; set +a\n' "$(elapsed "$t_all")" "$ENV_DIR"
