@@ -22,7 +22,7 @@ import {
   startOperator,
 } from './testing/it-helpers.ts';
 
-const client = kubeClient();
+const client = await kubeClient();
 
 describe('API server restart', () => {
   let ns: string;

@@ -21,7 +21,7 @@ import {
   startOperator,
 } from './testing/it-helpers.ts';
 
-const client = kubeClient();
+const client = await kubeClient();
 type Lease = KubeObject & { spec: { holderIdentity?: string; leaseTransitions?: number } };
 const LEASE_MS = 3000;
 

@@ -85,7 +85,7 @@ function startHttp(listen: string, metrics: OperatorMetrics, ready: () => boolea
 export async function runOperator(o: OperatorOptions): Promise<number> {
   const log = pino({ level: o.logLevel, base: { component: 'operator' } });
   const identity = o.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
-  const client = KubeClient.fromDefault();
+  const client = await KubeClient.fromDefault();
   const metrics = new OperatorMetrics();
   const events = new EventRecorder(client, identity, (err) =>
     log.warn({ err: (err as Error).message }, 'could not post an Event'),

@@ -26,7 +26,7 @@ import {
   startOperator,
 } from './testing/it-helpers.ts';
 
-const client = kubeClient();
+const client = await kubeClient();
 const get = <T = KubeObject>(path: string) => client.request<T & KubeObject>('GET', path);
 const exists = async (path: string) => {
   try {

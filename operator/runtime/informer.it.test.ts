@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { KubeConfig } from '@kubernetes/client-node';
 import { requireEnv } from '../../e2e/lib/env.ts';
 import { eventually } from '../../e2e/lib/eventually.ts';
 import { createNamespace, deleteNamespace, kubeClient } from '../testing/it-helpers.ts';
 import { Informer } from './informer.ts';
 import { KubeClient, type KubeObject } from './kube.ts';
+import { kubeconfigAuth, withServer } from './kubeconfig.ts';
 
 const CONFIGMAPS = { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true };
 
@@ -61,29 +61,19 @@ class FreezableProxy {
   }
 }
 
+const direct = await kubeClient();
+
 describe('informer recovery', () => {
-  const direct = kubeClient();
   let ns: string;
   let proxy: FreezableProxy;
   let viaProxy: KubeClient;
 
   before(async () => {
     ns = await createNamespace('inf');
-    const kc = new KubeConfig();
-    kc.loadFromFile(requireEnv('KUBECONFIG'));
-    const server = new URL(kc.getCurrentCluster()?.server ?? '');
-    proxy = new FreezableProxy(server);
+    const auth = await kubeconfigAuth([requireEnv('KUBECONFIG')]);
+    proxy = new FreezableProxy(auth.server);
     await proxy.listen();
-    const cluster = kc.getCurrentCluster();
-    assert.ok(cluster);
-    const proxied = new KubeConfig();
-    proxied.loadFromOptions({
-      clusters: [{ ...cluster, server: `https://127.0.0.1:${proxy.port}` }],
-      users: kc.users,
-      contexts: kc.contexts,
-      currentContext: kc.currentContext,
-    });
-    viaProxy = new KubeClient(proxied);
+    viaProxy = new KubeClient(withServer(auth, `https://127.0.0.1:${proxy.port}`));
   });
 
   after(async () => {

@@ -160,7 +160,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         ...(this.opts.metadataOnly ? { accept: `${METADATA_ONLY_LIST},application/json` } : {}),
         timeoutMs: 60_000,
       });
-      items.push(...list.items);
+      items.push(...(list.items ?? []));
       cont = list.metadata.continue || undefined;
       rv = list.metadata.resourceVersion ?? '';
     } while (cont);
@@ -190,6 +190,8 @@ export class Informer<T extends KubeObject = KubeObject> {
       obj.kind ??= this.resource.kind;
       obj.apiVersion ??= apiVersionOf(this.resource);
     }
+    // managedFields is often the larger half of an object and nothing here reads it.
+    delete obj.metadata.managedFields;
     const old = this.store.get(key);
     if (old?.metadata.resourceVersion === obj.metadata.resourceVersion && old) return;
     this.store.set(key, obj);

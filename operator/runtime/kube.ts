@@ -1,10 +1,10 @@
 // A thin REST client for the Kubernetes API on node:https. The generated client of @kubernetes/client-node
 // hides what a controller needs to control itself: the exact content type of a server-side apply, the
-// metadata-only Accept header, streaming watches with our own inactivity timeout. KubeConfig is still used
-// for what it does well: finding the cluster and the credentials (in-cluster, KUBECONFIG, exec plugins).
+// metadata-only Accept header, streaming watches with our own inactivity timeout; and it costs ~90 MiB to
+// load. Credentials come from kubeconfig.ts.
 
 import { Agent, type RequestOptions, request } from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { type ApiAuth, defaultAuth } from './kubeconfig.ts';
 
 export interface KubeObject {
   apiVersion?: string;
@@ -79,47 +79,29 @@ export interface WatchHandle {
   abort(): void;
 }
 
-const AUTH_CACHE_MS = 30_000;
-
 export class KubeClient {
   readonly server: URL;
-  private readonly kc: KubeConfig;
+  private readonly auth: ApiAuth;
   private readonly agent: Agent;
-  private auth?: { at: number; opts: RequestOptions };
 
-  constructor(kc: KubeConfig) {
-    this.kc = kc;
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) {
-      throw new Error(
-        'no current cluster in the Kubernetes configuration: set KUBECONFIG to a kubeconfig with a current-context, or run in a pod',
-      );
-    }
-    this.server = new URL(cluster.server);
+  constructor(auth: ApiAuth) {
+    this.auth = auth;
+    this.server = auth.server;
     // Watches hold one socket each for minutes; requests reuse the rest.
     this.agent = new Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16 });
   }
 
-  /** In-cluster configuration inside a pod, else KUBECONFIG or ~/.kube/config. */
-  static fromDefault(): KubeClient {
-    const kc = new KubeConfig();
-    kc.loadFromDefault();
-    return new KubeClient(kc);
+  /** KUBECONFIG, else ~/.kube/config, else the pod's service account. */
+  static async fromDefault(): Promise<KubeClient> {
+    return new KubeClient(await defaultAuth());
   }
 
   close(): void {
     this.agent.destroy();
   }
 
-  private async authOptions(): Promise<RequestOptions> {
-    const now = Date.now();
-    if (this.auth && now - this.auth.at < AUTH_CACHE_MS) return this.auth.opts;
-    const opts: RequestOptions = {};
-    await this.kc.applyToHTTPSOptions(opts);
-    // KubeConfig makes a fresh agent per call; ours keeps connections alive.
-    delete opts.agent;
-    this.auth = { at: now, opts };
-    return opts;
+  private authOptions(): Promise<RequestOptions> {
+    return this.auth.options();
   }
 
   private async options(method: string, path: string, args: RequestArgs): Promise<RequestOptions> {

@@ -3,15 +3,13 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { KubeConfig } from '@kubernetes/client-node';
 import { kubectl, REPO_ROOT, requireEnv } from '../../e2e/lib/env.ts';
 import { eventually } from '../../e2e/lib/eventually.ts';
 import { KubeClient, type KubeObject } from '../runtime/kube.ts';
+import { kubeconfigAuth } from '../runtime/kubeconfig.ts';
 
-export function kubeClient(): KubeClient {
-  const kc = new KubeConfig();
-  kc.loadFromFile(requireEnv('KUBECONFIG'));
-  return new KubeClient(kc);
+export async function kubeClient(): Promise<KubeClient> {
+  return new KubeClient(await kubeconfigAuth([requireEnv('KUBECONFIG')]));
 }
 
 export async function ensureCrd(): Promise<void> {

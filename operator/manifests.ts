@@ -1,0 +1,175 @@
+// The operator's own install manifests (manifests/operator/*.yaml), generated so its RBAC stays exactly what
+// the code uses. `node operator/manifests.ts` writes them; `--check` exits 1 when the committed files drift.
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dump } from 'js-yaml';
+import { GROUP, PLURAL } from '../crds/ingestpipeline.ts';
+import { CHILD_KINDS } from './kinds.ts';
+import { DEFAULT_WORKER_IMAGE, OPERATOR_VERSION } from './render/meta.ts';
+
+export const OPERATOR_NAMESPACE = 'mqtt2pg-system';
+export const OPERATOR_NAME = 'mqtt2pg-operator';
+const DIR = fileURLToPath(new URL('../manifests/operator/', import.meta.url));
+
+const labels = {
+  'app.kubernetes.io/name': 'mqtt2pg',
+  'app.kubernetes.io/component': 'operator',
+  'app.kubernetes.io/version': OPERATOR_VERSION,
+};
+
+const CHILD_VERBS = ['list', 'watch', 'create', 'patch', 'delete'];
+
+/** Every rule the operator needs cluster-wide (or, bound by RoleBindings, in each watched namespace). */
+export function clusterRoleRules() {
+  const byGroup = new Map<string, string[]>();
+  for (const t of Object.values(CHILD_KINDS)) {
+    if (t.plural === 'secrets') continue;
+    byGroup.set(t.group, [...(byGroup.get(t.group) ?? []), t.plural]);
+  }
+  return [
+    { apiGroups: [GROUP], resources: [PLURAL], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: [GROUP], resources: [`${PLURAL}/status`], verbs: ['patch'] },
+    ...[...byGroup.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([group, resources]) => ({ apiGroups: [group], resources: resources.sort(), verbs: CHILD_VERBS })),
+    // get: the referenced Secrets' data (PgBouncer auth, the pod hash); list/watch: metadata only, to notice
+    // rotations; create/patch/delete: the PgBouncer auth Secret it derives.
+    { apiGroups: [''], resources: ['secrets'], verbs: ['get', ...CHILD_VERBS] },
+    // patch as well: the workers' Role grants create/patch on events, and RBAC lets the operator grant only
+    // what it holds itself.
+    { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  ];
+}
+
+export function operatorManifests(): Record<string, unknown[]> {
+  const meta = (name: string, namespaced = true) => ({
+    name,
+    ...(namespaced ? { namespace: OPERATOR_NAMESPACE } : {}),
+    labels,
+  });
+  const rbac = [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(OPERATOR_NAME) },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: meta(OPERATOR_NAME, false),
+      rules: clusterRoleRules(),
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: meta(OPERATOR_NAME, false),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: OPERATOR_NAME },
+      subjects: [{ kind: 'ServiceAccount', name: OPERATOR_NAME, namespace: OPERATOR_NAMESPACE }],
+    },
+    // Leader election only ever touches the one Lease, in the operator's own namespace.
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: meta(`${OPERATOR_NAME}-leader-election`),
+      rules: [
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+        {
+          apiGroups: ['coordination.k8s.io'],
+          resources: ['leases'],
+          resourceNames: [OPERATOR_NAME],
+          verbs: ['get', 'update'],
+        },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta(`${OPERATOR_NAME}-leader-election`),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${OPERATOR_NAME}-leader-election` },
+      subjects: [{ kind: 'ServiceAccount', name: OPERATOR_NAME, namespace: OPERATOR_NAMESPACE }],
+    },
+  ];
+  const selector = { 'app.kubernetes.io/name': 'mqtt2pg', 'app.kubernetes.io/component': 'operator' };
+  const deployment = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NAMESPACE, labels } },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: meta(OPERATOR_NAME),
+      spec: {
+        // Two replicas: one leads, the other takes over within the lease duration if its node dies.
+        replicas: 2,
+        selector: { matchLabels: selector },
+        template: {
+          metadata: { labels: { ...labels, ...selector } },
+          spec: {
+            serviceAccountName: OPERATOR_NAME,
+            securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+            containers: [
+              {
+                name: 'operator',
+                image: DEFAULT_WORKER_IMAGE,
+                command: ['mqtt2pg', 'operator'],
+                args: ['--listen', ':8080'],
+                env: [
+                  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                  // Namespaced mode: a comma-separated list; bind the ClusterRole with a RoleBinding in each
+                  // of them instead of the ClusterRoleBinding (see docs/operator.md).
+                  { name: 'WATCH_NAMESPACE', value: '' },
+                ],
+                ports: [{ name: 'http', containerPort: 8080 }],
+                livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10 },
+                readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5 },
+                resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
+                securityContext: {
+                  runAsNonRoot: true,
+                  runAsUser: 65532,
+                  readOnlyRootFilesystem: true,
+                  allowPrivilegeEscalation: false,
+                  capabilities: { drop: ['ALL'] },
+                },
+              },
+            ],
+            terminationGracePeriodSeconds: 30,
+          },
+        },
+      },
+    },
+  ];
+  return { 'rbac.yaml': rbac, 'deployment.yaml': deployment };
+}
+
+export function renderManifestFiles(): Record<string, string> {
+  const header = '# Generated by `node operator/manifests.ts` from operator/manifests.ts. Do not edit by hand.\n';
+  return Object.fromEntries(
+    Object.entries(operatorManifests()).map(([file, docs]) => [
+      file,
+      header + docs.map((d) => `---\n${dump(d, { lineWidth: 120, noRefs: true })}`).join(''),
+    ]),
+  );
+}
+
+if (import.meta.main) {
+  const files = renderManifestFiles();
+  if (process.argv.includes('--check')) {
+    const stale = Object.entries(files).filter(([file, want]) => {
+      try {
+        return readFileSync(`${DIR}${file}`, 'utf8') !== want;
+      } catch {
+        return true;
+      }
+    });
+    if (stale.length > 0) {
+      console.error(
+        `manifests/operator/{${stale.map(([f]) => f).join(',')}} out of date with operator/manifests.ts: run 'node operator/manifests.ts' and commit the result.`,
+      );
+      process.exit(1);
+    }
+    console.log('manifests/operator is up to date.');
+  } else {
+    mkdirSync(DIR, { recursive: true });
+    for (const [file, text] of Object.entries(files)) writeFileSync(`${DIR}${file}`, text);
+    console.log(
+      `wrote ${Object.keys(files)
+        .map((f) => `manifests/operator/${f}`)
+        .join(', ')}`,
+    );
+  }
+}

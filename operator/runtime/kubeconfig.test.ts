@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { kubeconfigAuth } from './kubeconfig.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'kubeconfig-'));
+
+test('a kubeconfig with a token and CA data gives the server, the CA and a bearer header', async () => {
+  const file = join(dir, 'a');
+  writeFileSync(
+    file,
+    `apiVersion: v1
+kind: Config
+current-context: c
+clusters: [{name: k, cluster: {server: "https://10.0.0.1:6443", certificate-authority-data: ${Buffer.from('CA').toString('base64')}}}]
+users: [{name: u, user: {token: t0k3n}}]
+contexts: [{name: c, context: {cluster: k, user: u}}]
+`,
+  );
+  const auth = await kubeconfigAuth([file]);
+  assert.equal(auth.server.href, 'https://10.0.0.1:6443/');
+  const o = await auth.options();
+  assert.equal(String(o.ca), 'CA');
+  assert.deepEqual(o.headers, { authorization: 'Bearer t0k3n' });
+});
+
+test('client certificate files resolve relative to the kubeconfig', async () => {
+  writeFileSync(join(dir, 'client.crt'), 'CERT');
+  writeFileSync(join(dir, 'client.key'), 'KEY');
+  const file = join(dir, 'b');
+  writeFileSync(
+    file,
+    `current-context: c
+clusters: [{name: k, cluster: {server: "https://h:1", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {client-certificate: client.crt, client-key: client.key}}]
+contexts: [{name: c, context: {cluster: k, user: u}}]
+`,
+  );
+  const o = await (await kubeconfigAuth([file])).options();
+  assert.equal(String(o.cert), 'CERT');
+  assert.equal(String(o.key), 'KEY');
+  assert.equal(o.rejectUnauthorized, false);
+  assert.equal(o.headers, undefined);
+});
+
+test('a kubeconfig without a current context says how to set one', async () => {
+  const file = join(dir, 'c');
+  writeFileSync(file, 'clusters: []\n');
+  await assert.rejects(kubeconfigAuth([file]), /no current-context; set one with kubectl config use-context/);
+});
