@@ -3,5 +3,7 @@
 # Sourced by the test-env scripts; change a version here and the next run rebuilds it.
 KUBERNETES_VERSION=v1.34.4
 ETCD_VERSION=v3.6.16
+# helm is a packaging-check tool (scripts/check-packaging.sh), built like the services.
+HELM_VERSION=v3.22.0
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 TOOLS_BIN=${MQTT2PG_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mqtt2pg/tools}
