@@ -6,9 +6,10 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: help demo deps build crds crds-check lint typecheck test test-unit test-integration test-env test-env-down clean
+.PHONY: help demo bench deps build crds crds-check lint typecheck test test-unit test-integration test-env test-env-down clean
 
 help:
+	@echo "make bench          measure throughput, latency, drain and memory against the machine's own limits"
 	@echo "make demo           run a pipeline end to end on local PostgreSQL, PgBouncer, Mosquitto, MinIO and print what landed"
 	@echo "make test           install what the tests need, start the services, run every suite, stop what it started"
 	@echo "make test-unit      fast tests of pure logic (no services)"
@@ -59,6 +60,11 @@ test: deps
 
 demo: deps
 	scripts/demo.sh
+
+# Benchmarks against same-run limits (up to 20 minutes); results in bench/results, plots in docs/benchmarks.
+bench: deps
+	e2e/env/up.sh --only postgres,pgbouncer,mosquitto,minio
+	set -a; . .test-env/env; set +a; node bench/run.ts
 
 clean:
 	rm -rf dist

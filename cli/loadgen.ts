@@ -69,7 +69,8 @@ export async function runLoadgenCommand(argv: string[]): Promise<number> {
     const count = v.count !== undefined ? num('count', v.count, 0, 1) : undefined;
     let durationMs: number | undefined;
     try {
-      durationMs = v.duration !== undefined ? parseDurationMs(v.duration as string) : count === undefined ? 10_000 : undefined;
+      durationMs =
+        v.duration !== undefined ? parseDurationMs(v.duration as string) : count === undefined ? 10_000 : undefined;
     } catch (err) {
       throw new UsageError(`mqtt2pg loadgen: --duration: ${(err as Error).message}`);
     }
@@ -113,7 +114,9 @@ export async function runLoadgenCommand(argv: string[]): Promise<number> {
       return 2;
     }
     const e = err as Error;
-    console.error(`mqtt2pg loadgen: ${e.message}${/ECONNREFUSED/.test(e.message) ? ' (is the broker running? check --url)' : ''}`);
+    console.error(
+      `mqtt2pg loadgen: ${e.message}${/ECONNREFUSED/.test(e.message) ? ' (is the broker running? check --url)' : ''}`,
+    );
     return 1;
   }
 }

@@ -15,11 +15,16 @@ upgrades them to the current version. Safe to run from many places at once.`;
 export async function runMigrateCommand(argv: string[]): Promise<number> {
   let values: Record<string, unknown>;
   try {
-    ({ values } = parseCommandArgs('migrate', argv, {
-      file: { type: 'string', short: 'f' },
-      name: { type: 'string' },
-      'secrets-dir': { type: 'string' },
-    }, USAGE));
+    ({ values } = parseCommandArgs(
+      'migrate',
+      argv,
+      {
+        file: { type: 'string', short: 'f' },
+        name: { type: 'string' },
+        'secrets-dir': { type: 'string' },
+      },
+      USAGE,
+    ));
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(err.message);
@@ -39,7 +44,13 @@ export async function runMigrateCommand(argv: string[]): Promise<number> {
   let client: pg.Client;
   try {
     p = loadSinglePipeline(values.file as string, values.name as string | undefined).resolved;
-    client = new pg.Client(pgClientConfig(p, new SecretsDir((values['secrets-dir'] as string | undefined) ?? DEFAULT_SECRETS_DIR), 'migrate'));
+    client = new pg.Client(
+      pgClientConfig(
+        p,
+        new SecretsDir((values['secrets-dir'] as string | undefined) ?? DEFAULT_SECRETS_DIR),
+        'migrate',
+      ),
+    );
   } catch (err) {
     console.error(`mqtt2pg migrate: ${(err as Error).message}`);
     return 2;

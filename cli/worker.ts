@@ -23,7 +23,8 @@ PUBACK) → COPY into PostgreSQL → dead letters to S3. SIGTERM drains the WAL 
 function int(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`mqtt2pg worker: --${name} must be a whole number (got "${v}")`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`mqtt2pg worker: --${name} must be a whole number (got "${v}")`);
   return n;
 }
 

@@ -20,7 +20,11 @@ export async function serve(port: number, host: string, routes: Record<string, R
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new Error(`cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use; choose another with the port flags' : err.message}`)),
+      reject(
+        new Error(
+          `cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use; choose another with the port flags' : err.message}`,
+        ),
+      ),
     );
     server.listen(port, host, () => resolve());
   });

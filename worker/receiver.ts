@@ -291,7 +291,9 @@ export class Receiver extends EventEmitter {
     if (this.stopping && !this.acceptingDuringStop) return;
     const message: InboundMessage = {
       topic: packet.topic,
-      payload: packet.payload as Buffer,
+      // A copy: the parser hands out a view of the socket chunk, which would pin the whole chunk in memory
+      // for as long as the message waits in the WAL cache.
+      payload: Buffer.from(packet.payload as Buffer),
       receivedAt: Date.now(),
       qos: packet.qos > 0 ? 1 : 0,
       dup: packet.dup,
