@@ -18,7 +18,10 @@ PUBACK) → COPY into PostgreSQL → dead letters to S3. SIGTERM drains the WAL 
       --health-port N      /healthz and /readyz listener (default 8081; 0 picks a free port)
       --listen-host HOST   address of both listeners (default 0.0.0.0)
       --no-migrate         do not create/upgrade the tables at start (they must exist)
-      --drain-timeout S    seconds a SIGTERM drain may take (default terminationGracePeriodSeconds - 5)`;
+      --drain-timeout S    seconds a SIGTERM drain may take (default terminationGracePeriodSeconds - 5)
+      --watch-scale        follow the autoscaler's flusher count (status.autoscaling.current.flushers of the
+                           pipeline) through the Kubernetes API; default on when POD_NAMESPACE is set
+      --no-watch-scale     never watch it`;
 
 function int(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -44,6 +47,8 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
         'listen-host': { type: 'string' },
         'no-migrate': { type: 'boolean' },
         'drain-timeout': { type: 'string' },
+        'watch-scale': { type: 'boolean' },
+        'no-watch-scale': { type: 'boolean' },
       },
       USAGE,
     );
@@ -63,6 +68,7 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
       listenHost: (values['listen-host'] as string | undefined) ?? '0.0.0.0',
       ...(values.instance ? { instance: values.instance as string } : {}),
       migrate: !values['no-migrate'],
+      ...(values['watch-scale'] ? { watchScale: true } : values['no-watch-scale'] ? { watchScale: false } : {}),
       ...(values['drain-timeout'] !== undefined
         ? { drainTimeoutSeconds: int('drain-timeout', values['drain-timeout'] as string, 55) }
         : {}),

@@ -17,6 +17,7 @@ import { migrate } from './migrate.ts';
 import { explainPgConnectError, pgClientConfig } from './pg-config.ts';
 import { PgSink } from './pg-sink.ts';
 import { Receiver, type ReceiverOptions } from './receiver.ts';
+import { type ScaleWatch, watchScale } from './scale-watch.ts';
 import { qualified } from './sql.ts';
 import { Wal } from './wal.ts';
 
@@ -34,6 +35,8 @@ export interface WorkerArgs {
   migrate: boolean;
   /** Seconds a SIGTERM drain may take; defaults to the grace period minus 5 s. */
   drainTimeoutSeconds?: number;
+  /** Follow the autoscaler's flusher count through the API (default: when POD_NAMESPACE is set, i.e. in a pod). */
+  watchScale?: boolean;
 }
 
 /** Startup failures the user must fix: printed as one clear line, exit 1, nothing acknowledged. */
@@ -168,7 +171,9 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   log.info({ metricsPort: portOf(metricsServer), healthPort: portOf(healthServer) }, 'listening');
 
   let deadLetters: DeadLetterSink | undefined;
+  let scaleWatch: ScaleWatch | undefined;
   const closeAll = async () => {
+    scaleWatch?.stop();
     await pool?.stop();
     await wal?.close().catch(() => {});
     deadLetters?.close();
@@ -210,6 +215,23 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
       },
     );
     pool.setCount(p.flusher.flushers);
+    if (args.watchScale ?? process.env.POD_NAMESPACE !== undefined) {
+      const flushers = pool;
+      scaleWatch = await watchScale(
+        {
+          namespace: p.namespace,
+          name: p.name,
+          minFlushers: p.flusher.minFlushers,
+          maxFlushers: p.flusher.maxFlushers,
+        },
+        (n) => {
+          if (n === flushers.count) return;
+          log.info({ from: flushers.count, to: n }, 'flusher count changed by the autoscaler');
+          flushers.setCount(n);
+        },
+        log,
+      );
+    }
   } catch (err) {
     const message = err instanceof StartupError ? err.message : String((err as Error).stack ?? err);
     log.error({ err: message }, 'startup check failed');

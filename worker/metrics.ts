@@ -85,7 +85,9 @@ export class WorkerMetrics {
       name: 'mqtt2pg_receive_to_commit_seconds',
       help: 'From reading the PUBLISH to the commit of its row',
       // Fine below a second: the benchmark reads p50/p99 from these buckets.
-      buckets: [0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2, 5, 10, 30, 60],
+      buckets: [
+        0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2, 5, 10, 30, 60,
+      ],
       registers,
     });
     this.activeFlushers = new Gauge({ name: 'mqtt2pg_flushers', help: 'Flushers running', registers });

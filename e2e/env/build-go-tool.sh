@@ -47,6 +47,16 @@ if [ "$module" = k8s.io/kubernetes ]; then
 fi
 printf 'package main\nimport _ "%s"\n' "$pkg" > tools.go
 GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || true
-CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' -o "$out.tmp" "$pkg"
+ldflags='-s -w'
+if [ "$tool" = helm ]; then
+  # As helm's own Makefile does: without these, helm reports v3.x and templates/lints against Kubernetes
+  # v1.20, failing every chart whose kubeVersion asks for a current cluster.
+  k8s_minor=$(GOFLAGS=-mod=mod go list -m -f '{{.Version}}' k8s.io/client-go | cut -d. -f2)
+  for p in pkg/chartutil pkg/lint/rules; do
+    ldflags+=" -X helm.sh/helm/v3/$p.k8sVersionMajor=1 -X helm.sh/helm/v3/$p.k8sVersionMinor=$k8s_minor"
+  done
+  ldflags+=" -X helm.sh/helm/v3/internal/version.version=$version"
+fi
+CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags="$ldflags" -o "$out.tmp" "$pkg"
 mv "$out.tmp" "$out"
 echo "built $out" >&2

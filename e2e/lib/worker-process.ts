@@ -28,6 +28,7 @@ export interface PipelineOptions {
   spec?: Record<string, Record<string, unknown> | unknown>;
   topicFilter?: string;
   dlq?: boolean;
+  namespace?: string;
 }
 
 const dirs: string[] = [];
@@ -60,7 +61,7 @@ export function makePipeline(o: PipelineOptions = {}): TestPipeline {
   const pipeline = {
     apiVersion: 'mqtt2pg.io/v1alpha1',
     kind: 'IngestPipeline',
-    metadata: { name, namespace: 'default' },
+    metadata: { name, namespace: o.namespace ?? 'default' },
     spec: {
       ...spec,
       source: {
@@ -147,7 +148,10 @@ export class WorkerProcess {
     );
   }
 
-  static start(p: TestPipeline, opts: { instance?: string; args?: string[] } = {}): WorkerProcess {
+  static start(
+    p: TestPipeline,
+    opts: { instance?: string; args?: string[]; env?: Record<string, string> } = {},
+  ): WorkerProcess {
     const child = spawn(
       process.execPath,
       [
@@ -169,7 +173,7 @@ export class WorkerProcess {
         opts.instance ?? p.name,
         ...(opts.args ?? []),
       ],
-      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } },
     );
     return new WorkerProcess(child);
   }

@@ -1,0 +1,85 @@
+// In a cluster, the autoscaler's flusher count reaches the worker live: the worker watches its own
+// IngestPipeline and applies status.autoscaling.current.flushers without a restart (the operator keeps the
+// count out of the pod config hash). The worker's Role allows get/list/watch on that one object.
+
+import type { Logger } from '../common/logger.ts';
+import { backoffMs } from './pg-errors.ts';
+
+export interface ScaleTarget {
+  namespace: string;
+  name: string;
+  minFlushers: number;
+  maxFlushers: number;
+}
+
+interface PipelineLike {
+  spec?: { autoscaling?: { enabled?: boolean } };
+  status?: { autoscaling?: { current?: { flushers?: unknown } } };
+}
+
+/** The flusher count a pipeline object asks for, or undefined when autoscaling does not drive it. */
+export function desiredFlushers(obj: PipelineLike, t: ScaleTarget): number | undefined {
+  if (obj.spec?.autoscaling?.enabled !== true) return undefined;
+  const n = obj.status?.autoscaling?.current?.flushers;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) return undefined;
+  return Math.min(t.maxFlushers, Math.max(t.minFlushers, n));
+}
+
+export interface ScaleWatch {
+  stop(): void;
+}
+
+export async function watchScale(t: ScaleTarget, apply: (flushers: number) => void, log: Logger): Promise<ScaleWatch> {
+  // Loaded only here: the generated client is large, and workers outside a cluster never need it.
+  const { KubeConfig, Watch } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  const watch = new Watch(kc);
+  const path = `/apis/mqtt2pg.io/v1alpha1/namespaces/${encodeURIComponent(t.namespace)}/ingestpipelines`;
+  let stopped = false;
+  let attempt = 0;
+  let controller: AbortController | undefined;
+  let timer: NodeJS.Timeout | undefined;
+
+  const start = async () => {
+    if (stopped) return;
+    try {
+      controller = await watch.watch(
+        path,
+        { fieldSelector: `metadata.name=${t.name}`, allowWatchBookmarks: false },
+        (phase: string, obj: PipelineLike) => {
+          attempt = 0;
+          if (phase !== 'ADDED' && phase !== 'MODIFIED') return;
+          const n = desiredFlushers(obj, t);
+          if (n !== undefined) apply(n);
+        },
+        (err: unknown) => restart(err),
+      );
+    } catch (err) {
+      restart(err);
+    }
+  };
+  const restart = (err: unknown) => {
+    if (stopped) return;
+    const delay = backoffMs(attempt++, 1000, 30_000);
+    if (err) {
+      const e = err as { message?: string; statusCode?: number; code?: number };
+      const forbidden = e.statusCode === 403 || e.code === 403 || /forbidden/i.test(e.message ?? '');
+      log.warn(
+        { err: e.message ?? String(err), retryInMs: delay },
+        forbidden
+          ? 'cannot watch the IngestPipeline (the worker Role must allow get/list/watch on it); the flusher count stays as it is'
+          : 'pipeline watch ended; re-watching',
+      );
+    }
+    timer = setTimeout(() => void start(), err ? delay : 0);
+  };
+  await start();
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      controller?.abort();
+    },
+  };
+}
