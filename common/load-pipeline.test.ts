@@ -159,3 +159,17 @@ test('a file that cannot be read says why', () => {
   const r = loadPipelineFile('/nonexistent/pipeline.yaml');
   assert.match(r.problems[0]?.message ?? '', /cannot read \/nonexistent\/pipeline\.yaml: no such file/);
 });
+
+test('pipeline names the operator cannot derive object names from are refused', () => {
+  const long = `p${'x'.repeat(45)}`;
+  assert.deepEqual(problemsOf(minimal.replace('plant-7', long)), [
+    "metadata.name: metadata.name must be at most 45 characters of lower-case letters, digits and '-', starting with a letter: the operator derives Service and pod names from it",
+  ]);
+  assert.equal(problemsOf(minimal.replace('plant-7', 'plant.7')).length, 1);
+  assert.deepEqual(problemsOf(minimal.replace('mqtt://broker:1883"]', 'mqtt://broker:1883"], brokers2: 1')).length, 1);
+});
+
+test('rule checks survive values of the wrong type (the type error is reported instead)', () => {
+  const problems = problemsOf(minimal.replace('{brokers: ["mqtt://broker:1883"]}', '{brokers: "mqtt://broker:1883"}'));
+  assert.deepEqual(problems, ['spec.source.brokers: must be an array (got "mqtt://broker:1883")']);
+});

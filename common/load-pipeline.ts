@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { loadAll, type YAMLException } from 'js-yaml';
-import { celEquivalents, isTransitionRule } from '../crds/cel-equivalents.ts';
+import { celEquivalents, celReportPaths, isTransitionRule } from '../crds/cel-equivalents.ts';
 import { BROKER_URL_PATTERN, type IngestPipeline } from '../crds/ingestpipeline.ts';
 import {
   BYTES_PATTERN,
@@ -127,7 +127,10 @@ function describeError(e: ErrorObject, doc: unknown): { path: string; message: s
       return { path, message: `must be ${words} (got ${show(value)})` };
     }
     case 'type':
-      return { path, message: `must be ${p.type === 'integer' ? 'an integer' : `a ${p.type}`} (got ${show(value)})` };
+      return {
+        path,
+        message: `must be ${/^[aeiou]/.test(String(p.type)) ? 'an' : 'a'} ${p.type} (got ${show(value)})`,
+      };
     case 'minimum':
     case 'maximum':
       return {
@@ -161,7 +164,16 @@ function celProblems(
   for (const rule of schema['x-kubernetes-validations'] ?? []) {
     if (isTransitionRule(rule.rule)) continue;
     const check = celEquivalents[rule.rule];
-    if (check && !check(value)) out.push({ path: toPath(segs), message: rule.message });
+    const at =
+      celReportPaths[rule.rule] ??
+      (rule.fieldPath ? toPath([...segs, ...rule.fieldPath.split('.').filter(Boolean)]) : toPath(segs));
+    let ok = true;
+    try {
+      ok = !check || check(value);
+    } catch {
+      // A value of the wrong type: the schema error for it is already reported.
+    }
+    if (!ok) out.push({ path: at, message: rule.message });
   }
   if (schema.properties && typeof value === 'object') {
     for (const [k, sub] of Object.entries(schema.properties)) {
@@ -237,10 +249,11 @@ export function parsePipelines(text: string): LoadResult {
         if (d) found.push(d);
       }
     }
-    const spec = (doc as { spec?: unknown }).spec;
-    if (spec && typeof spec === 'object') {
-      celProblems(SCHEMA.properties?.spec as Schema, spec, ['spec'], found);
-    }
+    // A rule about a field that already has a schema error would only repeat it less precisely.
+    const cel: Array<{ path: string; message: string }> = [];
+    celProblems(SCHEMA, doc, [], cel);
+    const schemaPaths = new Set(found.map((f) => f.path));
+    found.push(...cel.filter((c) => !schemaPaths.has(c.path)));
     if (found.length === 0) {
       const pipeline = doc as IngestPipeline;
       const resolved = resolvePipeline(pipeline);

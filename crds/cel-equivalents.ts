@@ -2,10 +2,16 @@
 // reject before anything is applied. Transition rules (those reading oldSelf) need the stored object and
 // are left to the API server. crds/cel-equivalents.test.ts fails when a CEL rule has no twin here.
 
+import { PIPELINE_NAME_RULE } from './ingestpipeline.ts';
+
 type Obj = Record<string, unknown>;
 const has = (o: Obj, k: string) => o[k] !== undefined;
 
 export const celEquivalents: Record<string, (self: unknown) => boolean> = {
+  [PIPELINE_NAME_RULE]: (self) => {
+    const name = String((self as { metadata?: { name?: unknown } }).metadata?.name ?? '');
+    return name.length <= 45 && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(name);
+  },
   "self.all(u, !u.contains('@'))": (self) => (self as string[]).every((u) => !u.includes('@')),
   "!self.contains('@')": (self) => !(self as string).includes('@'),
   "!self.startsWith('$share/')": (self) => !(self as string).startsWith('$share/'),
@@ -22,5 +28,11 @@ export const celEquivalents: Record<string, (self: unknown) => boolean> = {
     return !has(o, 'minPoolSize') || !has(o, 'maxPoolSize') || (o.minPoolSize as number) <= (o.maxPoolSize as number);
   },
 };
+
+/**
+ * Where a rule's problem is reported when its CEL cannot say (the API server accepts no fieldPath into
+ * metadata, whose schema it owns).
+ */
+export const celReportPaths: Record<string, string> = { [PIPELINE_NAME_RULE]: 'metadata.name' };
 
 export const isTransitionRule = (rule: string) => rule.includes('oldSelf');

@@ -29,6 +29,8 @@ export const KIND = 'IngestPipeline';
 export const PLURAL = 'ingestpipelines';
 export const SINGULAR = 'ingestpipeline';
 export const SHORT_NAMES = ['ingp'];
+export const PIPELINE_NAME_RULE =
+  "self.metadata.name.size() <= 45 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')";
 export const BROKER_URL_PATTERN = '^(mqtt|mqtts|tcp|ssl|tls)://[^\\s/]+(/.*)?$';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -657,7 +659,16 @@ export const ingestPipelineSchema: Schema = obj(
     spec: specSchema,
     status: statusSchema,
   },
-  { required: ['spec'] },
+  {
+    required: ['spec'],
+    'x-kubernetes-validations': [
+      {
+        rule: PIPELINE_NAME_RULE,
+        message:
+          "metadata.name must be at most 45 characters of lower-case letters, digits and '-', starting with a letter: the operator derives Service and pod names from it",
+      },
+    ],
+  },
 );
 
 export const printerColumns = [

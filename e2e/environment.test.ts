@@ -85,6 +85,11 @@ ${specExtra}`;
   const rejected: Array<[string, string, RegExp]> = [
     ['unknown field', pipeline('unknown', '  colour: blue\n'), /unknown field "spec\.colour"/],
     [
+      'a name too long for the objects derived from it',
+      pipeline(`p${'x'.repeat(50)}`, ''),
+      /metadata\.name must be at most 45 characters/,
+    ],
+    [
       'bad SQL identifier',
       pipeline('ident', '  flusher: {}\n').replace(
         'credentialsSecretRef: {name: pg}}',
