@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { load } from 'js-yaml';
@@ -275,3 +275,45 @@ function rewrite(p: TestPipeline, edit: (spec: any) => void) {
   edit(doc.spec);
   writeFileSync(p.file, JSON.stringify(doc));
 }
+
+describe('mutual TLS to the broker', () => {
+  const tlsPipeline = (withClientCert: boolean) => {
+    const tls = requireEnv('MQTT_TLS_DIR');
+    const p = makePipeline({
+      spec: {
+        source: {
+          brokers: [requireEnv('MQTTS_URL')],
+          tls: {
+            caSecretRef: { name: 'mqtt-tls' },
+            ...(withClientCert ? { clientCertSecretRef: { name: 'mqtt-tls' } } : {}),
+          },
+        },
+      },
+    });
+    mkdirSync(join(p.secretsDir, 'mqtt-tls'));
+    writeFileSync(join(p.secretsDir, 'mqtt-tls', 'ca.crt'), readFileSync(join(tls, 'ca.crt')));
+    writeFileSync(join(p.secretsDir, 'mqtt-tls', 'tls.crt'), readFileSync(join(tls, 'client.crt')));
+    writeFileSync(join(p.secretsDir, 'mqtt-tls', 'tls.key'), readFileSync(join(tls, 'client.key')));
+    return p;
+  };
+
+  test('a worker with the CA and a client certificate from Secrets ingests over mqtts://', async () => {
+    const p = tlsPipeline(true);
+    const w = WorkerProcess.start(p);
+    await w.waitReady();
+    const runId = `tls${randomBytes(3).toString('hex')}`;
+    const summary = await load1(p, runId, { count: 2000 });
+    assert.equal(summary.acked, 2000);
+    const a = await awaitAccounted(p, runId, 2000, 30_000);
+    assert.equal(a.duplicates, 0);
+    await stopGracefully(w);
+  });
+
+  test('without the client certificate the broker refuses the handshake and the worker says so', async () => {
+    const p = tlsPipeline(false);
+    const w = WorkerProcess.start(p);
+    const exit = await w.exited;
+    assert.equal(exit.code, 1, w.output);
+    assert.match(w.output, /mqtts:\/\/127\.0\.0\.1:58883/);
+  });
+});
