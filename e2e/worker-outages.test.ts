@@ -19,7 +19,7 @@ const service = async (action: 'stop' | 'start', name: string) => {
 
 // Whatever a failed assertion left stopped is started again for the suites that follow.
 after(async () => {
-  for (const s of ['postgres', 'minio']) await command('e2e/env/service.sh', ['start', s]);
+  for (const s of ['postgres', 'minio', 'mosquitto']) await command('e2e/env/service.sh', ['start', s]);
   cleanupDirs();
 });
 
@@ -179,6 +179,35 @@ describe('S3 outage', () => {
     const l = await ledger(p, runId);
     assert.deepEqual([...l.deadLetters.keys()].sort(), [...poison].map((n) => `${runId}-${n}`).sort());
     await eventually(async () => assert.equal(await w.metric('mqtt2pg_wal_messages'), 0), { timeoutMs: 10_000 });
+    w.kill('SIGTERM');
+    assert.equal((await w.exited).code, 0);
+  });
+});
+
+describe('broker restart', () => {
+  test('the worker reconnects with backoff, resubscribes and goes on ingesting', async () => {
+    const p = makePipeline();
+    const w = WorkerProcess.start(p);
+    await w.waitReady();
+    const before = `brk1${randomBytes(3).toString('hex')}`;
+    await publish(p, before, 3000, 0);
+    await allStored(p, before, 3000);
+    await service('stop', 'mosquitto');
+    try {
+      await eventually(async () => assert.equal(await w.metric('mqtt2pg_broker_connected'), 0), {
+        timeoutMs: 15_000,
+        what: 'the worker noticing the broker is gone',
+      });
+      const r = await fetch(`http://127.0.0.1:${w.healthPort}/readyz`);
+      assert.equal(r.status, 503);
+    } finally {
+      await service('start', 'mosquitto');
+    }
+    await w.waitReady(60_000);
+    const after = `brk2${randomBytes(3).toString('hex')}`;
+    await publish(p, after, 3000, 0);
+    await allStored(p, after, 3000);
+    assert.match(w.output, /lost the broker connection; reconnecting/);
     w.kill('SIGTERM');
     assert.equal((await w.exited).code, 0);
   });
