@@ -42,6 +42,7 @@ typecheck: deps
 lint: deps crds-check typecheck
 	biome check .
 	scripts/shellcheck.sh
+	scripts/check-packaging.sh
 
 test-unit: deps
 	scripts/run-tests.sh unit

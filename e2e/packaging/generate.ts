@@ -7,7 +7,7 @@
 // `node e2e/packaging/generate.ts --helm PATH` writes them; `--check` exits 1 listing the stale ones.
 // scripts/check-packaging.sh runs it with the pinned helm (and --update to write).
 
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -57,12 +57,16 @@ function stripHelmLabels(doc: Doc): Doc {
   return doc;
 }
 
+/** `helm template` of the chart as release mqtt2pg in mqtt2pg-system; throws with helm's own message. */
 export function helmTemplate(helm: string, args: string[] = []): string {
-  return execFileSync(helm, ['template', INSTALL_RELEASE, CHART_DIR, '--namespace', INSTALL_NAMESPACE, ...args], {
+  const r = spawnSync(helm, ['template', INSTALL_RELEASE, CHART_DIR, '--namespace', INSTALL_NAMESPACE, ...args], {
     cwd: REPO_ROOT,
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   });
+  if (r.error) throw new Error(`cannot run ${helm}: ${r.error.message} (scripts/check-packaging.sh builds it)`);
+  if (r.status !== 0) throw new Error(`helm template ${args.join(' ')} failed: ${r.stderr.trim()}`);
+  return r.stdout;
 }
 
 function installYaml(helm: string): string {
@@ -99,8 +103,8 @@ function argocdCm(): string {
   );
 }
 
-/** Every generated file and its wanted content; helm is only needed for the install manifests. */
-export function generatedFiles(helm: string): Record<string, string> {
+/** Every generated file the chart reads, with its wanted content (the install manifests come after). */
+export function generatedFiles(): Record<string, string> {
   return {
     [`${CHART_DIR}/files/ingestpipelines.mqtt2pg.io.yaml`]: read('crds/ingestpipelines.mqtt2pg.io.yaml'),
     [`${CHART_DIR}/files/operator-rbac.yaml`]:
@@ -133,7 +137,7 @@ if (import.meta.main) {
       }
     }
   };
-  apply(generatedFiles(values.helm));
+  apply(generatedFiles());
   if (values.check && stale.length > 0) {
     console.error(`out of date: ${stale.join(', ')}\nrun 'scripts/check-packaging.sh --update' and commit the result.`);
     process.exit(1);
