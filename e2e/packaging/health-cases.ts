@@ -19,7 +19,12 @@ export function luaLiteral(v: unknown): string {
     // Decimal escapes for everything outside printable ASCII: valid in every Lua version, byte-exact.
     let out = '"';
     for (const b of Buffer.from(v, 'utf8')) {
-      out += b === 0x22 || b === 0x5c ? `\\${String.fromCharCode(b)}` : b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\${b}`;
+      out +=
+        b === 0x22 || b === 0x5c
+          ? `\\${String.fromCharCode(b)}`
+          : b >= 0x20 && b < 0x7f
+            ? String.fromCharCode(b)
+            : `\\${b}`;
     }
     return `${out}"`;
   }
