@@ -1,7 +1,8 @@
-// A thin REST client for the Kubernetes API on node:https. The generated client of @kubernetes/client-node
-// hides what a controller needs to control itself: the exact content type of a server-side apply, the
-// metadata-only Accept header, streaming watches with our own inactivity timeout; and it costs ~90 MiB to
-// load. Credentials come from kubeconfig.ts.
+// Requests and watches against the Kubernetes API. Credentials and TLS come from @kubernetes/client-node's
+// KubeConfig (kubeconfig.ts); the requests themselves go out on node:https because a controller needs what
+// the generated client does not expose for arbitrary kinds: the apply-patch content type of server-side
+// apply on any resource and subresource, metadata-only lists and watches (so Secret values are never held
+// in the operator's caches), and streaming watches with an inactivity timeout it controls.
 
 import { Agent, type RequestOptions, request } from 'node:https';
 import { type ApiAuth, defaultAuth } from './kubeconfig.ts';

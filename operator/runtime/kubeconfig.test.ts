@@ -23,7 +23,8 @@ contexts: [{name: c, context: {cluster: k, user: u}}]
   assert.equal(auth.server.href, 'https://10.0.0.1:6443/');
   const o = await auth.options();
   assert.equal(String(o.ca), 'CA');
-  assert.deepEqual(o.headers, { authorization: 'Bearer t0k3n' });
+  const headers = o.headers as Record<string, string>;
+  assert.equal(headers.Authorization ?? headers.authorization, 'Bearer t0k3n');
 });
 
 test('client certificate files resolve relative to the kubeconfig', async () => {
@@ -42,7 +43,8 @@ contexts: [{name: c, context: {cluster: k, user: u}}]
   assert.equal(String(o.cert), 'CERT');
   assert.equal(String(o.key), 'KEY');
   assert.equal(o.rejectUnauthorized, false);
-  assert.equal(o.headers, undefined);
+  const headers = (o.headers ?? {}) as Record<string, string>;
+  assert.equal(headers.Authorization ?? headers.authorization, undefined);
 });
 
 test('a kubeconfig without a current context says how to set one', async () => {
