@@ -15,6 +15,9 @@ export const LEASES: ResourceType = {
   namespaced: true,
 };
 
+/** Read only, by the autoscaler: the worker pods to scrape and the PgBouncer pods to set the pool size on. */
+export const PODS: ResourceType = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
+
 /** Every kind a pipeline may own, keyed by kind. */
 export const CHILD_KINDS: Record<string, ResourceType> = {
   ServiceAccount: { group: '', version: 'v1', plural: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true },

@@ -4,8 +4,9 @@
 
 import type { Logger } from 'pino';
 import type { IngestPipeline } from '../crds/ingestpipeline.ts';
+import { Autoscaler, type AutoscalerOptions, type PodObject } from './autoscale/autoscaler.ts';
 import type { EventSink } from './events.ts';
-import { CHILD_KINDS, PIPELINES, SECRETS } from './kinds.ts';
+import { CHILD_KINDS, PIPELINES, PODS, SECRETS } from './kinds.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { Reconciler } from './reconcile.ts';
 import type { RenderOptions } from './render/index.ts';
@@ -21,14 +22,18 @@ export interface ManagerOptions {
   resyncMs: number;
   watchTimeoutSeconds?: number;
   render: Pick<RenderOptions, 'workerImage' | 'pgbouncerImage'>;
+  /** Overrides for the autoscaler (tests: where local worker processes and PgBouncer listen). */
+  autoscale?: AutoscalerOptions;
 }
 
 export class Manager {
   readonly queue: WorkQueue;
   readonly reconciler: Reconciler;
+  readonly autoscaler: Autoscaler;
   private readonly pipelines: InformerSet<IngestPipeline & KubeObject>;
   private readonly children: Record<string, InformerSet>;
   private readonly secretMeta: InformerSet;
+  private readonly pods: InformerSet<PodObject>;
   private readonly all: Array<Pick<InformerSet, 'start' | 'stop' | 'waitForSync' | 'hasSynced'>>;
   private readonly log: Logger;
   private readonly opts: ManagerOptions;
@@ -62,7 +67,12 @@ export class Manager {
       ...informerOpts('secrets(metadata)'),
       metadataOnly: true,
     });
-    this.all = [this.pipelines, ...Object.values(this.children), this.secretMeta];
+    // The pods of pipelines (their templates carry the managed-by label), for the autoscaler only.
+    this.pods = new InformerSet<PodObject>(client, PODS, opts.namespaces, {
+      ...informerOpts(PODS.plural),
+      labelSelector: MANAGED_SELECTOR,
+    });
+    this.all = [this.pipelines, ...Object.values(this.children), this.secretMeta, this.pods];
     this.queue = new WorkQueue(
       { initialMs: 500, maxMs: 5 * 60_000 },
       {
@@ -83,6 +93,18 @@ export class Manager {
       log: deps.log,
       render: opts.render,
     });
+
+    this.autoscaler = new Autoscaler(
+      {
+        client,
+        pipelines: this.pipelines,
+        pods: this.pods,
+        readSecret: (ns, name) => this.reconciler.readSecret(ns, name),
+        events: deps.events,
+        log: deps.log.child({ loop: 'autoscaler' }),
+      },
+      opts.autoscale,
+    );
 
     this.pipelines.addHandlers({
       onAdd: (p) => this.queue.add(keyOf(p)),
@@ -143,10 +165,12 @@ export class Manager {
       for (const p of this.pipelines.list()) this.queue.add(keyOf(p));
     }, this.opts.resyncMs);
     this.running = this.queue.run((key) => this.reconciler.reconcile(key), this.opts.concurrency);
+    this.autoscaler.start();
   }
 
   async stop(): Promise<void> {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    await this.autoscaler.stop();
     this.queue.shutdown();
     await this.running;
     await Promise.all(this.all.map((i) => i.stop()));

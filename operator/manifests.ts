@@ -39,6 +39,8 @@ export function clusterRoleRules() {
     // patch as well: the workers' Role grants create/patch on events, and RBAC lets the operator grant only
     // what it holds itself.
     { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+    // The autoscaler finds the worker pods to scrape and the PgBouncer pods to set the pool size on.
+    { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
   ];
 }
 

@@ -203,7 +203,8 @@ export class Reconciler {
     return out;
   }
 
-  private async readSecret(ns: string, name: string): Promise<SecretData | undefined> {
+  /** A Secret's data (cached while its resourceVersion holds), or undefined when it does not exist. */
+  async readSecret(ns: string, name: string): Promise<SecretData | undefined> {
     const key = `${ns}/${name}`;
     const meta = this.d.secretMeta.get(key);
     const cached = this.secretCache.get(key);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { load } from 'js-yaml';
 import { parsePipelines } from '../../common/load-pipeline.ts';
 import type { IngestPipeline } from '../../crds/ingestpipeline.ts';
-import { renderWorkerConfig, WORKER_CONFIG_KEY, workerConfigHashInput } from './config.ts';
+import { FLUSHERS_APPLY_LIVE, renderWorkerConfig, WORKER_CONFIG_KEY, workerConfigHashInput } from './config.ts';
 import { pipeline } from './fixture.test-helper.ts';
 
 const configOf = (p: IngestPipeline, r: Parameters<typeof renderWorkerConfig>[1], flushers = 2) =>
@@ -66,7 +66,11 @@ test('the user spec object is not modified by rendering', () => {
   assert.equal(JSON.stringify(p), before);
 });
 
-test('a flusher change is part of the restart-relevant config until the worker reloads it live', () => {
+test('a flusher change does not roll the workers: they apply it live', () => {
   const { p, r } = pipeline();
-  assert.notDeepEqual(workerConfigHashInput(p, r, 2), workerConfigHashInput(p, r, 3));
+  assert.equal(FLUSHERS_APPLY_LIVE, true);
+  assert.deepEqual(workerConfigHashInput(p, r, 2), workerConfigHashInput(p, r, 3));
+  // Everything else in the flusher section still rolls them.
+  const { p: p2, r: r2 } = pipeline({ flusher: { batchSize: 77 } });
+  assert.notDeepEqual(workerConfigHashInput(p, r, 2), workerConfigHashInput(p2, r2, 2));
 });

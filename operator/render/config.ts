@@ -50,11 +50,12 @@ export function renderWorkerConfig(p: IngestPipeline, r: ResolvedPipeline, input
 }
 
 /**
- * Whether the worker applies a new flusher count from the mounted file without a restart (DESIGN: flusher
- * changes apply live). Until it does, the count is part of the pod hash, so a change rolls the pods and
- * takes effect; flip this once the worker re-reads the file, and the autoscaler stops causing rollouts.
+ * Whether the worker applies a new flusher count without a restart (DESIGN: flusher changes apply live). It
+ * does: the worker watches its own IngestPipeline and applies status.autoscaling.current.flushers, so the
+ * count stays out of the pod hash and the autoscaler never rolls the workers. (The count in the rendered
+ * file is what a starting worker begins with.)
  */
-export const FLUSHERS_APPLY_LIVE = false;
+export const FLUSHERS_APPLY_LIVE = true;
 
 /**
  * The part of the worker configuration whose change needs a pod restart. Sizes the worker does not act on

@@ -59,8 +59,8 @@ export function pgbouncerIni(r: ResolvedPipeline, poolSize: number): string {
     'server_login_retry = 2',
     'log_connections = 0',
     'log_disconnections = 0',
-    // The user name lives in the Secret, not in this ConfigMap; it is the stats user the autoscaler reads
-    // SHOW POOLS (cl_waiting) with.
+    // The user name lives in the Secret, not in this ConfigMap; it is the stats and admin user the autoscaler
+    // reads SHOW POOLS (cl_waiting) with and applies a new pool size with (SET default_pool_size).
     `%include ${PGBOUNCER_AUTH_DIR}/users.ini`,
     '',
   ];
@@ -74,7 +74,9 @@ function authData(c: PgBouncerCredentials | undefined): Record<string, string> {
   }
   return {
     'userlist.txt': userlistLine(c),
-    'users.ini': `stats_users = ${c.username}\n`,
+    // admin_users: the autoscaler sets default_pool_size on each running PgBouncer through the admin console
+    // (no restart, no dropped client); the same user already owns every server connection of this pool.
+    'users.ini': `stats_users = ${c.username}\nadmin_users = ${c.username}\n`,
   };
 }
 
@@ -123,8 +125,10 @@ export function renderPgBouncer(p: IngestPipeline, r: ResolvedPipeline, input: P
     volumes,
     ...(p.spec.imagePullSecrets ? { imagePullSecrets: p.spec.imagePullSecrets } : {}),
   };
-  // PgBouncer reads its files at start: a changed pool size or a rotated password rolls its pods.
-  const hash = stableHash({ ini, auth, ca: r.sink.postgres.ca ?? null });
+  // PgBouncer reads its files at start: a rotated password or another setting rolls its pods. The pool size
+  // is left out: the autoscaler applies it to the running pods through the admin console (SET
+  // default_pool_size), and the ConfigMap carries it for pods that start later.
+  const hash = stableHash({ ini: pgbouncerIni(r, 0), auth, ca: r.sink.postgres.ca ?? null });
   return [
     {
       apiVersion: 'v1',

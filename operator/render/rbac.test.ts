@@ -11,7 +11,12 @@ test('the worker gets its own ServiceAccount bound to a least-privilege Role', (
   assert.equal(sa?.kind, 'ServiceAccount');
   assert.equal(sa?.metadata.name, 'fleet-worker');
   assert.deepEqual((role as unknown as { rules: unknown[] }).rules, [
-    { apiGroups: ['mqtt2pg.io'], resources: ['ingestpipelines'], resourceNames: ['fleet'], verbs: ['get'] },
+    {
+      apiGroups: ['mqtt2pg.io'],
+      resources: ['ingestpipelines'],
+      resourceNames: ['fleet'],
+      verbs: ['get', 'list', 'watch'],
+    },
     { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   ]);
   const rb = binding as unknown as { roleRef: { name: string }; subjects: Array<{ name: string; namespace: string }> };

@@ -1,5 +1,6 @@
 // The worker's identity, with least privilege: its configuration and Secrets arrive as mounted files, so it
-// needs the API only to read its own IngestPipeline and to report Events about it.
+// needs the API only to watch its own IngestPipeline (the autoscaler's flusher count arrives through
+// status.autoscaling.current, applied live) and to report Events about it.
 
 import type { ResolvedPipeline } from '../../common/defaults.ts';
 import type { IngestPipeline } from '../../crds/ingestpipeline.ts';
@@ -20,7 +21,8 @@ export function renderRbac(p: IngestPipeline, r: ResolvedPipeline) {
       kind: 'Role',
       metadata: objectMeta(p, n.role, 'worker'),
       rules: [
-        { apiGroups: [GROUP], resources: [PLURAL], resourceNames: [r.name], verbs: ['get'] },
+        // A watch restricted by resourceNames works with fieldSelector=metadata.name=<name> on list and watch.
+        { apiGroups: [GROUP], resources: [PLURAL], resourceNames: [r.name], verbs: ['get', 'list', 'watch'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
       ],
     },
