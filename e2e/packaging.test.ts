@@ -201,7 +201,7 @@ describe('packaging against the real kube-apiserver', () => {
       assert.ok(listed.length > 0, `${source.path} exists`);
       if (source.directory?.include) assert.ok(listed.includes(source.directory.include), source.directory.include);
       if (source.helm?.valuesObject) {
-        // The example's values render, with the monitoring it turns on.
+        // The example's values pass values.schema.json and render, with the monitoring it turns on.
         const values = join(work, `${app.metadata.name}-values.json`);
         writeFileSync(values, JSON.stringify(source.helm.valuesObject));
         const docs = docsOf(helmTemplate(HELM, ['-f', values]));

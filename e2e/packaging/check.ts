@@ -351,6 +351,12 @@ describe('Helm chart', { skip: HELM ? false : 'HELM is not set (scripts/check-pa
     assert.ok(operatorContainer(docs).args.includes('--watch-namespace=iot,fleet'));
   });
 
+  test('values.schema.json rejects misspelt and invalid values instead of ignoring them', () => {
+    assert.throws(() => render(undefined, ['operater.replicas=3']), /additional properties 'operater' not allowed/);
+    assert.throws(() => render(undefined, ['operator.logLevel=verbose']), /logLevel/);
+    assert.throws(() => render(undefined, ['leaderElection.leaseDuration=15']), /leaseDuration/);
+  });
+
   test('more than one replica without leader election is refused with the fix', () => {
     assert.throws(() => render(undefined, ['leaderElection.enabled=false']), /needs leaderElection\.enabled=true/);
   });
