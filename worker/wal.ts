@@ -66,7 +66,7 @@ export class Wal extends EventEmitter {
   private constructor(opts: WalOptions) {
     super();
     this.opts = {
-      cacheBytes: Math.min(64 * 2 ** 20, opts.sizeLimitBytes),
+      cacheBytes: Math.min(16 * 2 ** 20, opts.sizeLimitBytes),
       maxGroupMessages: 2000,
       maxGroupBytes: 4 * 2 ** 20,
       ...opts,
