@@ -106,9 +106,8 @@ async function checkPostgres(p: ResolvedPipeline, secrets: SecretsDir, runMigrat
     throw new StartupError(explainPgConnectError(err, p));
   }
   try {
-    const tables = { ...p.sink };
     if (runMigrations) {
-      const r = await migrate(client, tables);
+      const r = await migrate(client, p.sink);
       if (r.applied.length > 0) log.info({ applied: r.applied }, 'applied schema migrations');
     }
     for (const t of [p.sink.table, p.sink.unparseableTable]) {

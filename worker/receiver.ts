@@ -81,6 +81,8 @@ export class Receiver extends EventEmitter {
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private lastPublishAt = 0;
+  /** During a graceful stop: still taking in what the broker had already sent this session. */
+  private acceptingDuringStop = false;
   connected = false;
   private readonly receivedQos0;
   private readonly receivedQos1;
@@ -385,8 +387,6 @@ export class Receiver extends EventEmitter {
       this.reconnectTimer = setTimeout(() => this.reconnect(), delay);
     });
   }
-
-  private acceptingDuringStop = false;
 
   /**
    * Graceful stop: leave the shared subscription so the broker routes new messages to the other workers,
