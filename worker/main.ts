@@ -10,7 +10,7 @@ import { loadSinglePipeline } from '../common/load-pipeline.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { secretReferences } from '../common/secret-refs.ts';
 import { SecretsDir } from '../common/secrets-dir.ts';
-import { type DeadLetterSink, S3DeadLetterSink } from './deadletter.ts';
+import type { DeadLetterSink } from './deadletter.ts';
 import { FlusherPool } from './flusher.ts';
 import { WorkerMetrics } from './metrics.ts';
 import { migrate } from './migrate.ts';
@@ -183,6 +183,8 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   try {
     await checkPostgres(p, secrets, args.migrate, log);
     if (p.deadLetter) {
+      // The AWS SDK is loaded only by pipelines that dead-letter to S3.
+      const { S3DeadLetterSink } = await import('./deadletter.ts');
       deadLetters = new S3DeadLetterSink(p, secrets);
       await deadLetters.check().catch((err: Error) => {
         throw new StartupError(`dead-letter store: ${err.message}`);
