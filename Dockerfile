@@ -40,10 +40,9 @@ ENV NODE_ENV=production \
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
-# The CLI reads its version from the package.json next to its output directory (dist/cli/../package.json).
-# Node resolves the /usr/local/bin symlink to /app/dist/cli/main.js, so that lookup works from PATH too.
-RUN cp package.json dist/package.json \
- && chmod 0755 dist/cli/main.js \
+# The CLI finds its version in the package.json above dist/ (common/version.ts looks upwards); Node
+# resolves the /usr/local/bin symlink to /app/dist/cli/main.js, so that works from PATH too.
+RUN chmod 0755 dist/cli/main.js \
  && ln -s /app/dist/cli/main.js /usr/local/bin/mqtt2pg \
  && mqtt2pg version
 # The same uid the operator's pod specs set (runAsUser 65532); numeric so runAsNonRoot can verify it.

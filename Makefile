@@ -6,10 +6,11 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: help demo bench deps build crds crds-check lint typecheck test test-unit test-integration test-env test-env-down clean
+.PHONY: help demo bench e2e-kind deps build crds crds-check lint typecheck test test-unit test-integration test-env test-env-down clean e2e-local
 
 help:
 	@echo "make bench          measure throughput, latency, drain and memory against the machine's own limits"
+	@echo "make e2e-kind       the end-to-end suite on a kind cluster (needs Docker): image, chart, pipeline, load, kill a worker"
 	@echo "make demo           run a pipeline end to end on local PostgreSQL, PgBouncer, Mosquitto, MinIO and print what landed"
 	@echo "make test           install what the tests need, start the services, run every suite, stop what it started"
 	@echo "make test-unit      fast tests of pure logic (no services)"
@@ -62,6 +63,10 @@ test: deps
 demo: deps
 	scripts/demo.sh
 
+# Needs Docker (kind); the same scenarios run without Docker in make test (e2e/local-cluster.test.ts).
+e2e-kind: deps
+	e2e/kind/run.sh
+
 # Benchmarks against same-run limits (up to 20 minutes); results in bench/results, plots in docs/benchmarks.
 bench: deps
 	e2e/env/up.sh --only postgres,pgbouncer,mosquitto,minio
@@ -69,3 +74,8 @@ bench: deps
 
 clean:
 	rm -rf dist
+
+# The e2e scenarios on a local cluster without Docker: the test environment's kube-apiserver, the operator as a
+# process and e2e/local-cluster/pod-runner.ts as kubelet and controllers (also part of make test).
+e2e-local: deps
+	scripts/e2e-local.sh

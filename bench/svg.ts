@@ -35,6 +35,7 @@ export function lineChart(title: string, xLabel: string, series: Series[], yLabe
   const y = (v: number, right?: boolean) => H - M.b - (v / (right ? yMaxR : yMaxL)) * (H - M.t - M.b);
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<title>${title}</title>`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${title}</text>`,
   ];

@@ -35,9 +35,8 @@ const commands: Record<string, Command> = {
     return 0;
   },
   version: async () => {
-    const { readFileSync } = await import('node:fs');
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-    console.log(pkg.version);
+    const { VERSION } = await import('../common/version.ts');
+    console.log(VERSION);
     return 0;
   },
 };

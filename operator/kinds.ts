@@ -1,4 +1,4 @@
-// The resource types the operator reads and writes. The ClusterRole in manifests/operator is generated from
+// The resource types the operator reads and writes. The operator's ClusterRole (operator/manifests.ts) is generated from
 // this list (operator/rbac-manifest.ts), so the operator's permissions are exactly what it uses.
 
 import { GROUP, KIND, PLURAL, VERSION } from '../crds/ingestpipeline.ts';

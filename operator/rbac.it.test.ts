@@ -1,5 +1,5 @@
 // The generated ClusterRole is enough: an operator running as a ServiceAccount with exactly the rules of
-// manifests/operator/rbac.yaml (bound in one namespace: the namespaced mode) reconciles a pipeline fully,
+// the generated RBAC of operator/manifests.ts (bound in one namespace: the namespaced mode) reconciles a pipeline fully,
 // including the worker Role it creates (RBAC only lets it grant what it holds), without one 403.
 
 import assert from 'node:assert/strict';

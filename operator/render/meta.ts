@@ -2,7 +2,7 @@
 // pods by them, the operator finds its children by them, and the worker contract fixes some of them.
 
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { VERSION } from '../../common/version.ts';
 import { API_VERSION, type IngestPipeline, KIND } from '../../crds/ingestpipeline.ts';
 
 export const FIELD_MANAGER = 'mqtt2pg-operator';
@@ -14,10 +14,6 @@ export const APPLIED_HASH_ANNOTATION = 'mqtt2pg.io/applied-hash';
 export const MANAGED_SELECTOR = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
 
 export type Component = 'worker' | 'pgbouncer';
-
-const VERSION = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
 
 export const DEFAULT_WORKER_IMAGE = `ghcr.io/mqtt2pg/mqtt2pg:${VERSION}`;
 export const DEFAULT_PGBOUNCER_IMAGE = 'ghcr.io/cloudnative-pg/pgbouncer:1.24.1';
