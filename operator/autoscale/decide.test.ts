@@ -290,6 +290,13 @@ const rows: Row[] = [
     expect: { next: start, direction: 'hold', code: 'HoldSteady' },
   },
   {
+    name: 'a small backlog growing within the batching window (a second of ingest): noise, holds',
+    input: {
+      workers: { ...drained, backlog: 1_500, backlogTrendPerSec: 40, ingestRate: 2_000, oldestUnflushedAgeMs: 900 },
+    },
+    expect: { next: start, direction: 'hold', code: 'HoldSteady' },
+  },
+  {
     name: 'steady load within targets: holds',
     input: { workers: { ...drained, backlogTrendPerSec: 3, backlog: 40, oldestUnflushedAgeMs: 6_000 } },
     expect: { next: start, direction: 'hold', code: 'HoldSteady' },

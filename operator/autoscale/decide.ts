@@ -293,7 +293,10 @@ export function decide(input: DecideInput): Decision {
 
   const pressure: string[] = [];
   const trend = w.backlogTrendPerSec;
-  if (trend !== undefined && trend > 0 && w.backlog > l.batchSize)
+  // A backlog of a batch per flusher, or a second of ingest, is the batching window, not a queue: its
+  // noise must not scale anything.
+  const window = Math.max(l.batchSize * Math.max(1, w.activeFlushers), w.ingestRate ?? 0);
+  if (trend !== undefined && trend > 0 && w.backlog > window)
     pressure.push(`backlog ${w.backlog} growing by ${Math.round(trend)}/s`);
   if (w.oldestUnflushedAgeMs > l.targetOldestUnflushedAgeMs)
     pressure.push(

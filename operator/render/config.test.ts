@@ -66,11 +66,18 @@ test('the user spec object is not modified by rendering', () => {
   assert.equal(JSON.stringify(p), before);
 });
 
-test('a flusher change does not roll the workers: they apply it live', () => {
-  const { p, r } = pipeline();
+test('with autoscaling on, a flusher change does not roll the workers: they apply it live', () => {
+  const { p, r } = pipeline({ autoscaling: { enabled: true } });
   assert.equal(FLUSHERS_APPLY_LIVE, true);
   assert.deepEqual(workerConfigHashInput(p, r, 2), workerConfigHashInput(p, r, 3));
   // Everything else in the flusher section still rolls them.
-  const { p: p2, r: r2 } = pipeline({ flusher: { batchSize: 77 } });
+  const { p: p2, r: r2 } = pipeline({ autoscaling: { enabled: true }, flusher: { batchSize: 77 } });
   assert.notDeepEqual(workerConfigHashInput(p, r, 2), workerConfigHashInput(p2, r2, 2));
+});
+
+test('with autoscaling off, the workers run the count of their file: a change rolls them', () => {
+  const { p, r } = pipeline();
+  assert.notDeepEqual(workerConfigHashInput(p, r, 2), workerConfigHashInput(p, r, 3));
+  const { p: on, r: rOn } = pipeline({ autoscaling: { enabled: true } });
+  assert.notDeepEqual(workerConfigHashInput(p, r, 2), workerConfigHashInput(on, rOn, 2), 'turning it on or off rolls');
 });

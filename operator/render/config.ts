@@ -51,9 +51,10 @@ export function renderWorkerConfig(p: IngestPipeline, r: ResolvedPipeline, input
 
 /**
  * Whether the worker applies a new flusher count without a restart (DESIGN: flusher changes apply live). It
- * does: the worker watches its own IngestPipeline and applies status.autoscaling.current.flushers, so the
- * count stays out of the pod hash and the autoscaler never rolls the workers. (The count in the rendered
- * file is what a starting worker begins with.)
+ * does: the worker watches its own IngestPipeline and applies status.autoscaling.current.flushers, so with
+ * autoscaling on the count stays out of the pod hash and the autoscaler never rolls the workers. With
+ * autoscaling off the worker runs the count of its file (it ignores status), so there the count stays in the
+ * hash: an edit of spec.flusher.flushers, or turning autoscaling off, rolls the pods onto the spec's count.
  */
 export const FLUSHERS_APPLY_LIVE = true;
 
@@ -66,5 +67,6 @@ export function workerConfigHashInput(p: IngestPipeline, r: ResolvedPipeline, fl
   const { replicas: _r, autoscaling: _a, ...spec } = doc.spec;
   const { pgbouncer: _b, ...sink } = spec.sink;
   const { flushers: _f, ...flusherRest } = spec.flusher ?? {};
-  return { ...doc, spec: { ...spec, sink, flusher: FLUSHERS_APPLY_LIVE ? flusherRest : spec.flusher } };
+  const live = FLUSHERS_APPLY_LIVE && r.autoscaling.enabled;
+  return { ...doc, spec: { ...spec, sink, flusher: live ? flusherRest : spec.flusher }, flushersLive: live };
 }
