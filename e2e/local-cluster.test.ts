@@ -59,14 +59,15 @@ let runner: PodRunner;
 let op: OperatorProcess;
 const runnerLog: string[] = [];
 
-function pipeline(flusher: Record<string, unknown> = {}) {
+function pipeline(flusher: Record<string, unknown> = {}, o: { name?: string; wal?: Record<string, unknown> } = {}) {
   const pg = new URL(requireEnv('PGBOUNCER_URL'));
   return {
     apiVersion: 'mqtt2pg.io/v1alpha1',
     kind: 'IngestPipeline',
-    metadata: { name, namespace: ns },
+    metadata: { name: o.name ?? name, namespace: ns },
     spec: {
       replicas,
+      ...(o.wal ? { wal: o.wal } : {}),
       source: {
         brokers: [requireEnv('MQTT_URL')],
         topicFilter: `t/+/d/+/evt/${path}/#`,
@@ -109,22 +110,22 @@ async function kubectlApply(...docs: unknown[]) {
   if (r.code !== 0) throw new Error(`kubectl apply failed: ${r.stderr}`);
 }
 
-const getPipeline = async () => {
-  const r = await kubectl(['get', 'ingestpipeline', name, '-n', ns, '-o', 'json']);
+const getPipeline = async (pipelineName = name) => {
+  const r = await kubectl(['get', 'ingestpipeline', pipelineName, '-n', ns, '-o', 'json']);
   if (r.code !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout) as PipelineObject;
 };
-const workerPods = async () =>
-  (await core.listNamespacedPod({ namespace: ns, labelSelector: `mqtt2pg.io/pipeline=${name}` })).items.filter(
+const workerPods = async (pipelineName = name) =>
+  (await core.listNamespacedPod({ namespace: ns, labelSelector: `mqtt2pg.io/pipeline=${pipelineName}` })).items.filter(
     (p) => !p.metadata?.deletionTimestamp,
   );
 const podReady = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 const names = (pods: V1Pod[]) => pods.map((p) => p.metadata?.name ?? '').sort();
 
-async function awaitPipelineReady(generation?: number, timeoutMs = 90_000) {
+async function awaitPipelineReady(generation?: number, pipelineName = name, timeoutMs = 90_000) {
   return eventually(
     async () => {
-      const p = await getPipeline();
+      const p = await getPipeline(pipelineName);
       if (generation !== undefined) assert.equal(p.status?.observedGeneration, generation, 'observedGeneration');
       assert.equal(condition(p, 'Ready')?.status, 'True', `Ready: ${condition(p, 'Ready')?.message}`);
       assert.equal(
@@ -422,6 +423,65 @@ describe('local cluster: operator + pod runner + real services', { timeout: 600_
         { timeoutMs: 60_000, intervalMs: 200, what: 'children and pods gone' },
       );
       t.diagnostic(`children, pods and processes gone ${seconds(t0)} after kubectl delete`);
+    }));
+
+  test('persistent WAL: StatefulSet pods keep their names and PVCs; kill -9 plus force-delete of a pod loses nothing', async (t) =>
+    scenario(t, async () => {
+      const sts = `${name}-p`;
+      const t0 = performance.now();
+      await kubectlApply(pipeline({}, { name: sts, wal: { storage: { type: 'Persistent', size: '1Gi' } } }));
+      await awaitPipelineReady(1, sts);
+      const readyAfter = seconds(t0);
+      const set = await apps.readNamespacedStatefulSet({ name: `${sts}-worker`, namespace: ns });
+      assert.equal(set.status?.readyReplicas, replicas);
+      assert.deepEqual(names(await workerPods(sts)), [`${sts}-worker-0`, `${sts}-worker-1`]);
+      const victim = `${sts}-worker-1`;
+      const before = await core.readNamespacedPod({ name: victim, namespace: ns });
+      const runId = `sts${id}`;
+      const count = 30_000;
+      const publishing = load(runId, count, 5000);
+      await eventually(
+        async () => {
+          const n = await workersMetric('mqtt2pg_received_total{qos="1"}');
+          if (n < count * 0.3) throw new Error(`received ${n}`);
+        },
+        { timeoutMs: 60_000, intervalMs: 200, what: 'the workers receiving 30% of the run' },
+      );
+      // A node crash, as far as the pod can tell: the process dies at once and the Pod object is force-deleted.
+      const killedAt = performance.now();
+      assert.ok(runner.signal(victim, 'SIGKILL'));
+      const del = await kubectl(['delete', 'pod', victim, '-n', ns, '--grace-period=0', '--force']);
+      assert.equal(del.code, 0, del.stderr);
+      const again = await eventually(
+        async () => {
+          const p = await core.readNamespacedPod({ name: victim, namespace: ns });
+          assert.notEqual(p.metadata?.uid, before.metadata?.uid, 'a new pod');
+          assert.ok(podReady(p), 'ready');
+          return p;
+        },
+        { timeoutMs: 60_000, intervalMs: 200, what: `${victim} recreated under its name and ready` },
+      );
+      const backAfter = seconds(killedAt);
+      assert.equal(
+        again.spec?.volumes?.find((v) => v.name === 'wal')?.persistentVolumeClaim?.claimName,
+        `wal-${victim}`,
+      );
+      const summary = await publishing;
+      assert.equal(summary.acked, count);
+      const a = await awaitAllStored(runId, count);
+      await awaitPipelineReady(1, sts);
+      const r = await kubectl(['delete', 'ingestpipeline', sts, '-n', ns, '--wait=true']);
+      assert.equal(r.code, 0, r.stderr);
+      await eventually(
+        async () => {
+          assert.deepEqual(names(await workerPods(sts)), []);
+          assert.deepEqual(runner.pods(), []);
+        },
+        { timeoutMs: 60_000, intervalMs: 200, what: 'StatefulSet pods gone after the pipeline' },
+      );
+      t.diagnostic(
+        `StatefulSet Ready after ${readyAfter}; ${victim} back under its name after ${backAfter}; all ${count} stored, ${a.duplicates} duplicates`,
+      );
     }));
 });
 
