@@ -4,8 +4,10 @@
 // PgBouncer, PostgreSQL and MinIO. apply → rows land; kill -9 a worker → no loss; change the spec → the pods
 // roll (under load, without loss); delete → children and processes gone.
 //
-// No cluster DNS: the pipeline has sink.pgbouncer.enabled false and points sink.postgres at the test
-// environment's PgBouncer (transaction pooling), the same path a worker takes through the operator's PgBouncer.
+// The main pipeline has sink.pgbouncer.enabled false and points sink.postgres at the test environment's
+// PgBouncer (transaction pooling); the last scenario runs the operator's own PgBouncer as a pod, which the
+// worker reaches by its Service name through the runner's stand-in for cluster DNS (cluster-dns.ts).
+// Persistent WAL pipelines (StatefulSet + PVC per pod) have a scenario of their own.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { AppsV1Api, CoreV1Api, KubeConfig, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
 import { dump } from 'js-yaml';
+import pg from 'pg';
 import {
   condition,
   createNamespace,
@@ -59,14 +62,18 @@ let runner: PodRunner;
 let op: OperatorProcess;
 const runnerLog: string[] = [];
 
-function pipeline(flusher: Record<string, unknown> = {}, o: { name?: string; wal?: Record<string, unknown> } = {}) {
-  const pg = new URL(requireEnv('PGBOUNCER_URL'));
+function pipeline(
+  flusher: Record<string, unknown> = {},
+  o: { name?: string; wal?: Record<string, unknown>; replicas?: number; pgbouncer?: boolean } = {},
+) {
+  // With the operator's PgBouncer, the pipeline names PostgreSQL itself; without, the environment's PgBouncer.
+  const db = new URL(requireEnv(o.pgbouncer ? 'DATABASE_URL' : 'PGBOUNCER_URL'));
   return {
     apiVersion: 'mqtt2pg.io/v1alpha1',
     kind: 'IngestPipeline',
     metadata: { name: o.name ?? name, namespace: ns },
     spec: {
-      replicas,
+      replicas: o.replicas ?? replicas,
       ...(o.wal ? { wal: o.wal } : {}),
       source: {
         brokers: [requireEnv('MQTT_URL')],
@@ -76,12 +83,12 @@ function pipeline(flusher: Record<string, unknown> = {}, o: { name?: string; wal
       },
       sink: {
         postgres: {
-          host: pg.hostname,
-          port: Number(pg.port),
-          database: pg.pathname.slice(1),
+          host: db.hostname,
+          port: Number(db.port),
+          database: db.pathname.slice(1),
           credentialsSecretRef: { name: 'pg' },
         },
-        pgbouncer: { enabled: false },
+        pgbouncer: o.pgbouncer ? { enabled: true, replicas: 1, poolSize: 4 } : { enabled: false },
         table: target.table,
         unparseableTable: target.unparseableTable,
       },
@@ -122,7 +129,7 @@ const workerPods = async (pipelineName = name) =>
 const podReady = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 const names = (pods: V1Pod[]) => pods.map((p) => p.metadata?.name ?? '').sort();
 
-async function awaitPipelineReady(generation?: number, pipelineName = name, timeoutMs = 90_000) {
+async function awaitPipelineReady(generation?: number, pipelineName = name, want = replicas, timeoutMs = 90_000) {
   return eventually(
     async () => {
       const p = await getPipeline(pipelineName);
@@ -133,7 +140,7 @@ async function awaitPipelineReady(generation?: number, pipelineName = name, time
         'False',
         `Progressing: ${condition(p, 'Progressing')?.message}`,
       );
-      assert.equal(p.status?.readyReplicas, replicas);
+      assert.equal(p.status?.readyReplicas, want);
       return p;
     },
     { timeoutMs, intervalMs: 250, what: 'pipeline Ready=True, rollout complete' },
@@ -481,6 +488,64 @@ describe('local cluster: operator + pod runner + real services', { timeout: 600_
       );
       t.diagnostic(
         `StatefulSet Ready after ${readyAfter}; ${victim} back under its name after ${backAfter}; all ${count} stored, ${a.duplicates} duplicates`,
+      );
+    }));
+
+  test("PgBouncer pods: the operator's PgBouncer runs as a pod and the worker reaches it by its Service name", async (t) =>
+    scenario(t, async () => {
+      const pb = `${name}-b`;
+      const t0 = performance.now();
+      await kubectlApply(pipeline({}, { name: pb, replicas: 1, pgbouncer: true }));
+      const ready = await awaitPipelineReady(1, pb, 1);
+      const readyAfter = seconds(t0);
+      assert.equal(ready.status?.poolSize, 4);
+      const cm = await core.readNamespacedConfigMap({ name: `${pb}-worker-config`, namespace: ns });
+      assert.match(cm.data?.['pipeline.yaml'] ?? '', new RegExp(`host: ${pb}-pgbouncer\\.${ns}\\.svc`));
+      const [bouncer] = (
+        await core.listNamespacedPod({
+          namespace: ns,
+          labelSelector: `mqtt2pg.io/pipeline=${pb},app.kubernetes.io/component=pgbouncer`,
+        })
+      ).items;
+      assert.ok(bouncer && podReady(bouncer), 'the PgBouncer pod is ready');
+      const runId = `bouncer${id}`;
+      const count = 10_000;
+      const summary = await load(runId, count, 5000);
+      assert.equal(summary.acked, count);
+      const a = await awaitAllStored(runId, count);
+      // The rows went through that pod: its admin console counts the transactions.
+      const pgUrl = new URL(requireEnv('DATABASE_URL'));
+      const admin = new pg.Client({
+        host: bouncer.status?.podIP,
+        port: 6432,
+        user: decodeURIComponent(pgUrl.username),
+        password: decodeURIComponent(pgUrl.password),
+        database: 'pgbouncer',
+      });
+      await admin.connect();
+      const stats = await admin.query<{ database: string; total_xact_count: string }>('SHOW STATS');
+      await admin.end();
+      const xacts = Number(stats.rows.find((r) => r.database === pgUrl.pathname.slice(1))?.total_xact_count ?? 0);
+      assert.ok(xacts > 0, `transactions through the PgBouncer pod: ${xacts}`);
+      const r = await kubectl(['delete', 'ingestpipeline', pb, '-n', ns, '--wait=true']);
+      assert.equal(r.code, 0, r.stderr);
+      await eventually(
+        async () => {
+          for (const [kind, child] of [
+            ['deployment', `${pb}-pgbouncer`],
+            ['service', `${pb}-pgbouncer`],
+            ['configmap', `${pb}-pgbouncer-config`],
+            ['secret', `${pb}-pgbouncer-auth`],
+          ] as const) {
+            const g = await kubectl(['get', kind, child, '-n', ns, '--ignore-not-found', '-o', 'name']);
+            assert.equal(g.stdout.trim(), '', `${kind} ${child} still exists`);
+          }
+          assert.deepEqual(runner.pods(), []);
+        },
+        { timeoutMs: 60_000, intervalMs: 200, what: 'PgBouncer children and pods gone' },
+      );
+      t.diagnostic(
+        `Ready (PgBouncer + worker) after ${readyAfter}; ${count} stored through the PgBouncer pod (${xacts} transactions), ${a.duplicates} duplicates`,
       );
     }));
 });

@@ -16,7 +16,8 @@
 //   period, SIGKILL), and a Pod status the API server and the operator read like a real kubelet's.
 //
 // Commands: `mqtt2pg ...` runs <repo>/cli/main.ts on the repo's Node (`mqtt2pg worker` gets
-// --listen-host <pod IP> and the declared metrics/health ports); `pgbouncer FILE` runs /usr/sbin/pgbouncer as
+// --listen-host <pod IP> and the declared metrics/health ports; Service names resolve to a ready pod's address
+// through cluster-dns.ts, preloaded, since there is no cluster DNS or kube-proxy); `pgbouncer FILE` runs /usr/sbin/pgbouncer as
 // the postgres user (it refuses root) on a copy of FILE listening on the pod IP. Every process is started
 // with a parent-death signal, so a test runner that dies takes its pods with it.
 
@@ -37,7 +38,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import net from 'node:net';
-import { constants as osConstants } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
   AppsV1Api,
@@ -175,6 +176,7 @@ export class PodRunner {
   private volumesDirty = false;
   private gcDue = true;
   private syncCount = 0;
+  private hostsText = '';
 
   constructor(options: PodRunnerOptions) {
     this.o = { probeScale: 0.1, resyncMs: 1000, log: () => {}, ...options };
@@ -328,6 +330,7 @@ export class PodRunner {
     for (const sb of [...this.sandboxes.values()]) {
       if (!seen.has(sb.key) && !sb.terminating) this.terminateInBackground(sb, 0, false);
     }
+    await this.writeHosts(pods);
     const deployments = (await this.apps.listNamespacedDeployment({ namespace: ns, labelSelector: SELECTOR })).items;
     for (const d of deployments) await this.syncDeployment(d, pods);
     const sets = (await this.apps.listNamespacedStatefulSet({ namespace: ns, labelSelector: SELECTOR })).items;
@@ -621,6 +624,11 @@ export class PodRunner {
     };
     if ((c.volumeMounts ?? []).some((m) => m.mountPath === '/tmp')) env.TMPDIR = join(root, 'tmp');
     if (existsSync(join(sb.dir, 'kubeconfig'))) env.KUBECONFIG = join(sb.dir, 'kubeconfig');
+    if (c.command?.[0] === 'mqtt2pg') {
+      // No cluster DNS: Service names resolve through the runner's table (see cluster-dns.ts).
+      env.NODE_OPTIONS = `--import=${join(this.o.repoRoot, 'e2e', 'local-cluster', 'cluster-dns.ts')}`;
+      env.MQTT2PG_LOCAL_CLUSTER_HOSTS = this.hostsFile();
+    }
     const resolve = async (e: V1EnvVar): Promise<string | undefined> => {
       if (e.value !== undefined) return e.value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, n) => env[n] ?? m);
       const f = e.valueFrom;
@@ -644,6 +652,34 @@ export class PodRunner {
       if (v !== undefined) env[e.name] = this.remap(c, root, v);
     }
     return env;
+  }
+
+  private hostsFile() {
+    return join(this.o.dir, 'hosts.json');
+  }
+
+  /** Service names → the address of a ready pod the Service selects (what cluster DNS + kube-proxy give). */
+  private async writeHosts(pods: V1Pod[]) {
+    const ns = this.o.namespace;
+    const services = (await this.core.listNamespacedService({ namespace: ns, labelSelector: SELECTOR })).items;
+    const table: Record<string, string> = {};
+    for (const svc of services) {
+      const sel = svc.spec?.selector;
+      if (!sel) continue;
+      const ready = pods
+        .filter((p) => isActive(p) && isReady(p) && p.status?.podIP)
+        .filter((p) => Object.entries(sel).every(([k, v]) => p.metadata?.labels?.[k] === v))
+        .sort((a, b) => String(a.metadata?.name).localeCompare(String(b.metadata?.name)));
+      const ip = ready[0]?.status?.podIP;
+      if (!ip) continue;
+      const n = svc.metadata?.name ?? '';
+      for (const host of [n, `${n}.${ns}`, `${n}.${ns}.svc`, `${n}.${ns}.svc.cluster.local`]) table[host] = ip;
+    }
+    const text = JSON.stringify(table);
+    if (text === this.hostsText) return;
+    writeFileSync(`${this.hostsFile()}.tmp`, text);
+    renameSync(`${this.hostsFile()}.tmp`, this.hostsFile());
+    this.hostsText = text;
   }
 
   private nodeBin() {
@@ -695,10 +731,25 @@ export class PodRunner {
   }
 
   /** A copy of the rendered pgbouncer.ini: listening on the pod IP, paths in the pod root, the test PostgreSQL. */
+  /**
+   * pgbouncer runs as postgres, which cannot reach into the runner's (root-owned, 0700) directories: its
+   * config and every file the config names are copied into a directory of its own, the ini rewritten to
+   * listen on the pod IP and to read those copies (and, with pgbouncerUpstream, to use that PostgreSQL).
+   */
   private localPgbouncerIni(sb: Sandbox, c: V1Container, root: string, ini: string): string {
     const up = this.o.pgbouncerUpstream;
-    const run = join(sb.dir, 'pgbouncer-run');
-    mkdirSync(run, { recursive: true });
+    const run = pgbouncerDir(sb);
+    rmSync(run, { recursive: true, force: true });
+    mkdirSync(run, { recursive: true, mode: 0o700 });
+    const copies: string[] = [];
+    const copy = (path: string) => {
+      const local = this.remap(c, root, path);
+      if (local === path) return path;
+      const dest = join(run, path.replace(/^\//, '').replace(/\//g, '_'));
+      writeFileSync(dest, readFileSync(local), { mode: 0o600 });
+      copies.push(dest);
+      return dest;
+    };
     const text = readFileSync(ini, 'utf8')
       .split('\n')
       .map((line) => {
@@ -706,17 +757,13 @@ export class PodRunner {
         if (/^\s*unix_socket_dir\s*=/.test(line)) return 'unix_socket_dir =';
         if (up && /\bhost=\S+/.test(line))
           return line.replace(/\bhost=\S+/, `host=${up.host}`).replace(/\bport=\d+/, `port=${up.port}`);
-        return line.replace(
-          /(=\s*|%include\s+)(\/\S+)/,
-          (_, pre: string, p: string) => `${pre}${this.remap(c, root, p)}`,
-        );
+        return line.replace(/(=\s*|%include\s+)(\/\S+)/, (_, pre: string, p: string) => `${pre}${copy(p)}`);
       })
       .join('\n');
     const file = join(run, 'pgbouncer.ini');
-    writeFileSync(file, text);
-    // pgbouncer runs as postgres: it must read its config and the mounted auth files.
+    writeFileSync(file, text, { mode: 0o600 });
     const pg = postgresIds();
-    for (const p of [sb.dir, run, file, ...walk(join(sb.dir, 'volumes'))]) chownSync(p, pg.uid, pg.gid);
+    for (const p of [run, file, ...copies]) chownSync(p, pg.uid, pg.gid);
     return file;
   }
 
@@ -746,7 +793,7 @@ export class PodRunner {
     const pre = ['--pdeathsig', 'SIGKILL'];
     const ids = argv.asPostgres ? ['--reuid', 'postgres', '--regid', 'postgres', '--init-groups'] : [];
     const child = spawn('setpriv', [...pre, ...ids, '--', argv.file, ...argv.args], {
-      cwd: argv.asPostgres ? join(sb.dir, 'pgbouncer-run') : root,
+      cwd: argv.asPostgres ? pgbouncerDir(sb) : root,
       env,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -931,6 +978,7 @@ export class PodRunner {
     rmSync(join(sb.dir, 'volumes'), { recursive: true, force: true });
     rmSync(join(sb.dir, 'rootfs'), { recursive: true, force: true });
     rmSync(join(sb.dir, 'kubeconfig'), { force: true });
+    rmSync(pgbouncerDir(sb), { recursive: true, force: true });
     this.usedIps.delete(sb.ip);
     if (this.sandboxes.get(sb.key) === sb) this.sandboxes.delete(sb.key);
     this.kick();
@@ -1362,6 +1410,9 @@ export function writeAtomically(dir: string, files: Map<string, Buffer>) {
   for (const top of tops) if (!existsSync(join(dir, top))) symlinkSync(join('..data', top), join(dir, top));
 }
 
+/** Outside the runner's directory tree, which postgres (pgbouncer's user) cannot traverse. */
+const pgbouncerDir = (sb: Sandbox) => join(tmpdir(), `mqtt2pg-pgbouncer-${sb.uid.slice(0, 13)}`);
+
 function lexists(p: string): boolean {
   try {
     lstatSync(p);
@@ -1369,17 +1420,6 @@ function lexists(p: string): boolean {
   } catch {
     return false;
   }
-}
-
-function walk(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  const out = [dir];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...walk(p));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
 }
 
 let pgIds: { uid: number; gid: number } | undefined;
