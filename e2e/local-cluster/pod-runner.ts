@@ -34,6 +34,7 @@ import {
   renameSync,
   rmSync,
   symlinkSync,
+  unlinkSync,
   type WriteStream,
   writeFileSync,
 } from 'node:fs';
@@ -153,6 +154,76 @@ function intOrPercent(v: number | string | undefined, total: number, fallback: s
   const pct = Number(x.replace('%', ''));
   const n = (pct * total) / 100;
   return roundUp ? Math.ceil(n) : Math.floor(n);
+}
+
+export interface PodView {
+  name: string;
+  ready: boolean;
+  /** creationTimestamp, for oldest-first choices. */
+  created: string;
+  /** Runs the current template (pod-template-hash). */
+  fresh: boolean;
+}
+
+/**
+ * One step of the Deployment controller for pods that are not terminating: how many new pods to create and
+ * which to delete. RollingUpdate: at most replicas + maxSurge pods, old pods removed only while at least
+ * replicas - maxUnavailable stay ready (unready old pods first); Recreate: every old pod gone before any new one.
+ */
+export function planDeployment(o: {
+  replicas: number;
+  strategy?: { type?: string; rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } };
+  active: PodView[];
+  terminating: number;
+}): { create: number; remove: string[]; maxUnavailable: number } {
+  const n = o.replicas;
+  const rolling = o.strategy?.type !== 'Recreate';
+  const surge = rolling ? intOrPercent(o.strategy?.rollingUpdate?.maxSurge, n, '25%', true) : 0;
+  const maxUnavailable = rolling ? intOrPercent(o.strategy?.rollingUpdate?.maxUnavailable, n, '25%', false) : n;
+  // Oldest pods go first, unready ones before ready ones.
+  const order = (a: PodView, b: PodView) => Number(a.ready) - Number(b.ready) || a.created.localeCompare(b.created);
+  const fresh = o.active.filter((p) => p.fresh);
+  const old = o.active.filter((p) => !p.fresh).sort(order);
+  const remove: string[] = [];
+  let create = 0;
+  if (!rolling) {
+    if (old.length > 0) remove.push(...old.map((p) => p.name));
+    else if (o.terminating === 0 && fresh.length < n) create = n - fresh.length;
+    else if (fresh.length > n)
+      remove.push(
+        ...fresh
+          .sort(order)
+          .slice(0, fresh.length - n)
+          .map((p) => p.name),
+      );
+  } else if (old.length === 0) {
+    if (fresh.length < n) create = n - fresh.length;
+    else
+      remove.push(
+        ...fresh
+          .sort(order)
+          .slice(0, fresh.length - n)
+          .map((p) => p.name),
+      );
+  } else {
+    create = Math.max(0, Math.min(n - fresh.length, n + surge - o.active.length));
+    const minAvailable = n - maxUnavailable;
+    const freshUnready = fresh.filter((p) => !p.ready).length + create;
+    let budget = o.active.length + create - minAvailable - freshUnready;
+    for (const p of old.filter((x) => !x.ready)) {
+      if (budget <= 0) break;
+      remove.push(p.name);
+      budget--;
+    }
+    let readyLeft = o.active.filter((p) => p.ready).length;
+    for (const p of old.filter((x) => x.ready)) {
+      if (budget <= 0 || readyLeft - 1 < minAvailable) break;
+      remove.push(p.name);
+      budget--;
+      readyLeft--;
+    }
+  }
+  return { create, remove, maxUnavailable };
 }
 
 const isReady = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
@@ -1084,42 +1155,22 @@ export class PodRunner {
     const active = pods.filter(isActive);
     const fresh = active.filter((p) => p.metadata?.labels?.['pod-template-hash'] === hash);
     const old = active.filter((p) => p.metadata?.labels?.['pod-template-hash'] !== hash);
-    const rolling = d.spec?.strategy?.type !== 'Recreate';
-    const surge = rolling ? intOrPercent(d.spec?.strategy?.rollingUpdate?.maxSurge, n, '25%', true) : 0;
-    const maxUnavailable = rolling ? intOrPercent(d.spec?.strategy?.rollingUpdate?.maxUnavailable, n, '25%', false) : n;
-    // Oldest pods go first on scale-down and rollout, unready ones before ready ones.
-    const byAge = (a: V1Pod, b: V1Pod) =>
-      Number(isReady(a)) - Number(isReady(b)) ||
-      String(a.metadata?.creationTimestamp).localeCompare(String(b.metadata?.creationTimestamp));
-    const del: V1Pod[] = [];
-    let create = 0;
-    if (!rolling && old.length > 0) {
-      del.push(...old);
-    } else if (!rolling && pods.some((p) => !isActive(p))) {
-      // Recreate waits until every old pod is gone.
-    } else if (old.length === 0) {
-      if (fresh.length < n) create = n - fresh.length;
-      else del.push(...fresh.sort(byAge).slice(0, fresh.length - n));
-    } else {
-      // The rolling update: surge new pods, then remove old ones while enough pods stay available.
-      create = Math.max(0, Math.min(n - fresh.length, n + surge - active.length));
-      const minAvailable = n - maxUnavailable;
-      const freshUnready = fresh.filter((p) => !isReady(p)).length + create;
-      let budget = active.length + create - minAvailable - freshUnready;
-      const oldSorted = old.sort(byAge);
-      for (const p of oldSorted.filter((x) => !isReady(x))) {
-        if (budget <= 0) break;
-        del.push(p);
-        budget--;
-      }
-      let readyLeft = active.filter(isReady).length;
-      for (const p of oldSorted.filter(isReady)) {
-        if (budget <= 0 || readyLeft - 1 < minAvailable) break;
-        del.push(p);
-        budget--;
-        readyLeft--;
-      }
-    }
+    const view = (p: V1Pod, isFresh: boolean): PodView => ({
+      name: p.metadata?.name ?? '',
+      ready: isReady(p),
+      // The client hands out Dates; ISO strings sort by time.
+      created: p.metadata?.creationTimestamp ? new Date(p.metadata.creationTimestamp).toISOString() : '',
+      fresh: isFresh,
+    });
+    const plan = planDeployment({
+      replicas: n,
+      strategy: d.spec?.strategy,
+      active: [...fresh.map((p) => view(p, true)), ...old.map((p) => view(p, false))],
+      terminating: pods.length - active.length,
+    });
+    const create = plan.create;
+    const del = active.filter((p) => plan.remove.includes(p.metadata?.name ?? ''));
+    const maxUnavailable = plan.maxUnavailable;
     for (let i = 0; i < create; i++) {
       const podName = `${name}-${hash}-${randomBytes(3).toString('hex').slice(0, 5)}`;
       await this.createPod(d, 'Deployment', podName, { 'pod-template-hash': hash });
@@ -1405,7 +1456,7 @@ export function writeAtomically(dir: string, files: Map<string, Buffer>) {
   for (const entry of readdirSync(dir)) {
     if (entry.startsWith('..')) {
       if (entry !== '..data' && entry !== stamp) rmSync(join(dir, entry), { recursive: true, force: true });
-    } else if (!tops.has(entry)) rmSync(join(dir, entry), { force: true });
+    } else if (!tops.has(entry)) unlinkSync(join(dir, entry)); // a symlink into the old generation
   }
   for (const top of tops) if (!existsSync(join(dir, top))) symlinkSync(join('..data', top), join(dir, top));
 }
