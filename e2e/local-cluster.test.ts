@@ -58,6 +58,8 @@ const core = kc.makeApiClient(CoreV1Api);
 const apps = kc.makeApiClient(AppsV1Api);
 
 let ns = '';
+/** The later Deployment scenarios build on the first one's pipeline. */
+let applied = false;
 let runner: PodRunner;
 let op: OperatorProcess;
 const runnerLog: string[] = [];
@@ -304,6 +306,7 @@ describe('local cluster: operator + pod runner + real services', { timeout: 600_
       t.diagnostic(
         `Deployment after ${created}, Ready=True after ${readyAfter}; ${count} messages published and stored in ${seconds(t1)} (${a.duplicates} duplicates)`,
       );
+      applied = true;
       // Both workers took part in the shared subscription.
       for (const p of runner.pods()) {
         const text = await (await fetch(`http://${p.ip}:9090/metrics`)).text();
@@ -312,8 +315,9 @@ describe('local cluster: operator + pod runner + real services', { timeout: 600_
       }
     }));
 
-  test('kill -9 of a worker mid-load: restarted in the same pod with the same WAL, no message lost', async (t) =>
-    scenario(t, async () => {
+  test('kill -9 of a worker mid-load: restarted in the same pod with the same WAL, no message lost', async (t) => {
+    if (!applied) return t.skip('needs the apply scenario, which failed');
+    return scenario(t, async () => {
       const [victim] = runner.pods();
       assert.ok(victim, 'a worker pod runs');
       const before = (await workerPods()).find((p) => p.metadata?.name === victim.name);
@@ -354,10 +358,12 @@ describe('local cluster: operator + pod runner + real services', { timeout: 600_
       t.diagnostic(
         `killed ${victim.name} after ${Math.round(count * 0.3)}+ messages; ready again after ${backAfter}; all ${count} stored, ${a.duplicates} duplicates (at-least-once)`,
       );
-    }));
+    });
+  });
 
-  test('spec change (flusher.batchSize): the pods roll one at a time under load, observedGeneration follows, no loss', async (t) =>
-    scenario(t, async () => {
+  test('spec change (flusher.batchSize): the pods roll one at a time under load, observedGeneration follows, no loss', async (t) => {
+    if (!applied) return t.skip('needs the apply scenario, which failed');
+    return scenario(t, async () => {
       const oldPods = names(await workerPods());
       const deployment = await apps.readNamespacedDeployment({ name: `${name}-worker`, namespace: ns });
       const oldHash = templateAnnotation(deployment);
@@ -401,10 +407,12 @@ describe('local cluster: operator + pod runner + real services', { timeout: 600_
       t.diagnostic(
         `${oldPods.join(', ')} → ${names(rolled).join(', ')} in ${rolledAfter}; at most ${maxPods} pods, at least ${minReady} ready; all ${count} stored under load, ${a.duplicates} duplicates`,
       );
-    }));
+    });
+  });
 
-  test('delete: the garbage collector removes every child, the worker processes stop', async (t) =>
-    scenario(t, async () => {
+  test('delete: the garbage collector removes every child, the worker processes stop', async (t) => {
+    if (!applied) return t.skip('needs the apply scenario, which failed');
+    return scenario(t, async () => {
       const t0 = performance.now();
       const r = await kubectl(['delete', 'ingestpipeline', name, '-n', ns, '--wait=true']);
       assert.equal(r.code, 0, r.stderr);
@@ -430,7 +438,8 @@ describe('local cluster: operator + pod runner + real services', { timeout: 600_
         { timeoutMs: 60_000, intervalMs: 200, what: 'children and pods gone' },
       );
       t.diagnostic(`children, pods and processes gone ${seconds(t0)} after kubectl delete`);
-    }));
+    });
+  });
 
   test('persistent WAL: StatefulSet pods keep their names and PVCs; kill -9 plus force-delete of a pod loses nothing', async (t) =>
     scenario(t, async () => {
