@@ -88,8 +88,8 @@ export function decodeGroup(value: Uint8Array): InboundMessage[] {
     o += tl;
     const pl = b.readUInt32BE(o);
     o += 4;
-    // A copy, so a cached group does not pin the whole record buffer after its neighbours are gone.
-    const payload = Buffer.from(b.subarray(o, o + pl));
+    // A view, not a copy: decoded groups are read back from disk for one batch and dropped with it.
+    const payload = b.subarray(o, o + pl);
     o += pl;
     const m: InboundMessage = { topic, payload, receivedAt, qos: flags & 1 ? 1 : 0, dup: (flags & 2) !== 0 };
     if (flags & 4) {
