@@ -1,0 +1,610 @@
+// The reference service, mqtt2db-go v0.1.2, measured on the same broker, PostgreSQL, PgBouncer and load as
+// mqtt2pg (issue 7, item 4). Its code never enters this repository: the bench runs a binary built elsewhere,
+// named by BENCH_REFERENCE_BIN (the service) and BENCH_REFERENCE_MIGRATE (its migration command).
+//
+// What it does, against the test environment:
+//   1. a fresh schema in our database for its tables (its config takes a schema; the migrations run with
+//      search_path set to it, directly against PostgreSQL like any operator step); a YAML config pointing it
+//      at Mosquitto, at PostgreSQL through PgBouncer (its documented deployment) and at MinIO for its DLQ;
+//   2. a shared subscription on its own topic path; our loadgen offers our sustained rate for the sustained
+//      duration, then publishes flat out; committed rows come from its own `mqtt2db_flusher_inserted_total`,
+//      CPU from /proc/<pid>/stat, RSS from /proc/<pid>/status, latency from its table;
+//   3. a kill -9 run: messages at a moderate rate, SIGKILL twice mid-stream with a restart each time, then
+//      the ids loadgen got PUBACKs for are looked up in its table.
+
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { type LoadgenProgress, runLoadgen } from '../worker/loadgen.ts';
+
+const run = promisify(execFile);
+
+export const REFERENCE_MODULE = 'github.com/debsahu/mqtt2db-go@v0.1.2';
+
+/** Its flusher settings: the parallel-worker setup its changelog documents for throughput (max_conns 8, workers 7); everything else at its defaults. */
+export const REFERENCE_SETTINGS = {
+  maxConns: 8,
+  flusherWorkers: 7,
+  batchSize: 1000,
+  flushIntervalMs: 100,
+  ringMaxMessages: 100_000,
+  badgerSyncWrites: true,
+  throughPgBouncer: true,
+};
+
+export interface ReferenceUnavailable {
+  module: string;
+  available: false;
+  reason: string;
+}
+
+export interface ReferenceMeasured {
+  module: string;
+  available: true;
+  binary: string;
+  settings: typeof REFERENCE_SETTINGS & { schema: string; sharedSubscription: string };
+  offeredRateMsgPerS: number;
+  /** Committed rows/s while our sustained rate was offered (equal to the offered rate when it keeps up). */
+  sustainedRateMsgPerS: number;
+  held: boolean;
+  /** Seconds after the offered load ended until every acknowledged message of the phase was committed. */
+  catchUpSeconds: number | null;
+  /** Committed rows/s when loadgen publishes as fast as the broker acknowledges. */
+  flatOutMsgPerS: number;
+  flatOutMessages: number;
+  latencyMs: { source: string; p50: number | null; p99: number | null; max: number | null };
+  flushDurationMs: { p50: number | null; p99: number | null };
+  cpuSecondsPer100k: number;
+  cpuSecondsPer100kFlatOut: number;
+  peakRssBytes: number;
+  flushErrors: { count: number; first: string | null; requeuedToWal: number; deadLetteredBatches: number };
+  killRun: {
+    published: number;
+    acked: number;
+    publishErrors: number;
+    kills: number;
+    rows: number;
+    distinctIds: number;
+    duplicates: number;
+    ackedButLost: number;
+    lostSample: string[];
+  };
+}
+
+export type ReferenceResult = ReferenceUnavailable | ReferenceMeasured;
+
+export interface ReferenceEnv {
+  mqttUrl: string;
+  mqttUser: string;
+  mqttPassword: string;
+  /** Direct to PostgreSQL: migrations, schema, and reading its table. */
+  databaseUrl: string;
+  /** What the service itself uses. */
+  pgbouncerUrl: string;
+  s3: { endpoint: string; bucket: string; region: string; accessKey: string; secretKey: string };
+}
+
+export interface ReferenceOptions {
+  bin: string;
+  migrateBin: string;
+  migrationsDir: string;
+  /** Our sustained rate: offered to the reference for `sustainSeconds`. */
+  rate: number;
+  sustainSeconds: number;
+  flatOutCount: number;
+  killCount: number;
+  killRate: number;
+  payloadBytes: number;
+  say: (msg: string) => void;
+}
+
+export const unavailableReference = (reason?: string): ReferenceUnavailable => ({
+  module: REFERENCE_MODULE,
+  available: false,
+  reason:
+    reason ??
+    'the Go module proxy reachable from this machine answers 403 for every version of github.com/debsahu/mqtt2db-go, so it is not built here; set BENCH_REFERENCE_BIN and BENCH_REFERENCE_MIGRATE to binaries built elsewhere (docs/benchmarks.md) to measure it',
+});
+
+/** The entry point for bench/run.ts: unavailable unless both binaries are named; never throws. */
+export async function benchReference(o: {
+  sustainedRate: number;
+  sustainSeconds: number;
+  payloadBytes: number;
+  say: (msg: string) => void;
+}): Promise<ReferenceResult> {
+  const bin = process.env.BENCH_REFERENCE_BIN;
+  const migrateBin = process.env.BENCH_REFERENCE_MIGRATE;
+  if (!bin || !migrateBin) return unavailableReference();
+  for (const b of [bin, migrateBin]) if (!existsSync(b)) return unavailableReference(`${b} does not exist`);
+  const migrationsDir = await findMigrations(bin);
+  if (!migrationsDir)
+    return unavailableReference(
+      'its migrations/ directory was not found next to the binary or in the Go module cache; set BENCH_REFERENCE_MIGRATIONS',
+    );
+  const e = (name: string) => {
+    const v = process.env[name];
+    if (!v) throw new Error(`${name} is not set`);
+    return v;
+  };
+  try {
+    const env: ReferenceEnv = {
+      mqttUrl: e('MQTT_URL'),
+      mqttUser: e('MQTT_USERNAME'),
+      mqttPassword: e('MQTT_PASSWORD'),
+      databaseUrl: e('DATABASE_URL'),
+      pgbouncerUrl: e('PGBOUNCER_URL'),
+      s3: {
+        endpoint: e('S3_ENDPOINT'),
+        bucket: e('S3_BUCKET'),
+        region: process.env.S3_REGION ?? 'us-east-1',
+        accessKey: e('S3_ACCESS_KEY_ID'),
+        secretKey: e('S3_SECRET_ACCESS_KEY'),
+      },
+    };
+    return await measureReference(env, {
+      bin: resolve(bin),
+      migrateBin: resolve(migrateBin),
+      migrationsDir,
+      rate: o.sustainedRate,
+      sustainSeconds: o.sustainSeconds,
+      flatOutCount: Number(process.env.BENCH_REFERENCE_FLAT_OUT_COUNT ?? 300_000),
+      killCount: Number(process.env.BENCH_REFERENCE_KILL_COUNT ?? 100_000),
+      killRate: Number(process.env.BENCH_REFERENCE_KILL_RATE ?? 5000),
+      payloadBytes: o.payloadBytes,
+      say: o.say,
+    });
+  } catch (err) {
+    return unavailableReference(`measurement failed: ${(err as Error).message}`);
+  }
+}
+
+/** BENCH_REFERENCE_MIGRATIONS, else `../migrations` next to the binary, else the module cache of `go install`. */
+export async function findMigrations(bin: string): Promise<string | undefined> {
+  const candidates = [process.env.BENCH_REFERENCE_MIGRATIONS, join(dirname(resolve(bin)), '..', 'migrations')];
+  try {
+    const cache = (await run('go', ['env', 'GOMODCACHE'])).stdout.trim();
+    if (cache) candidates.push(join(cache, 'github.com', 'debsahu', 'mqtt2db-go@v0.1.2', 'migrations'));
+  } catch {
+    // no Go toolchain here: only the explicit locations count
+  }
+  return candidates.find((c): c is string => !!c && existsSync(join(c, '0001_init.up.sql')));
+}
+
+interface Sample {
+  t: number;
+  inserted: number;
+  ringDepth: number;
+  walBacklog: number;
+  cpu: number;
+  rss: number;
+  published: number;
+  flushBuckets: Map<number, number>;
+}
+
+const CLK_TCK = 100;
+
+class Reference {
+  child: ChildProcess | undefined;
+  exited: Promise<void> = Promise.resolve();
+  progress: LoadgenProgress = { sent: 0, acked: 0, errors: 0, elapsedMs: 0 };
+  private t0 = Date.now();
+  // Counters restart with the process: the offset keeps `inserted` monotonic across kill -9 restarts (the WAL
+  // backlog, appended − drained, is only meaningful within one process).
+  private insertedOffset = 0;
+  private lastInserted = 0;
+
+  readonly bin: string;
+  readonly configPath: string;
+  readonly logPath: string;
+  readonly metricsPort: number;
+  readonly healthPort: number;
+
+  constructor(bin: string, configPath: string, logPath: string, metricsPort: number, healthPort: number) {
+    this.bin = bin;
+    this.configPath = configPath;
+    this.logPath = logPath;
+    this.metricsPort = metricsPort;
+    this.healthPort = healthPort;
+  }
+
+  start() {
+    this.insertedOffset += this.lastInserted;
+    this.lastInserted = 0;
+    const log = openSync(this.logPath, 'a');
+    const child = spawn(this.bin, ['--config', this.configPath], {
+      stdio: ['ignore', log, log],
+      env: { ...process.env, HOSTNAME: 'bench' },
+    });
+    closeSync(log);
+    this.child = child;
+    this.exited = new Promise((r) => child.once('exit', () => r()));
+  }
+
+  async kill(signal: NodeJS.Signals) {
+    this.child?.kill(signal);
+    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 40_000));
+    if ((await Promise.race([this.exited, timeout])) === 'timeout') {
+      this.child?.kill('SIGKILL');
+      await this.exited;
+    }
+  }
+
+  async metrics(): Promise<Map<string, number>> {
+    const m = new Map<string, number>();
+    const res = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`);
+    for (const line of (await res.text()).split('\n')) {
+      if (!line || line.startsWith('#')) continue;
+      const i = line.lastIndexOf(' ');
+      m.set(line.slice(0, i), Number(line.slice(i + 1)));
+    }
+    return m;
+  }
+
+  async waitReady(timeoutMs = 60_000) {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const ready = await fetch(`http://127.0.0.1:${this.healthPort}/readyz`);
+        if (ready.ok && (await this.metrics()).get('mqtt2db_subscriber_connected') === 1) {
+          await sleep(500); // its SUBSCRIBE goes out right after the connected gauge flips
+          return;
+        }
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > until)
+        throw new Error(`mqtt2db-go not ready within ${timeoutMs / 1000}s: ${tail(this.logPath)}`);
+      await sleep(200);
+    }
+  }
+
+  async sample(): Promise<Sample> {
+    const m = await this.metrics();
+    this.lastInserted = m.get('mqtt2db_flusher_inserted_total') ?? 0;
+    const pid = this.child?.pid;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpu = (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime + stime (fields 14 and 15)
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    const flushBuckets = new Map<number, number>();
+    for (const [k, v] of m) {
+      const b = /^mqtt2db_flusher_flush_latency_seconds_bucket\{le="([^"]+)"\}$/.exec(k);
+      if (b) flushBuckets.set(b[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(b[1]), v);
+    }
+    return {
+      t: (Date.now() - this.t0) / 1000,
+      inserted: this.insertedOffset + this.lastInserted,
+      ringDepth: m.get('mqtt2db_buffer_depth_messages') ?? 0,
+      walBacklog: (m.get('mqtt2db_wal_appended_total') ?? 0) - (m.get('mqtt2db_wal_drained_total') ?? 0),
+      cpu,
+      rss: rssKb * 1024,
+      published: this.progress.acked,
+      flushBuckets,
+    };
+  }
+}
+
+export async function measureReference(env: ReferenceEnv, o: ReferenceOptions): Promise<ReferenceMeasured> {
+  const tag = `ref${Date.now().toString(36)}`;
+  const schema = `bench_${tag}`;
+  const path = tag;
+  const dir = mkdtempSync(join(tmpdir(), 'mqtt2pg-bench-reference-'));
+  const db = new pg.Client({ connectionString: env.databaseUrl });
+  await db.connect();
+  let ref: Reference | undefined;
+  try {
+    // (1) Its own schema, its own migrations, its own config.
+    await db.query(`CREATE SCHEMA "${schema}"`);
+    const migrateDsn = new URL(env.databaseUrl);
+    migrateDsn.searchParams.set('sslmode', 'disable');
+    migrateDsn.searchParams.set('search_path', schema);
+    await run(o.migrateBin, ['--dsn', migrateDsn.toString(), '--source', `file://${resolve(o.migrationsDir)}`, 'up']);
+    const serviceDsn = new URL(env.pgbouncerUrl);
+    serviceDsn.searchParams.set('sslmode', 'disable');
+    const [metricsPort, healthPort] = [await freePort(), await freePort()];
+    const mqttUrl = new URL(env.mqttUrl);
+    // Each phase gets a fresh process, WAL directory, MQTT session and share group (same schema and topic
+    // path), so a backlog left by one phase does not weigh on the next.
+    const configFor = (phase: string) => ({
+      mqtt: {
+        brokers: [`tcp://${mqttUrl.host}`],
+        client_id_prefix: `mqtt2db-${tag}-${phase}`,
+        shared_subscription: `$share/${tag}${phase}/t/+/d/+/evt/${path}/#`,
+        username: env.mqttUser,
+        password: env.mqttPassword,
+        protocol_version: 5,
+      },
+      buffer: { max_messages: REFERENCE_SETTINGS.ringMaxMessages },
+      badger: { path: join(dir, `wal-${phase}`), sync_writes: REFERENCE_SETTINGS.badgerSyncWrites },
+      postgres: {
+        dsn: serviceDsn.toString(),
+        max_conns: REFERENCE_SETTINGS.maxConns,
+        schema,
+        table: 'telemetry',
+      },
+      flusher: {
+        batch_size: REFERENCE_SETTINGS.batchSize,
+        flush_interval: `${REFERENCE_SETTINGS.flushIntervalMs}ms`,
+        workers: REFERENCE_SETTINGS.flusherWorkers,
+      },
+      dead_letter: {
+        s3: {
+          bucket: env.s3.bucket,
+          region: env.s3.region,
+          endpoint: env.s3.endpoint,
+          use_path_style: true,
+          use_ssl: env.s3.endpoint.startsWith('https:'),
+          access_key: env.s3.accessKey,
+          secret_key: env.s3.secretKey,
+        },
+      },
+      metrics: { listen: `127.0.0.1:${metricsPort}`, path: '/metrics' },
+      health: { listen: `127.0.0.1:${healthPort}` },
+      logging: { level: 'info', format: 'json' },
+    });
+    const configPath = join(dir, 'config.yaml');
+    const logPath = join(dir, 'mqtt2db-go.log');
+    ref = new Reference(o.bin, configPath, logPath, metricsPort, healthPort);
+    const r = ref;
+    const freshProcess = async (phase: string) => {
+      if (r.child) await r.kill('SIGTERM');
+      // JSON is YAML: no YAML writer needed.
+      writeFileSync(configPath, `${JSON.stringify(configFor(phase), null, 2)}\n`);
+      r.start();
+      await r.waitReady();
+    };
+    await freshProcess('sus');
+
+    const load = (runId: string, rate: number, n: { count?: number; durationMs?: number }) => {
+      r.progress = { sent: 0, acked: 0, errors: 0, elapsedMs: 0 };
+      return runLoadgen({
+        url: env.mqttUrl,
+        username: env.mqttUser,
+        password: env.mqttPassword,
+        rate,
+        ...n,
+        devices: 200,
+        tenants: 10,
+        qos: 1,
+        payloadBytes: o.payloadBytes,
+        malformedRatio: 0,
+        connections: 1,
+        inflight: 1000,
+        protocolVersion: 5,
+        runId,
+        pathPrefix: path,
+        onProgress: (p) => {
+          r.progress = p;
+        },
+      });
+    };
+    /** Samples every second until `target` more rows are in (or nothing moves for `stallS`). */
+    const watchUntil = async (label: string, from: Sample, target: () => number, stallS: number) => {
+      const samples: Sample[] = [];
+      let lastMove = Date.now();
+      let last = from.inserted;
+      for (;;) {
+        const s = await r.sample();
+        samples.push(s);
+        if (s.inserted !== last) lastMove = Date.now();
+        last = s.inserted;
+        o.say(
+          `  ${label}: committed ${s.inserted - from.inserted}/${target()} ring ${s.ringDepth} wal ${s.walBacklog}`,
+        );
+        if (s.inserted - from.inserted >= target() && s.ringDepth === 0 && s.walBacklog === 0) return samples;
+        if (Date.now() - lastMove > stallS * 1000) return samples;
+        await sleep(1000);
+      }
+    };
+
+    o.say('reference: warm-up, 1000 messages');
+    const w0 = await r.sample();
+    const warm = await load(`${tag}-warm`, 2000, { count: 1000 });
+    await watchUntil('warm-up', w0, () => warm.acked, 60);
+
+    // (2a) Our sustained rate, for the sustained duration.
+    o.say(`reference: ${o.rate} msg/s offered for ${o.sustainSeconds}s (our sustained rate)`);
+    const s0 = await r.sample();
+    const sustainedRun = `${tag}-sus`;
+    let loadDone = false;
+    const sus = load(sustainedRun, o.rate, { durationMs: o.sustainSeconds * 1000 }).finally(() => {
+      loadDone = true;
+    });
+    const during: Sample[] = [s0];
+    while (!loadDone) {
+      await sleep(1000);
+      const s = await r.sample();
+      during.push(s);
+      o.say(
+        `  sustained: committed ${s.inserted - s0.inserted} of ${s.published} ring ${s.ringDepth} wal ${s.walBacklog}`,
+      );
+    }
+    const susSummary = await sus;
+    const sEnd = await r.sample();
+    const after = await watchUntil('catch-up', s0, () => susSummary.acked, 60);
+    const sDone = after.at(-1) ?? sEnd;
+    const caughtUp = sDone.inserted - s0.inserted >= susSummary.acked;
+    const sFirst = during[1] ?? s0;
+    const sustainedRate = Math.round((sEnd.inserted - sFirst.inserted) / Math.max(0.001, sEnd.t - sFirst.t));
+    const lagEnd = susSummary.acked - (sEnd.inserted - s0.inserted);
+    const mid = during[Math.floor(during.length / 2)] ?? s0;
+    const lagMid = mid.published - (mid.inserted - s0.inserted);
+    const held = lagEnd <= Math.max(o.rate, 5000) && lagEnd <= lagMid + o.rate * 0.5;
+    const cpuPer100k = ((sDone.cpu - s0.cpu) / Math.max(1, sDone.inserted - s0.inserted)) * 100_000;
+    const latency = await db.query<{ p50: number | null; p99: number | null; max: number | null }>(
+      `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY l) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY l) AS p99,
+              max(l) AS max
+         FROM (SELECT extract(epoch FROM inserted_at - received_at) * 1000 AS l FROM "${schema}".telemetry
+                WHERE convert_from(payload, 'UTF8')::jsonb->>'run' = $1) x`,
+      [sustainedRun],
+    );
+    const lat = latency.rows[0];
+    const flushP = (q: number) => quantile(s0.flushBuckets, sDone.flushBuckets, q);
+
+    // (2b) Flat out.
+    o.say(`reference: ${o.flatOutCount} messages as fast as the broker takes them (fresh process)`);
+    await freshProcess('max');
+    const f0 = await r.sample();
+    let flatDone = false;
+    const flat = load(`${tag}-max`, 0, { count: o.flatOutCount }).finally(() => {
+      flatDone = true;
+    });
+    const flatSamples = await watchUntil('flat out', f0, () => (flatDone ? r.progress.acked : o.flatOutCount), 60);
+    const flatSummary = await flat;
+    const fLast = flatSamples.at(-1) ?? f0;
+    const flatRate = Math.round((fLast.inserted - f0.inserted) / Math.max(0.001, fLast.t - f0.t));
+    const flatCpuPer100k = ((fLast.cpu - f0.cpu) / Math.max(1, fLast.inserted - f0.inserted)) * 100_000;
+    const peakRss = Math.max(...during.map((s) => s.rss), ...after.map((s) => s.rss), ...flatSamples.map((s) => s.rss));
+
+    // (3) kill -9 twice mid-stream, restart each time, then look for every acknowledged id.
+    const killRun = `${tag}-kill`;
+    o.say(`reference: kill -9 run, ${o.killCount} messages at ${o.killRate}/s, SIGKILL at 30% and 65% (fresh process)`);
+    await freshProcess('kill');
+    let killLoadDone = false;
+    const killLoad = load(killRun, o.killRate, { count: o.killCount }).finally(() => {
+      killLoadDone = true;
+    });
+    let kills = 0;
+    for (const at of [0.3, 0.65]) {
+      while (!killLoadDone && r.progress.acked < o.killCount * at) await sleep(50);
+      if (killLoadDone) break;
+      await r.kill('SIGKILL');
+      kills++;
+      o.say(`  SIGKILL #${kills} at ${r.progress.acked} acknowledged publishes; restarting`);
+      await sleep(1000);
+      r.start();
+      await r.waitReady();
+    }
+    const killSummary = await killLoad;
+    const k0 = await r.sample();
+    // Its retries back off up to 16 s per attempt: wait for 45 s without progress before counting.
+    await watchUntil('after kills', { ...k0, inserted: 0 }, () => Number.POSITIVE_INFINITY, 45);
+    const found = await db.query<{ seq: number; n: number }>(
+      `SELECT (convert_from(payload, 'UTF8')::jsonb->>'seq')::int AS seq, count(*)::int AS n FROM "${schema}".telemetry
+        WHERE convert_from(payload, 'UTF8')::jsonb->>'run' = $1 GROUP BY 1`,
+      [killRun],
+    );
+    const present = new Set(found.rows.map((x) => x.seq));
+    const rows = found.rows.reduce((a, x) => a + x.n, 0);
+    // loadgen numbers messages 0..sent-1; with no publish errors every one of them was acknowledged.
+    const lost: number[] = [];
+    for (let n = 0; n < killSummary.sent; n++) if (!present.has(n)) lost.push(n);
+    if (killSummary.errors > 0)
+      o.say(`  ${killSummary.errors} publishes failed: the lost count is an upper bound by that much`);
+
+    const log = readFileSync(logPath, 'utf8');
+    const events = (name: string) => log.split('\n').filter((l) => l.includes(`"event":"${name}"`));
+    const flushErrorLines = events('flush_error');
+    const firstError = flushErrorLines[0] ? (JSON.parse(flushErrorLines[0]) as { err?: string }).err : undefined;
+
+    return {
+      module: REFERENCE_MODULE,
+      available: true,
+      binary: o.bin,
+      settings: { ...REFERENCE_SETTINGS, schema, sharedSubscription: `$share/${tag}<phase>/t/+/d/+/evt/${path}/#` },
+      offeredRateMsgPerS: o.rate,
+      sustainedRateMsgPerS: sustainedRate,
+      held,
+      catchUpSeconds: caughtUp ? round2(sDone.t - sEnd.t) : null,
+      flatOutMsgPerS: flatRate,
+      flatOutMessages: flatSummary.acked,
+      latencyMs: {
+        source:
+          'its table: inserted_at − received_at (inserted_at is now() of the flush transaction, i.e. when the COPY began; the flush itself is flushDurationMs)',
+        p50: roundMs(lat?.p50),
+        p99: roundMs(lat?.p99),
+        max: roundMs(lat?.max),
+      },
+      flushDurationMs: { p50: secToMs(flushP(0.5)), p99: secToMs(flushP(0.99)) },
+      cpuSecondsPer100k: round2(cpuPer100k),
+      cpuSecondsPer100kFlatOut: round2(flatCpuPer100k),
+      peakRssBytes: peakRss,
+      flushErrors: {
+        count: flushErrorLines.length,
+        first: firstError ?? null,
+        requeuedToWal: events('requeue_to_wal').length,
+        deadLetteredBatches: events('dead_letter').length,
+      },
+      killRun: {
+        published: killSummary.sent,
+        acked: killSummary.acked,
+        publishErrors: killSummary.errors,
+        kills,
+        rows,
+        distinctIds: present.size,
+        duplicates: rows - present.size,
+        ackedButLost: lost.length,
+        lostSample: lost.slice(0, 5).map((n) => `${killRun}-${n}`),
+      },
+    };
+  } catch (err) {
+    const logTail = ref ? tail(ref.logPath) : '';
+    throw new Error(`${(err as Error).message}${logTail ? ` (log: ${logTail})` : ''}`);
+  } finally {
+    if (ref) await ref.kill('SIGTERM');
+    await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
+    await db.end();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Quantile of the difference of two cumulative histogram snapshots, interpolated within a bucket. */
+function quantile(from: Map<number, number>, to: Map<number, number>, q: number): number | null {
+  const les = [...to.keys()].sort((a, b) => a - b);
+  const total = (to.get(Number.POSITIVE_INFINITY) ?? 0) - (from.get(Number.POSITIVE_INFINITY) ?? 0);
+  if (total <= 0) return null;
+  const want = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const le of les) {
+    const c = (to.get(le) ?? 0) - (from.get(le) ?? 0);
+    if (c >= want) {
+      if (!Number.isFinite(le)) return prevLe;
+      const inBucket = c - prevCount;
+      return prevLe + (inBucket > 0 ? ((want - prevCount) / inBucket) * (le - prevLe) : 0);
+    }
+    prevLe = le;
+    prevCount = c;
+  }
+  return null;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      s.close(() => (addr && typeof addr === 'object' ? res(addr.port) : rej(new Error('no port'))));
+    });
+  });
+}
+
+function tail(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim().split('\n').slice(-3).join(' | ').slice(0, 600);
+  } catch {
+    return '';
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const round2 = (n: number) => Math.round(n * 100) / 100;
+const roundMs = (v: number | string | null | undefined) => (v === null || v === undefined ? null : round2(Number(v)));
+const secToMs = (s: number | null) => (s === null ? null : round2(s * 1000));
+
+/** One line for the table bench/run.ts prints. */
+export function referenceSummary(r: ReferenceResult): string {
+  if (!r.available) return 'not measured: set BENCH_REFERENCE_BIN and BENCH_REFERENCE_MIGRATE (docs/benchmarks.md)';
+  return (
+    `${r.sustainedRateMsgPerS} msg/s at ${r.offeredRateMsgPerS} offered (${r.held ? 'held' : 'NOT held'}), ` +
+    `${r.flatOutMsgPerS} flat out, latency p50/p99 ${r.latencyMs.p50}/${r.latencyMs.p99} ms, ` +
+    `${r.cpuSecondsPer100k} CPU s/100k, ${Math.round(r.peakRssBytes / 2 ** 20)} MiB, ` +
+    `kill -9: ${r.killRun.ackedButLost} of ${r.killRun.acked} acked lost`
+  );
+}
