@@ -39,7 +39,8 @@ test('a persistent WAL renders a StatefulSet with a volume claim per pod', () =>
   assert.equal(r.status, 0, r.stderr);
   const sts = (loadAll(r.stdout) as Obj[]).find((o) => o.kind === 'StatefulSet');
   assert.ok(sts, 'a StatefulSet');
-  assert.equal((sts.spec?.volumeClaimTemplates as Array<{ metadata: { name: string } }>)[0]?.metadata.name, 'wal');
+  const claims = (sts.spec?.volumeClaimTemplates ?? []) as Array<{ metadata: { name: string } }>;
+  assert.equal(claims[0]?.metadata.name, 'wal');
 });
 
 test('a broken pipeline is refused with its problems, exit 2', () => {
