@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseDurationMs } from '../common/units.ts';
 import { runLoadgen } from '../worker/loadgen.ts';
-import { parseCommandArgs, UsageError } from './args.ts';
+import { HelpRequested, parseCommandArgs, UsageError } from './args.ts';
 
 const USAGE = `Usage: mqtt2pg loadgen [options]
 
@@ -62,10 +62,6 @@ export async function runLoadgenCommand(argv: string[]): Promise<number> {
       },
       USAGE,
     );
-    if (v.help) {
-      console.log(USAGE);
-      return 0;
-    }
     const count = v.count !== undefined ? num('count', v.count, 0, 1) : undefined;
     let durationMs: number | undefined;
     try {
@@ -109,10 +105,7 @@ export async function runLoadgenCommand(argv: string[]): Promise<number> {
     console.log(JSON.stringify(summary));
     return summary.errors > 0 ? 1 : 0;
   } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(err.message);
-      return 2;
-    }
+    if (err instanceof UsageError || err instanceof HelpRequested) throw err;
     const e = err as Error;
     console.error(
       `mqtt2pg loadgen: ${e.message}${/ECONNREFUSED/.test(e.message) ? ' (is the broker running? check --url)' : ''}`,

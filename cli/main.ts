@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // mqtt2pg: one binary, one subcommand per job (like the reference service's cmd/*).
 
+import { HelpRequested, UsageError } from './args.ts';
 import { runValidate } from './validate.ts';
 
 const USAGE = `mqtt2pg — MQTT 5 → PostgreSQL ingest pipelines on Kubernetes
@@ -52,7 +53,19 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`mqtt2pg: unknown command "${name}"\n\n${USAGE}`);
     return 2;
   }
-  return command(rest);
+  try {
+    return await command(rest);
+  } catch (err) {
+    if (err instanceof HelpRequested) {
+      console.log(err.usage);
+      return 0;
+    }
+    if (err instanceof UsageError) {
+      console.error(err.message);
+      return 2;
+    }
+    throw err;
+  }
 }
 
 if (import.meta.main) {

@@ -5,7 +5,7 @@ import { loadSinglePipeline } from '../common/load-pipeline.ts';
 import { DEFAULT_SECRETS_DIR, SecretsDir } from '../common/secrets-dir.ts';
 import { migrate } from '../worker/migrate.ts';
 import { explainPgConnectError, pgClientConfig } from '../worker/pg-config.ts';
-import { parseCommandArgs, UsageError } from './args.ts';
+import { parseCommandArgs } from './args.ts';
 
 const USAGE = `Usage: mqtt2pg migrate -f FILE [--name NAME] [--secrets-dir DIR]
 
@@ -13,29 +13,16 @@ Creates the schema, the telemetry and unparseable tables and their indexes of th
 upgrades them to the current version. Safe to run from many places at once.`;
 
 export async function runMigrateCommand(argv: string[]): Promise<number> {
-  let values: Record<string, unknown>;
-  try {
-    ({ values } = parseCommandArgs(
-      'migrate',
-      argv,
-      {
-        file: { type: 'string', short: 'f' },
-        name: { type: 'string' },
-        'secrets-dir': { type: 'string' },
-      },
-      USAGE,
-    ));
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(err.message);
-      return 2;
-    }
-    throw err;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const { values } = parseCommandArgs(
+    'migrate',
+    argv,
+    {
+      file: { type: 'string', short: 'f' },
+      name: { type: 'string' },
+      'secrets-dir': { type: 'string' },
+    },
+    USAGE,
+  ) as { values: Record<string, unknown> };
   if (!values.file) {
     console.error(`mqtt2pg migrate: no pipeline given; pass it with -f FILE\n\n${USAGE}`);
     return 2;

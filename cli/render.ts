@@ -9,7 +9,7 @@ import { SecretsDir } from '../common/secrets-dir.ts';
 import { credentialsOf, effectiveSizes, secretProblem } from '../operator/reconcile.ts';
 import { renderAll } from '../operator/render/index.ts';
 import { pipelineNameProblem } from '../operator/render/meta.ts';
-import { parseCommandArgs, UsageError } from './args.ts';
+import { parseCommandArgs } from './args.ts';
 
 const USAGE = `Usage: mqtt2pg render -f FILE [--secrets-dir DIR] [--worker-image IMAGE] [--pgbouncer-image IMAGE]
 
@@ -25,36 +25,25 @@ Deployment, Service, ConfigMap and Secret. Owner references are left out (the pi
       --pgbouncer-image IMAGE  as the operator's flag`;
 
 export async function runRender(argv: string[]): Promise<number> {
-  let values: {
-    file?: string;
-    'secrets-dir'?: string;
-    'worker-image'?: string;
-    'pgbouncer-image'?: string;
-    help?: boolean;
+  const { values } = parseCommandArgs(
+    'render',
+    argv,
+    {
+      file: { type: 'string', short: 'f' },
+      'secrets-dir': { type: 'string' },
+      'worker-image': { type: 'string' },
+      'pgbouncer-image': { type: 'string' },
+    },
+    USAGE,
+  ) as {
+    values: {
+      file?: string;
+      'secrets-dir'?: string;
+      'worker-image'?: string;
+      'pgbouncer-image'?: string;
+      help?: boolean;
+    };
   };
-  try {
-    ({ values } = parseCommandArgs(
-      'render',
-      argv,
-      {
-        file: { type: 'string', short: 'f' },
-        'secrets-dir': { type: 'string' },
-        'worker-image': { type: 'string' },
-        'pgbouncer-image': { type: 'string' },
-      },
-      USAGE,
-    ) as { values: typeof values });
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(err.message);
-      return 2;
-    }
-    throw err;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
   if (!values.file) {
     console.error(`mqtt2pg render: no file given; pass one with -f FILE\n\n${USAGE}`);
     return 2;

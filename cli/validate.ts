@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { formatProblems, type LoadResult, loadPipelineFile, parsePipelines } from '../common/load-pipeline.ts';
 import { secretReferences } from '../common/secret-refs.ts';
 import { SecretsDir } from '../common/secrets-dir.ts';
-import { parseCommandArgs, UsageError } from './args.ts';
+import { parseCommandArgs } from './args.ts';
 
 const USAGE = `Usage: mqtt2pg validate -f FILE [-f FILE ...] [--secrets-dir DIR]
 
@@ -15,28 +15,15 @@ schema and its rules, the same checks the API server makes. Exit 0 when all are 
       --secrets-dir DIR  also check that every referenced Secret key exists as DIR/<secret>/<key>`;
 
 export async function runValidate(argv: string[]): Promise<number> {
-  let values: { file?: string[]; 'secrets-dir'?: string; help?: boolean };
-  try {
-    ({ values } = parseCommandArgs(
-      'validate',
-      argv,
-      {
-        file: { type: 'string', short: 'f', multiple: true },
-        'secrets-dir': { type: 'string' },
-      },
-      USAGE,
-    ) as { values: typeof values });
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(err.message);
-      return 2;
-    }
-    throw err;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const { values } = parseCommandArgs(
+    'validate',
+    argv,
+    {
+      file: { type: 'string', short: 'f', multiple: true },
+      'secrets-dir': { type: 'string' },
+    },
+    USAGE,
+  ) as { values: { file?: string[]; 'secrets-dir'?: string; help?: boolean } };
   const files = values.file ?? [];
   if (files.length === 0) {
     console.error(`mqtt2pg validate: no file given; pass one with -f FILE\n\n${USAGE}`);

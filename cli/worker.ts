@@ -32,52 +32,40 @@ function int(name: string, v: string | undefined, dflt: number): number {
 }
 
 export async function runWorkerCommand(argv: string[]): Promise<number> {
-  try {
-    const { values } = parseCommandArgs(
-      'worker',
-      argv,
-      {
-        file: { type: 'string', short: 'f' },
-        name: { type: 'string' },
-        'secrets-dir': { type: 'string' },
-        'wal-dir': { type: 'string' },
-        instance: { type: 'string' },
-        'metrics-port': { type: 'string' },
-        'health-port': { type: 'string' },
-        'listen-host': { type: 'string' },
-        'no-migrate': { type: 'boolean' },
-        'drain-timeout': { type: 'string' },
-        'watch-scale': { type: 'boolean' },
-        'no-watch-scale': { type: 'boolean' },
-      },
-      USAGE,
-    );
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    const file = values.file as string | undefined;
-    if (!file) throw new UsageError(`mqtt2pg worker: no pipeline given; pass it with -f FILE\n\n${USAGE}`);
-    return await runWorker({
-      file,
-      ...(values.name ? { name: values.name as string } : {}),
-      secretsDir: (values['secrets-dir'] as string | undefined) ?? DEFAULT_SECRETS_DIR,
-      ...(values['wal-dir'] ? { walDir: values['wal-dir'] as string } : {}),
-      metricsPort: int('metrics-port', values['metrics-port'] as string | undefined, 9090),
-      healthPort: int('health-port', values['health-port'] as string | undefined, 8081),
-      listenHost: (values['listen-host'] as string | undefined) ?? '0.0.0.0',
-      ...(values.instance ? { instance: values.instance as string } : {}),
-      migrate: !values['no-migrate'],
-      ...(values['watch-scale'] ? { watchScale: true } : values['no-watch-scale'] ? { watchScale: false } : {}),
-      ...(values['drain-timeout'] !== undefined
-        ? { drainTimeoutSeconds: int('drain-timeout', values['drain-timeout'] as string, 55) }
-        : {}),
-    });
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(err.message);
-      return 2;
-    }
-    throw err;
-  }
+  const { values } = parseCommandArgs(
+    'worker',
+    argv,
+    {
+      file: { type: 'string', short: 'f' },
+      name: { type: 'string' },
+      'secrets-dir': { type: 'string' },
+      'wal-dir': { type: 'string' },
+      instance: { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'health-port': { type: 'string' },
+      'listen-host': { type: 'string' },
+      'no-migrate': { type: 'boolean' },
+      'drain-timeout': { type: 'string' },
+      'watch-scale': { type: 'boolean' },
+      'no-watch-scale': { type: 'boolean' },
+    },
+    USAGE,
+  );
+  const file = values.file as string | undefined;
+  if (!file) throw new UsageError(`mqtt2pg worker: no pipeline given; pass it with -f FILE\n\n${USAGE}`);
+  return await runWorker({
+    file,
+    ...(values.name ? { name: values.name as string } : {}),
+    secretsDir: (values['secrets-dir'] as string | undefined) ?? DEFAULT_SECRETS_DIR,
+    ...(values['wal-dir'] ? { walDir: values['wal-dir'] as string } : {}),
+    metricsPort: int('metrics-port', values['metrics-port'] as string | undefined, 9090),
+    healthPort: int('health-port', values['health-port'] as string | undefined, 8081),
+    listenHost: (values['listen-host'] as string | undefined) ?? '0.0.0.0',
+    ...(values.instance ? { instance: values.instance as string } : {}),
+    migrate: !values['no-migrate'],
+    ...(values['watch-scale'] ? { watchScale: true } : values['no-watch-scale'] ? { watchScale: false } : {}),
+    ...(values['drain-timeout'] !== undefined
+      ? { drainTimeoutSeconds: int('drain-timeout', values['drain-timeout'] as string, 55) }
+      : {}),
+  });
 }
