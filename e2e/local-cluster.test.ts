@@ -27,10 +27,10 @@ import {
   type PipelineObject,
   startOperator,
 } from '../operator/testing/it-helpers.ts';
-import { runLoadgen } from '../worker/loadgen.ts';
 import { kubectl, REPO_ROOT, requireEnv } from './lib/env.ts';
 import { eventually } from './lib/eventually.ts';
 import { account, ledger } from './lib/ledger.ts';
+import { publish } from './lib/publish.ts';
 import type { TestPipeline } from './lib/worker-process.ts';
 import { PodRunner } from './local-cluster/pod-runner.ts';
 
@@ -169,23 +169,7 @@ async function workersMetric(series: string): Promise<number> {
 }
 
 function load(runId: string, count: number, rate: number) {
-  return runLoadgen({
-    url: requireEnv('MQTT_URL'),
-    username: requireEnv('MQTT_USERNAME'),
-    password: requireEnv('MQTT_PASSWORD'),
-    rate,
-    count,
-    devices: 50,
-    tenants: 3,
-    qos: 1,
-    payloadBytes: 200,
-    malformedRatio: 0,
-    connections: 1,
-    inflight: 500,
-    protocolVersion: 5,
-    runId,
-    pathPrefix: path,
-  });
+  return publish(path, runId, { count, rate });
 }
 
 async function awaitAllStored(runId: string, count: number, timeoutMs = 120_000) {
@@ -316,7 +300,7 @@ describe('local cluster: operator + pod runner + real services', { timeout: 600_
     }));
 
   test('kill -9 of a worker mid-load: restarted in the same pod with the same WAL, no message lost', async (t) => {
-    if (!applied) return t.skip('needs the apply scenario, which failed');
+    assert.ok(applied, 'needs the apply scenario, which failed');
     return scenario(t, async () => {
       const [victim] = runner.pods();
       assert.ok(victim, 'a worker pod runs');
@@ -362,7 +346,7 @@ describe('local cluster: operator + pod runner + real services', { timeout: 600_
   });
 
   test('spec change (flusher.batchSize): the pods roll one at a time under load, observedGeneration follows, no loss', async (t) => {
-    if (!applied) return t.skip('needs the apply scenario, which failed');
+    assert.ok(applied, 'needs the apply scenario, which failed');
     return scenario(t, async () => {
       const oldPods = names(await workerPods());
       const deployment = await apps.readNamespacedDeployment({ name: `${name}-worker`, namespace: ns });
@@ -411,7 +395,7 @@ describe('local cluster: operator + pod runner + real services', { timeout: 600_
   });
 
   test('delete: the garbage collector removes every child, the worker processes stop', async (t) => {
-    if (!applied) return t.skip('needs the apply scenario, which failed');
+    assert.ok(applied, 'needs the apply scenario, which failed');
     return scenario(t, async () => {
       const t0 = performance.now();
       const r = await kubectl(['delete', 'ingestpipeline', name, '-n', ns, '--wait=true']);

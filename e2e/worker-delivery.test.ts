@@ -9,33 +9,18 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { load } from 'js-yaml';
 import mqtt from 'mqtt';
-import { runLoadgen } from '../worker/loadgen.ts';
+import type { LoadgenOptions } from '../worker/loadgen.ts';
 import { Wal } from '../worker/wal.ts';
 import { requireEnv } from './lib/env.ts';
 import { eventually } from './lib/eventually.ts';
 import { account, ledger, readDeadLetters, withDb } from './lib/ledger.ts';
+import { publish } from './lib/publish.ts';
 import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from './lib/worker-process.ts';
 
 after(cleanupDirs);
 
-const load1 = (p: TestPipeline, runId: string, extra: Partial<Parameters<typeof runLoadgen>[0]> = {}) =>
-  runLoadgen({
-    url: requireEnv('MQTT_URL'),
-    username: requireEnv('MQTT_USERNAME'),
-    password: requireEnv('MQTT_PASSWORD'),
-    rate: 0,
-    devices: 50,
-    tenants: 3,
-    qos: 1,
-    payloadBytes: 200,
-    malformedRatio: 0,
-    connections: 1,
-    inflight: 500,
-    protocolVersion: 5,
-    runId,
-    pathPrefix: p.path,
-    ...extra,
-  });
+const load1 = (p: TestPipeline, runId: string, extra: Partial<LoadgenOptions> & { count: number }) =>
+  publish(p.path, runId, extra);
 
 async function awaitAccounted(p: TestPipeline, runId: string, count: number, timeoutMs = 120_000) {
   return eventually(

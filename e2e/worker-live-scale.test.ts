@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { runLoadgen } from '../worker/loadgen.ts';
-import { kubectl, requireEnv } from './lib/env.ts';
+import { kubectl } from './lib/env.ts';
 import { eventually } from './lib/eventually.ts';
 import { account, ledger } from './lib/ledger.ts';
+import { publish } from './lib/publish.ts';
 import { cleanupDirs, makePipeline, WorkerProcess } from './lib/worker-process.ts';
 
 const ns = `scale-${randomBytes(3).toString('hex')}`;
@@ -64,23 +64,7 @@ test('a running worker follows status.autoscaling.current.flushers live, within 
 
   const pid = w.child.pid;
   const runId = `scale${randomBytes(3).toString('hex')}`;
-  const publishing = runLoadgen({
-    url: requireEnv('MQTT_URL'),
-    username: requireEnv('MQTT_USERNAME'),
-    password: requireEnv('MQTT_PASSWORD'),
-    rate: 5000,
-    count: 20_000,
-    devices: 20,
-    tenants: 2,
-    qos: 1,
-    payloadBytes: 200,
-    malformedRatio: 0,
-    connections: 1,
-    inflight: 200,
-    protocolVersion: 5,
-    runId,
-    pathPrefix: p.path,
-  });
+  const publishing = publish(p.path, runId, { rate: 5000, count: 20_000, devices: 20, tenants: 2, inflight: 200 });
   await setFlushers(5);
   await flushersBecome(5);
   await setFlushers(1);

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import mqtt from 'mqtt';
-import { runLoadgen } from '../worker/loadgen.ts';
 import { command, requireEnv } from './lib/env.ts';
 import { eventually } from './lib/eventually.ts';
 import { account, ledger, readDeadLetters, withDb } from './lib/ledger.ts';
+import { publish } from './lib/publish.ts';
 import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from './lib/worker-process.ts';
 
 const service = async (action: 'stop' | 'start', name: string) => {
@@ -23,24 +23,8 @@ after(async () => {
   cleanupDirs();
 });
 
-const publish = (p: TestPipeline, runId: string, count: number, rate: number) =>
-  runLoadgen({
-    url: requireEnv('MQTT_URL'),
-    username: requireEnv('MQTT_USERNAME'),
-    password: requireEnv('MQTT_PASSWORD'),
-    rate,
-    count,
-    devices: 20,
-    tenants: 2,
-    qos: 1,
-    payloadBytes: 200,
-    malformedRatio: 0,
-    connections: 1,
-    inflight: 200,
-    protocolVersion: 5,
-    runId,
-    pathPrefix: p.path,
-  });
+const load = (p: TestPipeline, runId: string, count: number, rate: number) =>
+  publish(p.path, runId, { count, rate, devices: 20, tenants: 2, inflight: 200 });
 
 async function allStored(p: TestPipeline, runId: string, count: number) {
   return eventually(
@@ -60,7 +44,7 @@ describe('PostgreSQL outage', () => {
     await w.waitReady();
     const runId = `pgdown${randomBytes(3).toString('hex')}`;
     const count = 60_000;
-    const publishing = publish(p, runId, count, 2000);
+    const publishing = load(p, runId, count, 2000);
     await eventually(async () => assert.ok((await w.metric('mqtt2pg_flushed_rows_total')) > 2000), {
       timeoutMs: 30_000,
     });
@@ -109,7 +93,7 @@ describe('PostgreSQL outage', () => {
     const runId = `walfull${randomBytes(3).toString('hex')}`;
     const count = 30_000; // about 8 MB of payload: eight times the WAL limit
     try {
-      const summary = await publish(p, runId, count, 0);
+      const summary = await load(p, runId, count, 0);
       assert.equal(summary.acked, count, 'the broker took every publish');
       await eventually(async () => assert.equal(await w.metric('mqtt2pg_backpressure'), 1), {
         timeoutMs: 30_000,
@@ -190,7 +174,7 @@ describe('broker restart', () => {
     const w = WorkerProcess.start(p);
     await w.waitReady();
     const before = `brk1${randomBytes(3).toString('hex')}`;
-    await publish(p, before, 3000, 0);
+    await load(p, before, 3000, 0);
     await allStored(p, before, 3000);
     await service('stop', 'mosquitto');
     try {
@@ -205,7 +189,7 @@ describe('broker restart', () => {
     }
     await w.waitReady(60_000);
     const after = `brk2${randomBytes(3).toString('hex')}`;
-    await publish(p, after, 3000, 0);
+    await load(p, after, 3000, 0);
     await allStored(p, after, 3000);
     assert.match(w.output, /lost the broker connection; reconnecting/);
     w.kill('SIGTERM');
