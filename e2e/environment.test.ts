@@ -10,28 +10,14 @@ import { after, before, describe, test } from 'node:test';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import mqtt from 'mqtt';
 import pg from 'pg';
-import { kubectl, REPO_ROOT, requireEnv } from './lib/env.ts';
+import { ensureCrd, kubectl, REPO_ROOT, requireEnv } from './lib/env.ts';
 import { eventually } from './lib/eventually.ts';
 
 describe('kube-apiserver and the IngestPipeline CRD', () => {
   const ns = `env-${randomBytes(3).toString('hex')}`;
 
   before(async () => {
-    const applied = await kubectl([
-      'apply',
-      '--server-side',
-      '--force-conflicts',
-      '-f',
-      'crds/ingestpipelines.mqtt2pg.io.yaml',
-    ]);
-    assert.equal(applied.code, 0, applied.stderr);
-    const established = await kubectl([
-      'wait',
-      '--for=condition=Established',
-      '--timeout=60s',
-      'crd/ingestpipelines.mqtt2pg.io',
-    ]);
-    assert.equal(established.code, 0, established.stderr);
+    await ensureCrd();
     for (const n of [ns, 'iot']) {
       const created = await kubectl(['create', 'namespace', n]);
       assert.ok(created.code === 0 || /AlreadyExists/.test(created.stderr), created.stderr);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { dump, load, loadAll } from 'js-yaml';
-import { command, kubectl, REPO_ROOT } from './lib/env.ts';
+import { command, ensureCrd, kubectl, REPO_ROOT } from './lib/env.ts';
 import { CHART_DIR, helmTemplate, INSTALL_NAMESPACE } from './packaging/generate.ts';
 
 type Doc = {
@@ -58,21 +58,7 @@ describe('packaging against the real kube-apiserver', () => {
   before(async () => {
     // The CRD first, for real (as environment.test.ts does): IngestPipeline objects and the CRD's own
     // dry-run update need it.
-    const crd = await kubectl([
-      'apply',
-      '--server-side',
-      '--force-conflicts',
-      '-f',
-      'crds/ingestpipelines.mqtt2pg.io.yaml',
-    ]);
-    assert.equal(crd.code, 0, crd.stderr);
-    const established = await kubectl([
-      'wait',
-      '--for=condition=Established',
-      '--timeout=60s',
-      'crd/ingestpipelines.mqtt2pg.io',
-    ]);
-    assert.equal(established.code, 0, established.stderr);
+    await ensureCrd();
     for (const n of [ns, watched]) {
       const created = await kubectl(['create', 'namespace', n]);
       assert.equal(created.code, 0, created.stderr);

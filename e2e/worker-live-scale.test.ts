@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { kubectl } from './lib/env.ts';
+import { ensureCrd, kubectl } from './lib/env.ts';
 import { eventually } from './lib/eventually.ts';
 import { account, ledger } from './lib/ledger.ts';
 import { publish } from './lib/publish.ts';
@@ -13,15 +13,7 @@ import { cleanupDirs, makePipeline, WorkerProcess } from './lib/worker-process.t
 const ns = `scale-${randomBytes(3).toString('hex')}`;
 
 before(async () => {
-  const crd = await kubectl([
-    'apply',
-    '--server-side',
-    '--force-conflicts',
-    '-f',
-    'crds/ingestpipelines.mqtt2pg.io.yaml',
-  ]);
-  assert.equal(crd.code, 0, crd.stderr);
-  await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/ingestpipelines.mqtt2pg.io']);
+  await ensureCrd();
   const created = await kubectl(['create', 'namespace', ns]);
   assert.equal(created.code, 0, created.stderr);
 });

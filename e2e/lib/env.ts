@@ -41,3 +41,22 @@ export async function command(file: string, args: string[], input?: string): Pro
 
 export const kubectl = (args: string[], input?: string) =>
   command('kubectl', ['--kubeconfig', requireEnv('KUBECONFIG'), ...args], input);
+
+/** Installs the IngestPipeline CRD by server-side apply (idempotent) and waits until it is Established. */
+export async function ensureCrd(): Promise<void> {
+  const applied = await kubectl([
+    'apply',
+    '--server-side',
+    '--force-conflicts',
+    '-f',
+    'crds/ingestpipelines.mqtt2pg.io.yaml',
+  ]);
+  if (applied.code !== 0) throw new Error(`installing the CRD failed: ${applied.stderr}`);
+  const established = await kubectl([
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    'crd/ingestpipelines.mqtt2pg.io',
+  ]);
+  if (established.code !== 0) throw new Error(`the CRD did not become Established: ${established.stderr}`);
+}

@@ -4,30 +4,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { kubectl, REPO_ROOT, requireEnv } from '../../e2e/lib/env.ts';
+
+export { ensureCrd } from '../../e2e/lib/env.ts';
+
 import { eventually } from '../../e2e/lib/eventually.ts';
 import { KubeClient, type KubeObject } from '../runtime/kube.ts';
 import { kubeconfigAuth } from '../runtime/kubeconfig.ts';
 
 export async function kubeClient(): Promise<KubeClient> {
   return new KubeClient(await kubeconfigAuth([requireEnv('KUBECONFIG')]));
-}
-
-export async function ensureCrd(): Promise<void> {
-  const applied = await kubectl([
-    'apply',
-    '--server-side',
-    '--force-conflicts',
-    '-f',
-    'crds/ingestpipelines.mqtt2pg.io.yaml',
-  ]);
-  if (applied.code !== 0) throw new Error(`installing the CRD failed: ${applied.stderr}`);
-  const established = await kubectl([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/ingestpipelines.mqtt2pg.io',
-  ]);
-  if (established.code !== 0) throw new Error(`the CRD did not become Established: ${established.stderr}`);
 }
 
 export async function createNamespace(prefix: string): Promise<string> {
