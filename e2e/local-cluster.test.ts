@@ -30,6 +30,7 @@ import {
 import { kubectl, REPO_ROOT, requireEnv } from './lib/env.ts';
 import { eventually } from './lib/eventually.ts';
 import { account, ledger } from './lib/ledger.ts';
+import { seriesValues } from './lib/metrics-text.ts';
 import { publish } from './lib/publish.ts';
 import type { TestPipeline } from './lib/worker-process.ts';
 import { PodRunner } from './local-cluster/pod-runner.ts';
@@ -154,16 +155,7 @@ async function workersMetric(series: string): Promise<number> {
   let sum = 0;
   for (const p of runner.pods()) {
     const text = await (await fetch(`http://${p.ip}:9090/metrics`, { signal: AbortSignal.timeout(2000) })).text();
-    for (const line of text.split('\n')) {
-      if (!line || line.startsWith('#')) continue;
-      const i = line.lastIndexOf(' ');
-      const s = line
-        .slice(0, i)
-        .replace(/,?pipeline="[^"]*"/, '')
-        .replace('{,', '{')
-        .replace('{}', '');
-      if (s === series) sum += Number(line.slice(i + 1));
-    }
+    sum += seriesValues(text).get(series) ?? 0;
   }
   return sum;
 }

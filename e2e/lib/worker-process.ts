@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { dump } from 'js-yaml';
 import { REPO_ROOT, requireEnv } from './env.ts';
 import { eventually } from './eventually.ts';
+import { seriesValues } from './metrics-text.ts';
 
 export interface TestPipeline {
   name: string;
@@ -192,19 +193,7 @@ export class WorkerProcess {
 
   /** Unlabelled and labelled samples of /metrics, keyed by series name as printed. */
   async metrics(): Promise<Map<string, number>> {
-    const text = await (await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`)).text();
-    const out = new Map<string, number>();
-    for (const line of text.split('\n')) {
-      if (!line || line.startsWith('#')) continue;
-      const i = line.lastIndexOf(' ');
-      const series = line
-        .slice(0, i)
-        .replace(/,?pipeline="[^"]*"/, '')
-        .replace('{,', '{')
-        .replace('{}', '');
-      out.set(series, Number(line.slice(i + 1)));
-    }
-    return out;
+    return seriesValues(await (await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`)).text());
   }
 
   async metric(name: string): Promise<number> {
