@@ -19,7 +19,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { seriesValues } from '../e2e/lib/metrics-text.ts';
 import { type LoadgenProgress, runLoadgen } from '../worker/loadgen.ts';
+import { quantile } from './histogram.ts';
 
 const run = promisify(execFile);
 
@@ -235,14 +237,7 @@ class Reference {
   }
 
   async metrics(): Promise<Map<string, number>> {
-    const m = new Map<string, number>();
-    const res = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`);
-    for (const line of (await res.text()).split('\n')) {
-      if (!line || line.startsWith('#')) continue;
-      const i = line.lastIndexOf(' ');
-      m.set(line.slice(0, i), Number(line.slice(i + 1)));
-    }
-    return m;
+    return seriesValues(await (await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`)).text());
   }
 
   async waitReady(timeoutMs = 60_000) {
@@ -551,27 +546,6 @@ export async function measureReference(env: ReferenceEnv, o: ReferenceOptions): 
     await db.end();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** Quantile of the difference of two cumulative histogram snapshots, interpolated within a bucket. */
-function quantile(from: Map<number, number>, to: Map<number, number>, q: number): number | null {
-  const les = [...to.keys()].sort((a, b) => a - b);
-  const total = (to.get(Number.POSITIVE_INFINITY) ?? 0) - (from.get(Number.POSITIVE_INFINITY) ?? 0);
-  if (total <= 0) return null;
-  const want = q * total;
-  let prevLe = 0;
-  let prevCount = 0;
-  for (const le of les) {
-    const c = (to.get(le) ?? 0) - (from.get(le) ?? 0);
-    if (c >= want) {
-      if (!Number.isFinite(le)) return prevLe;
-      const inBucket = c - prevCount;
-      return prevLe + (inBucket > 0 ? ((want - prevCount) / inBucket) * (le - prevLe) : 0);
-    }
-    prevLe = le;
-    prevCount = c;
-  }
-  return null;
 }
 
 function freePort(): Promise<number> {

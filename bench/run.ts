@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { command, REPO_ROOT, requireEnv } from '../e2e/lib/env.ts';
 import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../e2e/lib/worker-process.ts';
 import { runLoadgen } from '../worker/loadgen.ts';
+import { quantile } from './histogram.ts';
 import { brokerLimit, copyLimit, diskLimit, type Env } from './limits.ts';
 import { benchReference, referenceSummary } from './reference.ts';
 import { lineChart } from './svg.ts';
@@ -59,27 +60,6 @@ const sumPrefix = (m: Map<string, number>, prefix: string) => {
   for (const [k, v] of m) if (k.startsWith(prefix)) n += v;
   return n;
 };
-
-/** Quantile from the difference of two cumulative histogram snapshots, interpolated within a bucket. */
-export function quantile(from: Map<number, number>, to: Map<number, number>, q: number): number | null {
-  const les = [...to.keys()].sort((a, b) => a - b);
-  const total = (to.get(Number.POSITIVE_INFINITY) ?? 0) - (from.get(Number.POSITIVE_INFINITY) ?? 0);
-  if (total <= 0) return null;
-  const want = q * total;
-  let prevLe = 0;
-  let prevCount = 0;
-  for (const le of les) {
-    const c = (to.get(le) ?? 0) - (from.get(le) ?? 0);
-    if (c >= want) {
-      if (!Number.isFinite(le)) return prevLe;
-      const inBucket = c - prevCount;
-      return prevLe + (inBucket > 0 ? ((want - prevCount) / inBucket) * (le - prevLe) : 0);
-    }
-    prevLe = le;
-    prevCount = c;
-  }
-  return null;
-}
 
 /** Samples every second while `during` runs; prints a progress line. */
 async function watch<T>(label: string, workers: WorkerProcess[], during: Promise<T>, until?: (s: Sample) => boolean) {
