@@ -250,6 +250,15 @@ export function decide(input: DecideInput): Decision {
     reason,
     ...(rung ? { rung } : {}),
   });
+  // One step of the ladder, taken now.
+  const step = (direction: 'up' | 'down', to: { next: Sizes; rung: Rung }, code: string, reason: string): Decision => ({
+    next: to.next,
+    desired: to.next,
+    direction,
+    rung: to.rung,
+    code,
+    reason,
+  });
 
   // The spec's bounds moved under the sizes in effect: follow them at once (the user asked for it).
   const clamped = clampSizes(current, l);
@@ -317,14 +326,7 @@ export function decide(input: DecideInput): Decision {
         down.next,
         down.rung,
       );
-    return {
-      next: down.next,
-      desired: down.next,
-      direction: 'down',
-      rung: down.rung,
-      code: 'BackOff',
-      reason: `${why}; backing off one step to ${describeSizes(down.next, l)}`,
-    };
+    return step('down', down, 'BackOff', `${why}; backing off one step to ${describeSizes(down.next, l)}`);
   }
 
   if (pressure.length > 0) {
@@ -349,14 +351,12 @@ export function decide(input: DecideInput): Decision {
         up.next,
         up.rung,
       );
-    return {
-      next: up.next,
-      desired: up.next,
-      direction: 'up',
-      rung: up.rung,
-      code: 'ScaleUp',
-      reason: `${why}; PostgreSQL has headroom (${free} connections free, commit ${ms(pg.commitLatencyMs)}); ${up.rung} up to ${describeSizes(up.next, l)}`,
-    };
+    return step(
+      'up',
+      up,
+      'ScaleUp',
+      `${why}; PostgreSQL has headroom (${free} connections free, commit ${ms(pg.commitLatencyMs)}); ${up.rung} up to ${describeSizes(up.next, l)}`,
+    );
   }
 
   // No pressure. Drained means nothing is waiting beyond the batching window.
@@ -378,12 +378,10 @@ export function decide(input: DecideInput): Decision {
       down.next,
       down.rung,
     );
-  return {
-    next: down.next,
-    desired: down.next,
-    direction: 'down',
-    rung: down.rung,
-    code: 'ScaleDown',
-    reason: `backlog drained (${w.backlog}, flushers ${Math.round(busy * 100)}% busy); ${down.rung} down to ${describeSizes(down.next, l)}`,
-  };
+  return step(
+    'down',
+    down,
+    'ScaleDown',
+    `backlog drained (${w.backlog}, flushers ${Math.round(busy * 100)}% busy); ${down.rung} down to ${describeSizes(down.next, l)}`,
+  );
 }
