@@ -14,6 +14,7 @@ ENV npm_config_update_notifier=false npm_config_fund=false npm_config_audit=fals
 COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
+COPY api/ api/
 COPY crds/ crds/
 COPY common/ common/
 COPY cli/ cli/

@@ -17,7 +17,7 @@ help:
 	@echo "make test-env       start PostgreSQL, PgBouncer, Mosquitto, MinIO, etcd, kube-apiserver on 127.0.0.1"
 	@echo "make test-env-down  stop them"
 	@echo "make build          compile TypeScript to dist/"
-	@echo "make crds           regenerate crds/ingestpipelines.mqtt2pg.io.yaml from crds/ingestpipeline.ts"
+	@echo "make crds           regenerate crds/ingestpipelines.mqtt2pg.io.yaml from api/schema.ts"
 	@echo "make lint           formatting, lint, type check, shellcheck, CRD drift"
 
 # npm ci only when package-lock.json changed since the last install.
@@ -52,10 +52,10 @@ test-integration: deps
 	scripts/run-tests.sh integration
 
 test-env:
-	e2e/env/up.sh
+	test/env/up.sh
 
 test-env-down:
-	e2e/env/down.sh
+	test/env/down.sh
 
 test: deps
 	scripts/test.sh
@@ -63,19 +63,19 @@ test: deps
 demo: deps
 	scripts/demo.sh
 
-# Needs Docker (kind); the same scenarios run without Docker in make test (e2e/local-cluster.test.ts).
+# Needs Docker (kind); the same scenarios run without Docker in make test (test/integration/e2e/local-cluster.test.ts).
 e2e-kind: deps
-	e2e/kind/run.sh
+	test/kind/run.sh
 
 # Benchmarks against same-run limits (up to 20 minutes); results in bench/results, plots in docs/benchmarks.
 bench: deps
-	e2e/env/up.sh --only postgres,pgbouncer,mosquitto,minio
+	test/env/up.sh --only postgres,pgbouncer,mosquitto,minio
 	set -a; . .test-env/env; set +a; node bench/run.ts
 
 clean:
 	rm -rf dist
 
 # The e2e scenarios on a local cluster without Docker: the test environment's kube-apiserver, the operator as a
-# process and e2e/local-cluster/pod-runner.ts as kubelet and controllers (also part of make test).
+# process and test/local-cluster/pod-runner.ts as kubelet and controllers (also part of make test).
 e2e-local: deps
 	scripts/e2e-local.sh

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { seriesValues } from '../e2e/lib/metrics-text.ts';
+import { seriesValues } from '../test/lib/metrics-text.ts';
 import { type LoadgenProgress, runLoadgen } from '../worker/loadgen.ts';
 import { quantile } from './histogram.ts';
 

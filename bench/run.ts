@@ -5,8 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { command, REPO_ROOT, requireEnv } from '../e2e/lib/env.ts';
-import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../e2e/lib/worker-process.ts';
+import { command, REPO_ROOT, requireEnv } from '../test/lib/env.ts';
+import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../test/lib/worker-process.ts';
 import { runLoadgen } from '../worker/loadgen.ts';
 import { quantile } from './histogram.ts';
 import { brokerLimit, copyLimit, diskLimit, type Env } from './limits.ts';
@@ -217,7 +217,7 @@ async function main() {
   ).stdout.trim();
 
   say(`drain: PostgreSQL stopped while ${DRAIN_COUNT} messages arrive, then started`);
-  await command('e2e/env/service.sh', ['stop', 'postgres']);
+  await command('test/env/service.sh', ['stop', 'postgres']);
   let drainSamples: Sample[] = [];
   let drainSeconds = 0;
   let backlogPeakRss = 0;
@@ -230,7 +230,7 @@ async function main() {
     );
     backlogPeakRss = Math.max(...fill.samples.map((s) => s.rss));
   } finally {
-    await command('e2e/env/service.sh', ['start', 'postgres']);
+    await command('test/env/service.sh', ['start', 'postgres']);
   }
   const drainStart = Date.now();
   const d = await watch('drain', workers, Promise.resolve(), (s) => s.backlog === 0);

@@ -1,7 +1,7 @@
 // `mqtt2pg loadgen`: synthetic device traffic with a progress line and a final JSON summary.
 
 import { randomBytes } from 'node:crypto';
-import { parseDurationMs } from '../common/units.ts';
+import { parseDurationMs } from '../api/units.ts';
 import { runLoadgen } from '../worker/loadgen.ts';
 import { HelpRequested, parseCommandArgs, UsageError } from './args.ts';
 

@@ -1,7 +1,7 @@
 // `mqtt2pg operator`: runs the controller with in-cluster credentials, or KUBECONFIG outside a cluster.
 
 import { parseArgs } from 'node:util';
-import { parseDurationMs } from '../common/units.ts';
+import { parseDurationMs } from '../api/units.ts';
 import { runOperator } from '../operator/main.ts';
 import { validateLeaderElection } from '../operator/runtime/leader.ts';
 

@@ -3,8 +3,8 @@
 
 import { readFileSync } from 'node:fs';
 import { dump } from 'js-yaml';
-import { formatProblems, type LoadResult, loadPipelineFile, parsePipelines } from '../common/load-pipeline.ts';
-import { secretReferences } from '../common/secret-refs.ts';
+import { formatProblems, type LoadResult, loadPipelineFile, parsePipelines } from '../api/load-pipeline.ts';
+import { secretReferences } from '../api/secret-refs.ts';
 import { SecretsDir } from '../common/secrets-dir.ts';
 import { credentialsOf, effectiveSizes, secretProblem } from '../operator/reconcile.ts';
 import { renderAll } from '../operator/render/index.ts';

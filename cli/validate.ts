@@ -1,8 +1,8 @@
 // `mqtt2pg validate -f FILE`: every problem in one pass, each with its field path; exit 2 when any.
 
 import { readFileSync } from 'node:fs';
-import { formatProblems, type LoadResult, loadPipelineFile, parsePipelines } from '../common/load-pipeline.ts';
-import { secretReferences } from '../common/secret-refs.ts';
+import { formatProblems, type LoadResult, loadPipelineFile, parsePipelines } from '../api/load-pipeline.ts';
+import { secretReferences } from '../api/secret-refs.ts';
 import { SecretsDir } from '../common/secrets-dir.ts';
 import { parseCommandArgs } from './args.ts';
 

@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SecretKeyReference } from './secret-refs.ts';
+import type { SecretKeyReference } from '../api/secret-refs.ts';
 
 export const DEFAULT_SECRETS_DIR = '/var/run/secrets/mqtt2pg';
 

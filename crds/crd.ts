@@ -1,16 +1,9 @@
-// Builds the CustomResourceDefinition object from the one schema in ingestpipeline.ts.
+// Builds the CustomResourceDefinition object from the one schema in api/schema.ts.
 
-import {
-  GROUP,
-  ingestPipelineSchema,
-  KIND,
-  PLURAL,
-  printerColumns,
-  SHORT_NAMES,
-  SINGULAR,
-  VERSION,
-} from './ingestpipeline.ts';
-import type { Schema } from './schema-builders.ts';
+import { ingestPipelineSchema } from '../api/schema.ts';
+import type { Schema } from '../api/schema-builders.ts';
+import { printerColumns } from '../api/schema-status.ts';
+import { GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION } from '../api/types.ts';
 
 export const CRD_NAME = `${PLURAL}.${GROUP}`;
 

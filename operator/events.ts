@@ -3,7 +3,7 @@
 // logged and dropped: it must never fail a reconcile.
 
 import { randomBytes } from 'node:crypto';
-import type { IngestPipeline } from '../crds/ingestpipeline.ts';
+import type { IngestPipeline } from '../api/types.ts';
 import type { KubeClient } from './runtime/kube.ts';
 import { isoSeconds } from './status.ts';
 

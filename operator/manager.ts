@@ -3,7 +3,7 @@
 // rotation of a referenced Secret without caching every Secret's data).
 
 import type { Logger } from 'pino';
-import type { IngestPipeline } from '../crds/ingestpipeline.ts';
+import type { IngestPipeline } from '../api/types.ts';
 import { Autoscaler, type AutoscalerOptions, type PodObject } from './autoscale/autoscaler.ts';
 import type { EventSink } from './events.ts';
 import { CHILD_KINDS, PIPELINES, PODS, SECRETS } from './kinds.ts';

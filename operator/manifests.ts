@@ -1,9 +1,9 @@
 // The operator's own RBAC and Deployment as objects, from the same list of kinds the operator manages, so
 // its permissions stay exactly what the code uses. The Helm chart and manifests/install are generated from
-// these rules (e2e/packaging/generate.ts; `make lint` fails on drift); operator/rbac.it.test.ts runs the
+// these rules (scripts/packaging/generate.ts; `make lint` fails on drift); test/integration/operator/rbac.test.ts runs the
 // operator under exactly them.
 
-import { GROUP, PLURAL } from '../crds/ingestpipeline.ts';
+import { GROUP, PLURAL } from '../api/types.ts';
 import { CHILD_KINDS } from './kinds.ts';
 import { DEFAULT_WORKER_IMAGE, OPERATOR_VERSION } from './render/meta.ts';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { secretReferences } from '../common/secret-refs.ts';
+import { secretReferences } from '../api/secret-refs.ts';
+import { pipeline } from '../test/lib/pipelines.ts';
 import { credentialsOf, effectiveSizes, secretProblem, validatePipeline } from './reconcile.ts';
-import { pipeline } from './render/fixture.test-helper.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 

@@ -4,10 +4,10 @@
 // errors are thrown and retried with backoff by the work queue.
 
 import type { Logger } from 'pino';
-import type { ResolvedPipeline } from '../common/defaults.ts';
-import { parsePipelines } from '../common/load-pipeline.ts';
-import { type SecretKeyReference, secretReferences } from '../common/secret-refs.ts';
-import type { IngestPipeline, IngestPipelineStatus } from '../crds/ingestpipeline.ts';
+import type { ResolvedPipeline } from '../api/defaults.ts';
+import { parsePipelines } from '../api/load-pipeline.ts';
+import { type SecretKeyReference, secretReferences } from '../api/secret-refs.ts';
+import type { IngestPipeline, IngestPipelineStatus } from '../api/types.ts';
 import { type ApplyResult, applyObject, deleteObject, orphanedChildren } from './apply.ts';
 import type { EventSink } from './events.ts';
 import { CHILD_KINDS, PIPELINES } from './kinds.ts';

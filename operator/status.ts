@@ -2,7 +2,7 @@
 // function of what the reconcile saw; written only when it differs from the stored status, so an unchanged
 // pipeline never gets a new resourceVersion (no status churn, no watch traffic for every GitOps tool).
 
-import type { Condition, IngestPipeline, IngestPipelineStatus } from '../crds/ingestpipeline.ts';
+import type { Condition, IngestPipeline, IngestPipelineStatus } from '../api/types.ts';
 import type { KubeObject } from './runtime/kube.ts';
 
 /** A problem the user has to fix (missing Secret, invalid spec...), reported as Degraded. */

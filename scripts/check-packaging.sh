@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Packaging checks of `make lint` (no services needed): generated chart/install/Argo CD files not drifted
 # from their sources, `helm lint --strict` with the defaults and every charts/mqtt2pg/ci/*.yaml, the
-# Dockerfile and rendered-chart checks of e2e/packaging/check.ts, and the Argo CD health check's cases on
-# Lua 5.4. Server-side validation against a real API server is in e2e/packaging.test.ts (integration).
+# Dockerfile and rendered-chart checks of test/packaging/check.ts, and the Argo CD health check's cases on
+# Lua 5.4. Server-side validation against a real API server is in test/integration/e2e/packaging.test.ts (integration).
 #   scripts/check-packaging.sh            check
 #   scripts/check-packaging.sh --update   regenerate the generated files first (then commit them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PWD/node_modules/.bin:$PATH
-# shellcheck source=e2e/env/versions.sh
-. e2e/env/versions.sh
+# shellcheck source=test/env/versions.sh
+. test/env/versions.sh
 t0=$SECONDS
 
 case "${1:-}" in
@@ -19,7 +19,7 @@ case "${1:-}" in
 esac
 
 # helm is built once from its Go module (like kube-apiserver): no registry here serves a helm binary.
-e2e/env/build-go-tool.sh helm
+test/env/build-go-tool.sh helm
 helm=$TOOLS_BIN/helm-$HELM_VERSION
 
 if ! command -v lua5.4 >/dev/null 2>&1; then
@@ -34,9 +34,9 @@ if ! command -v lua5.4 >/dev/null 2>&1; then
 fi
 
 if [ -n "$update" ]; then
-  node e2e/packaging/generate.ts --helm "$helm"
+  node scripts/packaging/generate.ts --helm "$helm"
 fi
-node e2e/packaging/generate.ts --helm "$helm" --check
+node scripts/packaging/generate.ts --helm "$helm" --check
 
 "$helm" lint --strict --quiet charts/mqtt2pg >/dev/null
 for values in charts/mqtt2pg/ci/*.yaml; do
@@ -44,11 +44,11 @@ for values in charts/mqtt2pg/ci/*.yaml; do
 done
 echo "helm lint: charts/mqtt2pg clean with the defaults and $(find charts/mqtt2pg/ci -name '*.yaml' | wc -l) ci values files"
 
-HELM=$helm node --test-reporter=dot e2e/packaging/check.ts
+HELM=$helm node --test-reporter=dot test/packaging/check.ts
 
 cases=$(mktemp)
 trap 'rm -f "$cases"' EXIT
-node e2e/packaging/health-cases.ts >"$cases"
+node test/packaging/health-cases.ts >"$cases"
 lua5.4 manifests/argocd/run-health-tests.lua manifests/argocd/health.lua "$cases" | tail -n 1
 
 echo "packaging checks passed in $((SECONDS - t0))s"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: one pipeline end to end on this machine, no cluster needed. Starts PostgreSQL, PgBouncer,
-# Mosquitto (MQTT 5) and MinIO locally (e2e/env/up.sh --only ...), runs `mqtt2pg worker` on the generated
+# Mosquitto (MQTT 5) and MinIO locally (test/env/up.sh --only ...), runs `mqtt2pg worker` on the generated
 # pipeline, publishes device traffic with `mqtt2pg loadgen`, and prints what landed. Stops what it started.
 #   DEMO_RATE (messages/s, default 5000)  DEMO_DURATION (default 15s)  DEMO_MALFORMED (ratio, default 0.01)
 set -euo pipefail
@@ -9,7 +9,7 @@ export PATH=$PWD/node_modules/.bin:$PATH
 
 services=(postgres pgbouncer mosquitto minio)
 started=()
-for s in "${services[@]}"; do e2e/env/service.sh status "$s" >/dev/null 2>&1 || started+=("$s"); done
+for s in "${services[@]}"; do test/env/service.sh status "$s" >/dev/null 2>&1 || started+=("$s"); done
 worker_pid=
 cleanup() {
   local rc=$?
@@ -17,13 +17,13 @@ cleanup() {
     kill -TERM "$worker_pid"
     wait "$worker_pid" || true
   fi
-  for ((i = ${#started[@]} - 1; i >= 0; i--)); do e2e/env/service.sh stop "${started[$i]}" >/dev/null 2>&1 || true; done
+  for ((i = ${#started[@]} - 1; i >= 0; i--)); do test/env/service.sh stop "${started[$i]}" >/dev/null 2>&1 || true; done
   exit "$rc"
 }
 trap cleanup EXIT
 
 echo "== starting PostgreSQL 15, PgBouncer, Mosquitto and MinIO on 127.0.0.1"
-e2e/env/up.sh --only "$(IFS=,; echo "${services[*]}")"
+test/env/up.sh --only "$(IFS=,; echo "${services[*]}")"
 set -a
 # shellcheck disable=SC1091
 . .test-env/env

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs a test suite with Node's test runner. unit: pure logic, no services. integration: needs the
-# services of `make test-env` and reads their addresses from .test-env/env.
+# Runs a test suite with Node's test runner. unit: every *.test.ts outside test/integration/ (pure logic and
+# the WAL on a temporary directory; no services). integration: test/integration/**, which needs the services
+# of `make test-env` and reads their addresses from .test-env/env.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite=${1:?usage: run-tests.sh unit|integration}
 case "$suite" in
   unit)
-    mapfile -t files < <(git ls-files -co --exclude-standard '*.test.ts' | grep -v -E '^e2e/|\.it\.test\.ts$' | sort)
+    mapfile -t files < <(git ls-files -co --exclude-standard '*.test.ts' | grep -v -E '^test/integration/' | sort)
     ;;
   integration)
     env_file=${MQTT2PG_TEST_ENV_DIR:-.test-env}/env
@@ -15,7 +16,7 @@ case "$suite" in
     # shellcheck disable=SC1090
     . "$env_file"
     set +a
-    mapfile -t files < <(git ls-files -co --exclude-standard '*.it.test.ts' 'e2e/*.test.ts' | sort -u)
+    mapfile -t files < <(git ls-files -co --exclude-standard 'test/integration/*.test.ts' | sort)
     ;;
   *) echo "run-tests: unknown suite '$suite' (unit or integration)" >&2; exit 2 ;;
 esac

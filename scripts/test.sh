@@ -10,7 +10,7 @@ cleanup() {
   local rc=$?
   if [ -n "$started" ]; then
     echo "== stopping the test environment this run started"
-    e2e/env/down.sh || true
+    test/env/down.sh || true
   fi
   exit "$rc"
 }
@@ -22,12 +22,12 @@ make --no-print-directory lint
 echo "== unit"
 scripts/run-tests.sh unit
 
-if e2e/env/status.sh >/dev/null 2>&1; then
+if test/env/status.sh >/dev/null 2>&1; then
   echo "== test environment already running: using it (left running afterwards)"
 else
   started=1
   echo "== starting the test environment"
-  e2e/env/up.sh
+  test/env/up.sh
 fi
 echo "== integration"
 scripts/run-tests.sh integration

@@ -3,7 +3,7 @@
 
 import { hostname } from 'node:os';
 import { HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import type { ResolvedPipeline } from '../common/defaults.ts';
+import type { ResolvedPipeline } from '../api/defaults.ts';
 import type { SecretsDir } from '../common/secrets-dir.ts';
 import type { InboundMessage } from './message.ts';
 

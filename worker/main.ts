@@ -4,11 +4,11 @@
 import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import pg from 'pg';
-import type { ResolvedPipeline } from '../common/defaults.ts';
+import type { ResolvedPipeline } from '../api/defaults.ts';
+import { loadSinglePipeline } from '../api/load-pipeline.ts';
+import { secretReferences } from '../api/secret-refs.ts';
 import { closeServer, portOf, serve } from '../common/http-server.ts';
-import { loadSinglePipeline } from '../common/load-pipeline.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
-import { secretReferences } from '../common/secret-refs.ts';
 import { SecretsDir } from '../common/secrets-dir.ts';
 import type { DeadLetterSink } from './deadletter.ts';
 import { FlusherPool } from './flusher.ts';

@@ -1,7 +1,7 @@
 // PostgreSQL connection settings of a pipeline, with credentials from the secrets directory.
 
 import type { ClientConfig } from 'pg';
-import type { ResolvedPipeline } from '../common/defaults.ts';
+import type { ResolvedPipeline } from '../api/defaults.ts';
 import type { SecretsDir } from '../common/secrets-dir.ts';
 
 export function pgClientConfig(p: ResolvedPipeline, secrets: SecretsDir, role = 'flusher'): ClientConfig {

@@ -1,7 +1,7 @@
 -- Runs health.lua against the cases of health_test.yaml, as Argo CD does: a fresh environment per case with
 -- the object in the global `obj`, the script's return value compared with the expected status and message.
 -- Usage: lua5.4 run-health-tests.lua HEALTH.lua CASES.lua
---   CASES.lua returns { {name=, obj=, status=, message=}, ... } (e2e/packaging/health-cases.ts writes it from
+--   CASES.lua returns { {name=, obj=, status=, message=}, ... } (test/packaging/health-cases.ts writes it from
 --   the YAML files: Lua has no YAML parser of its own).
 local scriptPath, casesPath = arg[1], arg[2]
 if scriptPath == nil or casesPath == nil then

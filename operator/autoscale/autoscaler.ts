@@ -9,9 +9,9 @@
 // backlog columns at most once a minute), so a steady pipeline causes no status churn.
 
 import type { Logger } from 'pino';
-import type { ResolvedPipeline } from '../../common/defaults.ts';
-import { parseDurationMs } from '../../common/units.ts';
-import type { IngestPipeline, IngestPipelineStatus, ScaleTriple } from '../../crds/ingestpipeline.ts';
+import type { ResolvedPipeline } from '../../api/defaults.ts';
+import type { IngestPipeline, IngestPipelineStatus, ScaleTriple } from '../../api/types.ts';
+import { parseDurationMs } from '../../api/units.ts';
 import type { EventSink } from '../events.ts';
 import { PIPELINES } from '../kinds.ts';
 import { effectiveSizes, validatePipeline } from '../reconcile.ts';

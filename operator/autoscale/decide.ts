@@ -11,7 +11,7 @@
 // cooldown. A drained backlog scales down one step at a time, only when the remaining flushers can carry
 // the load (hysteresis: no flapping between two sizes).
 
-import type { ResolvedPipeline } from '../../common/defaults.ts';
+import type { ResolvedPipeline } from '../../api/defaults.ts';
 
 export interface Sizes {
   flushers: number;

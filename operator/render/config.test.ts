@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { load } from 'js-yaml';
-import { parsePipelines } from '../../common/load-pipeline.ts';
-import type { IngestPipeline } from '../../crds/ingestpipeline.ts';
+import { parsePipelines } from '../../api/load-pipeline.ts';
+import type { IngestPipeline } from '../../api/types.ts';
+import { pipeline } from '../../test/lib/pipelines.ts';
 import { FLUSHERS_APPLY_LIVE, renderWorkerConfig, WORKER_CONFIG_KEY, workerConfigHashInput } from './config.ts';
-import { pipeline } from './fixture.test-helper.ts';
 
 const configOf = (p: IngestPipeline, r: Parameters<typeof renderWorkerConfig>[1], flushers = 2) =>
   renderWorkerConfig(p, r, { flushers }).data[WORKER_CONFIG_KEY];

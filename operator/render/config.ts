@@ -1,10 +1,10 @@
 // The worker's ConfigMap: the IngestPipeline exactly as the worker must run it. The same loader reads it in
-// the pod (common/load-pipeline.ts), so it stays a valid IngestPipeline: the user's spec, with the database
+// the pod (api/load-pipeline.ts), so it stays a valid IngestPipeline: the user's spec, with the database
 // address moved to the pipeline's PgBouncer and the flusher count the operator currently wants.
 
 import { dump } from 'js-yaml';
-import type { ResolvedPipeline } from '../../common/defaults.ts';
-import { API_VERSION, type IngestPipeline, type IngestPipelineSpec, KIND } from '../../crds/ingestpipeline.ts';
+import type { ResolvedPipeline } from '../../api/defaults.ts';
+import { API_VERSION, type IngestPipeline, type IngestPipelineSpec, KIND } from '../../api/types.ts';
 import { names, objectMeta } from './meta.ts';
 
 export const WORKER_CONFIG_KEY = 'pipeline.yaml';

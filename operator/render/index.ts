@@ -2,8 +2,8 @@
 // `mqtt2pg render` prints. Order matters only for readability and for a first rollout: identities and
 // configuration before the workloads that mount them.
 
-import type { ResolvedPipeline } from '../../common/defaults.ts';
-import type { IngestPipeline } from '../../crds/ingestpipeline.ts';
+import type { ResolvedPipeline } from '../../api/defaults.ts';
+import type { IngestPipeline } from '../../api/types.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import { renderWorkerConfig, workerConfigHashInput } from './config.ts';
 import { DEFAULT_PGBOUNCER_IMAGE, DEFAULT_WORKER_IMAGE, stableHash } from './meta.ts';

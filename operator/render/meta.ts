@@ -2,8 +2,8 @@
 // pods by them, the operator finds its children by them, and the worker contract fixes some of them.
 
 import { createHash } from 'node:crypto';
+import { API_VERSION, type IngestPipeline, KIND } from '../../api/types.ts';
 import { VERSION } from '../../common/version.ts';
-import { API_VERSION, type IngestPipeline, KIND } from '../../crds/ingestpipeline.ts';
 
 export const FIELD_MANAGER = 'mqtt2pg-operator';
 export const MANAGED_BY = 'mqtt2pg-operator';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pipeline } from './fixture.test-helper.ts';
+import { pipeline } from '../../test/lib/pipelines.ts';
 import { selectorLabels } from './meta.ts';
 import { renderPdb } from './pdb.ts';
 

@@ -1,8 +1,8 @@
 // Voluntary disruptions (node drains, cluster upgrades) take worker pods one at a time: each needs its
 // termination grace period to drain its WAL, and the others keep the shared subscription served meanwhile.
 
-import type { ResolvedPipeline } from '../../common/defaults.ts';
-import type { IngestPipeline } from '../../crds/ingestpipeline.ts';
+import type { ResolvedPipeline } from '../../api/defaults.ts';
+import type { IngestPipeline } from '../../api/types.ts';
 import { names, objectMeta, selectorLabels } from './meta.ts';
 
 export function renderPdb(p: IngestPipeline, r: ResolvedPipeline) {

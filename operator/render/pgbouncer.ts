@@ -3,8 +3,8 @@
 // Secret the pipeline references: the same user name and password work through PgBouncer.
 
 import type { V1Container, V1PodSpec, V1Volume } from '@kubernetes/client-node';
-import type { ResolvedPipeline } from '../../common/defaults.ts';
-import type { IngestPipeline } from '../../crds/ingestpipeline.ts';
+import type { ResolvedPipeline } from '../../api/defaults.ts';
+import type { IngestPipeline } from '../../api/types.ts';
 import { PGBOUNCER_PORT } from './config.ts';
 import { CONFIG_HASH_ANNOTATION, names, objectMeta, selectorLabels, stableHash, labels as stdLabels } from './meta.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pipeline } from './fixture.test-helper.ts';
+import { pipeline } from '../../test/lib/pipelines.ts';
 import { renderRbac } from './rbac.ts';
 
 test('the worker gets its own ServiceAccount bound to a least-privilege Role', () => {

@@ -2,9 +2,9 @@
 // needs the API only to watch its own IngestPipeline (the autoscaler's flusher count arrives through
 // status.autoscaling.current, applied live) and to report Events about it.
 
-import type { ResolvedPipeline } from '../../common/defaults.ts';
-import type { IngestPipeline } from '../../crds/ingestpipeline.ts';
-import { GROUP, PLURAL } from '../../crds/ingestpipeline.ts';
+import type { ResolvedPipeline } from '../../api/defaults.ts';
+import type { IngestPipeline } from '../../api/types.ts';
+import { GROUP, PLURAL } from '../../api/types.ts';
 import { names, objectMeta } from './meta.ts';
 
 export function renderRbac(p: IngestPipeline, r: ResolvedPipeline) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1PodSpec } from '@kubernetes/client-node';
-import { pipeline } from './fixture.test-helper.ts';
+import { pipeline } from '../../test/lib/pipelines.ts';
 import { renderAll, workerPodHash } from './index.ts';
 import { CONFIG_HASH_ANNOTATION, DEFAULT_WORKER_IMAGE } from './meta.ts';
 import { renderWorker } from './worker.ts';

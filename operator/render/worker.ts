@@ -2,10 +2,10 @@
 // outlive the pod, and come back under the same name, to be replayed).
 
 import type { V1Container, V1PodSpec, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
-import type { ResolvedPipeline } from '../../common/defaults.ts';
-import { secretNames } from '../../common/secret-refs.ts';
+import type { ResolvedPipeline } from '../../api/defaults.ts';
+import { secretNames } from '../../api/secret-refs.ts';
+import type { IngestPipeline } from '../../api/types.ts';
 import { DEFAULT_SECRETS_DIR } from '../../common/secrets-dir.ts';
-import type { IngestPipeline } from '../../crds/ingestpipeline.ts';
 import { WORKER_CONFIG_KEY } from './config.ts';
 import { CONFIG_HASH_ANNOTATION, names, objectMeta, quantity, selectorLabels, labels as stdLabels } from './meta.ts';
 

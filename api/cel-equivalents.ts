@@ -1,0 +1,38 @@
+// JavaScript twins of the schema's CEL rules, so `mqtt2pg validate` reports what the API server would
+// reject before anything is applied. Transition rules (those reading oldSelf) need the stored object and
+// are left to the API server. api/schema.test.ts fails when a CEL rule has no twin here.
+
+import { PIPELINE_NAME_RULE } from './types.ts';
+
+type Obj = Record<string, unknown>;
+const has = (o: Obj, k: string) => o[k] !== undefined;
+
+export const celEquivalents: Record<string, (self: unknown) => boolean> = {
+  [PIPELINE_NAME_RULE]: (self) => {
+    const name = String((self as { metadata?: { name?: unknown } }).metadata?.name ?? '');
+    return name.length <= 45 && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(name);
+  },
+  "self.all(u, !u.contains('@'))": (self) => (self as string[]).every((u) => !u.includes('@')),
+  "!self.contains('@')": (self) => !(self as string).includes('@'),
+  "!self.startsWith('$share/')": (self) => !(self as string).startsWith('$share/'),
+  '!has(self.minFlushers) || !has(self.maxFlushers) || self.minFlushers <= self.maxFlushers': (self) => {
+    const o = self as Obj;
+    return !has(o, 'minFlushers') || !has(o, 'maxFlushers') || (o.minFlushers as number) <= (o.maxFlushers as number);
+  },
+  '!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas': (self) => {
+    const o = self as Obj;
+    return !has(o, 'minReplicas') || !has(o, 'maxReplicas') || (o.minReplicas as number) <= (o.maxReplicas as number);
+  },
+  '!has(self.minPoolSize) || !has(self.maxPoolSize) || self.minPoolSize <= self.maxPoolSize': (self) => {
+    const o = self as Obj;
+    return !has(o, 'minPoolSize') || !has(o, 'maxPoolSize') || (o.minPoolSize as number) <= (o.maxPoolSize as number);
+  },
+};
+
+/**
+ * Where a rule's problem is reported when its CEL cannot say (the API server accepts no fieldPath into
+ * metadata, whose schema it owns).
+ */
+export const celReportPaths: Record<string, string> = { [PIPELINE_NAME_RULE]: 'metadata.name' };
+
+export const isTransitionRule = (rule: string) => rule.includes('oldSelf');

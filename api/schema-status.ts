@@ -1,0 +1,70 @@
+// The status part of the IngestPipeline schema (written only by the operator) and the columns
+// `kubectl get ingestpipelines` prints from it.
+
+import { arr, int, num, obj, passthrough, type Schema, str } from './schema-builders.ts';
+
+const conditionSchema: Schema = obj(
+  'A metav1.Condition.',
+  {
+    type: str('Condition type: Ready, Progressing or Degraded.', { maxLength: 316 }),
+    status: str('True, False or Unknown.', { enum: ['True', 'False', 'Unknown'] }),
+    observedGeneration: int('Generation the condition was computed for.', { minimum: 0 }),
+    lastTransitionTime: str('When the status last changed.', { format: 'date-time' }),
+    reason: str('CamelCase reason.', {
+      maxLength: 1024,
+      minLength: 1,
+      pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$',
+    }),
+    message: str('Human-readable detail: what is wrong and how to fix it.', { maxLength: 32768 }),
+  },
+  { required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'] },
+);
+
+const scaleTriple = (description: string): Schema =>
+  obj(description, {
+    flushers: int('Flushers per worker pod.'),
+    poolSize: int('PgBouncer pool size.'),
+    replicas: int('Worker pods.'),
+  });
+
+export const statusSchema: Schema = obj('Observed state, written by the operator.', {
+  observedGeneration: int('The spec generation this status describes.', { minimum: 0 }),
+  conditions: arr('Ready, Progressing and Degraded.', conditionSchema, {
+    'x-kubernetes-list-type': 'map',
+    'x-kubernetes-list-map-keys': ['type'],
+  }),
+  replicas: int('Worker pods desired.'),
+  readyReplicas: int('Worker pods ready.'),
+  flushers: int('Flushers per worker pod now.'),
+  poolSize: int('PgBouncer pool size now.'),
+  ingestRate: num('Messages per second received across workers (last interval).'),
+  backlog: int('Messages acknowledged to the broker but not yet committed, across workers.'),
+  oldestUnflushedSeconds: num('Age of the oldest uncommitted message, in seconds.'),
+  autoscaling: obj('Last autoscaling decision.', {
+    current: scaleTriple('Sizes in effect.'),
+    desired: scaleTriple('Sizes the last decision asked for.'),
+    reason: str('Why.'),
+    lastChangeTime: str('When the sizes last changed.', { format: 'date-time' }),
+    signals: passthrough('The signals the decision used.'),
+  }),
+});
+
+export const printerColumns = [
+  { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+  { name: 'Replicas', type: 'integer', jsonPath: '.status.readyReplicas', description: 'Ready worker pods' },
+  { name: 'Flushers', type: 'integer', jsonPath: '.status.flushers', description: 'Flushers per worker pod' },
+  { name: 'Rate', type: 'number', jsonPath: '.status.ingestRate', description: 'Messages per second received' },
+  { name: 'Backlog', type: 'integer', jsonPath: '.status.backlog', description: 'Acknowledged, not yet committed' },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+  { name: 'Desired', type: 'integer', jsonPath: '.status.replicas', priority: 1, description: 'Worker pods desired' },
+  { name: 'Pool', type: 'integer', jsonPath: '.status.poolSize', priority: 1, description: 'PgBouncer pool size' },
+  {
+    name: 'Oldest',
+    type: 'number',
+    jsonPath: '.status.oldestUnflushedSeconds',
+    priority: 1,
+    description: 'Oldest uncommitted message, seconds',
+  },
+  { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1 },
+  { name: 'Message', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].message', priority: 1 },
+];

@@ -1,0 +1,222 @@
+// The IngestPipeline API types: what users write (every field optional unless the schema requires it), the
+// status the operator writes, and the API's names. The JSON Schema that checks them is in schema.ts.
+
+export const GROUP = 'mqtt2pg.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'IngestPipeline';
+export const PLURAL = 'ingestpipelines';
+export const SINGULAR = 'ingestpipeline';
+export const SHORT_NAMES = ['ingp'];
+export const PIPELINE_NAME_RULE =
+  "self.metadata.name.size() <= 45 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')";
+export const BROKER_URL_PATTERN = '^(mqtt|mqtts|tcp|ssl|tls)://[^\\s/]+(/.*)?$';
+
+// ---------------------------------------------------------------------------------------------------------
+// Types (what users write; every field optional unless the schema requires it)
+
+export interface SecretKeyRef {
+  name: string;
+  key?: string;
+}
+
+export interface BasicAuthSecretRef {
+  name: string;
+  usernameKey?: string;
+  passwordKey?: string;
+}
+
+export interface TlsClientCertSecretRef {
+  name: string;
+  certKey?: string;
+  keyKey?: string;
+}
+
+export interface S3CredentialsSecretRef {
+  name: string;
+  accessKeyIdKey?: string;
+  secretAccessKeyKey?: string;
+}
+
+export interface SourceSpec {
+  brokers: string[];
+  topicFilter?: string;
+  sharedGroup?: string;
+  qos?: 0 | 1;
+  protocolVersion?: 4 | 5;
+  clientIdPrefix?: string;
+  keepalive?: string;
+  sessionExpiry?: string;
+  receiveMaximum?: number;
+  connectTimeout?: string;
+  auth?: { secretRef: BasicAuthSecretRef };
+  tls?: {
+    enabled?: boolean;
+    caSecretRef?: SecretKeyRef;
+    clientCertSecretRef?: TlsClientCertSecretRef;
+    serverName?: string;
+    insecureSkipVerify?: boolean;
+  };
+}
+
+export interface PostgresSpec {
+  host: string;
+  port?: number;
+  database: string;
+  credentialsSecretRef: BasicAuthSecretRef;
+  sslMode?: 'disable' | 'require' | 'verify-ca' | 'verify-full';
+  caSecretRef?: SecretKeyRef;
+  applicationName?: string;
+  statementTimeout?: string;
+}
+
+export interface ResourceRequirements {
+  requests?: Record<string, string | number>;
+  limits?: Record<string, string | number>;
+}
+
+export interface PgBouncerSpec {
+  enabled?: boolean;
+  image?: string;
+  replicas?: number;
+  poolSize?: number;
+  maxClientConn?: number;
+  resources?: ResourceRequirements;
+}
+
+export interface SinkSpec {
+  postgres: PostgresSpec;
+  schema?: string;
+  table?: string;
+  unparseableTable?: string;
+  payloadFormat?: 'json' | 'binary';
+  pgbouncer?: PgBouncerSpec;
+}
+
+export interface WalSpec {
+  sizeLimit?: string;
+  retention?: string;
+  storage?: {
+    type?: 'Ephemeral' | 'Persistent';
+    size?: string;
+    storageClassName?: string;
+  };
+}
+
+export interface FlusherSpec {
+  batchSize?: number;
+  flushInterval?: string;
+  flushers?: number;
+  minFlushers?: number;
+  maxFlushers?: number;
+  retry?: { initialBackoff?: string; maxBackoff?: string };
+}
+
+export interface DeadLetterSpec {
+  s3: {
+    bucket: string;
+    prefix?: string;
+    endpoint?: string;
+    region?: string;
+    forcePathStyle?: boolean;
+    credentialsSecretRef?: S3CredentialsSecretRef;
+  };
+}
+
+export interface AutoscalingSpec {
+  enabled?: boolean;
+  interval?: string;
+  minReplicas?: number;
+  maxReplicas?: number;
+  minPoolSize?: number;
+  maxPoolSize?: number;
+  targetOldestUnflushedAge?: string;
+  targetCommitLatency?: string;
+  scaleUpCooldown?: string;
+  scaleDownCooldown?: string;
+  postgresMonitoring?: {
+    host?: string;
+    port?: number;
+    database?: string;
+    credentialsSecretRef: BasicAuthSecretRef;
+  };
+}
+
+export interface PodSpecOverrides {
+  annotations?: Record<string, string>;
+  labels?: Record<string, string>;
+  nodeSelector?: Record<string, string>;
+  tolerations?: Array<Record<string, unknown>>;
+  affinity?: Record<string, unknown>;
+  priorityClassName?: string;
+}
+
+export interface IngestPipelineSpec {
+  source: SourceSpec;
+  sink: SinkSpec;
+  wal?: WalSpec;
+  flusher?: FlusherSpec;
+  deadLetter?: DeadLetterSpec;
+  autoscaling?: AutoscalingSpec;
+  replicas?: number;
+  image?: string;
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  imagePullSecrets?: Array<{ name: string }>;
+  resources?: ResourceRequirements;
+  pod?: PodSpecOverrides;
+  terminationGracePeriodSeconds?: number;
+  logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+}
+
+export interface Condition {
+  type: 'Ready' | 'Progressing' | 'Degraded' | (string & {});
+  status: 'True' | 'False' | 'Unknown';
+  observedGeneration?: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export interface ScaleTriple {
+  flushers?: number;
+  poolSize?: number;
+  replicas?: number;
+}
+
+export interface IngestPipelineStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  replicas?: number;
+  readyReplicas?: number;
+  flushers?: number;
+  poolSize?: number;
+  ingestRate?: number;
+  backlog?: number;
+  oldestUnflushedSeconds?: number;
+  autoscaling?: {
+    current?: ScaleTriple;
+    desired?: ScaleTriple;
+    reason?: string;
+    lastChangeTime?: string;
+    signals?: Record<string, unknown>;
+  };
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  generation?: number;
+  uid?: string;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  [key: string]: unknown;
+}
+
+export interface IngestPipeline {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: ObjectMeta;
+  spec: IngestPipelineSpec;
+  status?: IngestPipelineStatus;
+}

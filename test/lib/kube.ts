@@ -1,0 +1,173 @@
+// Shared by the operator's integration tests (real kube-apiserver of `make test-env`): namespaces, the CRD,
+// operator child processes, and envtest-style readiness (there is no kubelet: tests write workload status).
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { kubectl, REPO_ROOT, requireEnv } from './env.ts';
+
+export { ensureCrd } from './env.ts';
+
+import { KubeClient, type KubeObject } from '../../operator/runtime/kube.ts';
+import { kubeconfigAuth } from '../../operator/runtime/kubeconfig.ts';
+import { eventually } from './eventually.ts';
+
+export async function kubeClient(): Promise<KubeClient> {
+  return new KubeClient(await kubeconfigAuth([requireEnv('KUBECONFIG')]));
+}
+
+export async function createNamespace(prefix: string): Promise<string> {
+  const ns = `${prefix}-${randomBytes(3).toString('hex')}`;
+  const r = await kubectl(['create', 'namespace', ns]);
+  if (r.code !== 0) throw new Error(`creating namespace ${ns} failed: ${r.stderr}`);
+  return ns;
+}
+
+export async function deleteNamespace(ns: string): Promise<void> {
+  await kubectl(['delete', 'namespace', ns, '--wait=false']);
+}
+
+export async function apply(ns: string, yaml: string): Promise<void> {
+  const r = await kubectl(['apply', '-n', ns, '-f', '-'], yaml);
+  if (r.code !== 0) throw new Error(`kubectl apply failed: ${r.stderr}\n${yaml}`);
+}
+
+export function pipelineYaml(name: string, spec = '', pgSecret = 'pg'): string {
+  return `
+apiVersion: mqtt2pg.io/v1alpha1
+kind: IngestPipeline
+metadata: {name: ${name}}
+spec:
+  source:
+    brokers: ["mqtt://broker.iot:1883"]
+  sink:
+    postgres: {host: pg.db, database: telemetry, credentialsSecretRef: {name: ${pgSecret}}}
+${spec}`;
+}
+
+export function secretYaml(name: string, data: Record<string, string>): string {
+  const lines = Object.entries(data).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`);
+  return `apiVersion: v1\nkind: Secret\nmetadata: {name: ${name}}\nstringData:\n${lines.join('\n')}\n`;
+}
+
+export const paths = {
+  pipeline: (ns: string, name: string) => `/apis/mqtt2pg.io/v1alpha1/namespaces/${ns}/ingestpipelines/${name}`,
+  deployment: (ns: string, name: string) => `/apis/apps/v1/namespaces/${ns}/deployments/${name}`,
+  statefulset: (ns: string, name: string) => `/apis/apps/v1/namespaces/${ns}/statefulsets/${name}`,
+  configmap: (ns: string, name: string) => `/api/v1/namespaces/${ns}/configmaps/${name}`,
+  secret: (ns: string, name: string) => `/api/v1/namespaces/${ns}/secrets/${name}`,
+  service: (ns: string, name: string) => `/api/v1/namespaces/${ns}/services/${name}`,
+  serviceaccount: (ns: string, name: string) => `/api/v1/namespaces/${ns}/serviceaccounts/${name}`,
+  role: (ns: string, name: string) => `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles/${name}`,
+  rolebinding: (ns: string, name: string) => `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings/${name}`,
+  pdb: (ns: string, name: string) => `/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets/${name}`,
+  lease: (ns: string, name: string) => `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${name}`,
+};
+
+/** Every child path of pipeline `name` with PgBouncer on and an ephemeral WAL. */
+export const childPaths = (ns: string, name: string) => [
+  paths.serviceaccount(ns, `${name}-worker`),
+  paths.role(ns, `${name}-worker`),
+  paths.rolebinding(ns, `${name}-worker`),
+  paths.configmap(ns, `${name}-worker-config`),
+  paths.configmap(ns, `${name}-pgbouncer-config`),
+  paths.secret(ns, `${name}-pgbouncer-auth`),
+  paths.deployment(ns, `${name}-pgbouncer`),
+  paths.service(ns, `${name}-pgbouncer`),
+  paths.deployment(ns, `${name}-worker`),
+  paths.pdb(ns, `${name}-worker`),
+];
+
+export interface PipelineObject extends KubeObject {
+  status?: {
+    observedGeneration?: number;
+    conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
+    readyReplicas?: number;
+    replicas?: number;
+    flushers?: number;
+    poolSize?: number;
+  };
+}
+
+export const condition = (p: PipelineObject, type: string) => p.status?.conditions?.find((c) => c.type === type);
+
+/** Plays the Deployment/StatefulSet controller and kubelet: reports every replica updated and ready. */
+export async function markWorkloadReady(client: KubeClient, path: string): Promise<void> {
+  const w = await client.request<KubeObject & { spec: { replicas?: number } }>('GET', path);
+  const n = w.spec.replicas ?? 1;
+  const isSts = path.includes('/statefulsets/');
+  const status = {
+    observedGeneration: w.metadata.generation,
+    replicas: n,
+    updatedReplicas: n,
+    readyReplicas: n,
+    availableReplicas: n,
+    ...(isSts ? { currentReplicas: n, currentRevision: 'r1', updateRevision: 'r1' } : {}),
+  };
+  await client.request('PATCH', `${path}/status`, {
+    body: { status },
+    contentType: 'application/merge-patch+json',
+  });
+}
+
+export interface OperatorProcess {
+  child: ChildProcess;
+  logs: string[];
+  /** host:port of /metrics once the operator logged it. */
+  address(): Promise<string>;
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export function startOperator(args: string[], env: Record<string, string> = {}): OperatorProcess {
+  const child = spawn(process.execPath, ['cli/main.ts', 'operator', '--listen', '127.0.0.1:0', ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, KUBECONFIG: requireEnv('KUBECONFIG'), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  let partial = '';
+  const onData = (chunk: Buffer) => {
+    partial += chunk.toString('utf8');
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    logs.push(...lines.filter(Boolean));
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const waitForLog = (pattern: RegExp, timeoutMs = 30_000) =>
+    eventually(
+      async () => {
+        const line = logs.find((l) => pattern.test(l));
+        if (!line) throw new Error(`no log line matches ${pattern}; last lines:\n${logs.slice(-5).join('\n')}`);
+        return line;
+      },
+      { timeoutMs, what: `operator log ${pattern}` },
+    );
+  return {
+    child,
+    logs,
+    exited,
+    waitForLog,
+    async address() {
+      const line = await waitForLog(/serving \/metrics/);
+      return (JSON.parse(line) as { address: string }).address;
+    },
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export async function metricsText(op: OperatorProcess): Promise<string> {
+  const res = await fetch(`http://${await op.address()}/metrics`);
+  return res.text();
+}
+
+/** The value of a counter/gauge sample (labels as written in the exposition), or 0. */
+export function metricValue(text: string, sample: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line ? Number(line.slice(sample.length + 1)) : 0;
+}
