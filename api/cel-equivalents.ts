@@ -2,16 +2,14 @@
 // reject before anything is applied. Transition rules (those reading oldSelf) need the stored object and
 // are left to the API server. api/schema.test.ts fails when a CEL rule has no twin here.
 
-import { PIPELINE_NAME_RULE } from './types.ts';
+import { PIPELINE_NAME_RULE, pipelineNameProblem } from './names.ts';
 
 type Obj = Record<string, unknown>;
 const has = (o: Obj, k: string) => o[k] !== undefined;
 
 export const celEquivalents: Record<string, (self: unknown) => boolean> = {
-  [PIPELINE_NAME_RULE]: (self) => {
-    const name = String((self as { metadata?: { name?: unknown } }).metadata?.name ?? '');
-    return name.length <= 45 && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(name);
-  },
+  [PIPELINE_NAME_RULE]: (self) =>
+    pipelineNameProblem(String((self as { metadata?: { name?: unknown } }).metadata?.name ?? '')) === undefined,
   "self.all(u, !u.contains('@'))": (self) => (self as string[]).every((u) => !u.includes('@')),
   "!self.contains('@')": (self) => !(self as string).includes('@'),
   "!self.startsWith('$share/')": (self) => !(self as string).startsWith('$share/'),

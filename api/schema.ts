@@ -3,6 +3,7 @@
 // would make Argo CD show the live object out of sync with Git. defaults.test.ts checks every "Defaults to"
 // text here against the code.
 
+import { PIPELINE_NAME_RULE } from './names.ts';
 import {
   arr,
   BYTES_PATTERN,
@@ -22,7 +23,7 @@ import {
   str,
 } from './schema-builders.ts';
 import { statusSchema } from './schema-status.ts';
-import { BROKER_URL_PATTERN, PIPELINE_NAME_RULE } from './types.ts';
+import { BROKER_URL_PATTERN } from './types.ts';
 
 const basicAuthRef = (what: string): Schema =>
   obj(

@@ -8,8 +8,6 @@ export const KIND = 'IngestPipeline';
 export const PLURAL = 'ingestpipelines';
 export const SINGULAR = 'ingestpipeline';
 export const SHORT_NAMES = ['ingp'];
-export const PIPELINE_NAME_RULE =
-  "self.metadata.name.size() <= 45 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')";
 export const BROKER_URL_PATTERN = '^(mqtt|mqtts|tcp|ssl|tls)://[^\\s/]+(/.*)?$';
 
 // ---------------------------------------------------------------------------------------------------------

@@ -4,11 +4,12 @@
 import { readFileSync } from 'node:fs';
 import { dump } from 'js-yaml';
 import { formatProblems, type LoadResult, loadPipelineFile, parsePipelines } from '../api/load-pipeline.ts';
+import { pipelineNameProblem } from '../api/names.ts';
 import { secretReferences } from '../api/secret-refs.ts';
+import { effectiveSizes } from '../api/sizes.ts';
 import { SecretsDir } from '../common/secrets-dir.ts';
-import { credentialsOf, effectiveSizes, secretProblem } from '../operator/reconcile.ts';
+import { credentialsOf, secretProblem } from '../operator/reconcile.ts';
 import { renderAll } from '../operator/render/index.ts';
-import { pipelineNameProblem } from '../operator/render/meta.ts';
 import { parseCommandArgs } from './args.ts';
 
 const USAGE = `Usage: mqtt2pg render -f FILE [--secrets-dir DIR] [--worker-image IMAGE] [--pgbouncer-image IMAGE]

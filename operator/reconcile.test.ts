@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { checkPipeline } from '../api/check.ts';
 import { secretReferences } from '../api/secret-refs.ts';
+import { effectiveSizes } from '../api/sizes.ts';
 import { pipeline } from '../test/lib/pipelines.ts';
-import { credentialsOf, effectiveSizes, secretProblem, validatePipeline } from './reconcile.ts';
+import { credentialsOf, secretProblem } from './reconcile.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
@@ -48,16 +50,16 @@ test('PgBouncer credentials come from the referenced keys, without a trailing ne
 
 test('validation uses the loader’s checks and names the field', () => {
   const { p } = pipeline();
-  assert.ok('resolved' in validatePipeline(p));
+  assert.ok('resolved' in checkPipeline(p));
   const bad = structuredClone(p);
   bad.spec.flusher = { flushers: 12 };
-  const out = validatePipeline(bad);
+  const out = checkPipeline(bad);
   assert.ok('problem' in out);
   assert.equal(out.problem.reason, 'InvalidSpec');
   assert.match(out.problem.message, /spec\.flusher\.flushers: must lie within/);
   const longName = structuredClone(p);
   longName.metadata.name = 'x'.repeat(50);
-  const named = validatePipeline(longName);
+  const named = checkPipeline(longName);
   assert.ok('problem' in named && named.problem.reason === 'InvalidName');
 });
 

@@ -4,16 +4,17 @@
 // errors are thrown and retried with backoff by the work queue.
 
 import type { Logger } from 'pino';
+import { checkPipeline } from '../api/check.ts';
 import type { ResolvedPipeline } from '../api/defaults.ts';
-import { parsePipelines } from '../api/load-pipeline.ts';
 import { type SecretKeyReference, secretReferences } from '../api/secret-refs.ts';
+import { effectiveSizes } from '../api/sizes.ts';
 import type { IngestPipeline, IngestPipelineStatus } from '../api/types.ts';
 import { type ApplyResult, applyObject, deleteObject, orphanedChildren } from './apply.ts';
 import type { EventSink } from './events.ts';
 import { CHILD_KINDS, PIPELINES } from './kinds.ts';
 import type { ConditionSummary, OperatorMetrics } from './metrics.ts';
 import { type RenderOptions, renderAll } from './render/index.ts';
-import { names, PIPELINE_LABEL, pipelineNameProblem, selectorLabels } from './render/meta.ts';
+import { names, PIPELINE_LABEL, selectorLabels } from './render/meta.ts';
 import type { PgBouncerCredentials } from './render/pgbouncer.ts';
 import type { InformerSet } from './runtime/informer.ts';
 import { ApiError, isNotFound, type KubeClient, type KubeObject, objectPath } from './runtime/kube.ts';
@@ -107,7 +108,7 @@ export class Reconciler {
     log: Logger,
   ): Promise<'success' | 'problem'> {
     const key = `${ns}/${p.metadata.name}`;
-    const checked = validatePipeline(p);
+    const checked = checkPipeline(p);
     if ('problem' in checked) {
       this.indexSecrets(key, []);
       await this.writeStatus(p, { problem: checked.problem }, log);
@@ -291,25 +292,6 @@ export class Reconciler {
   }
 }
 
-/** The same checks `mqtt2pg validate` and the worker's loader make, plus the operator's own name check. */
-export function validatePipeline(p: IngestPipeline): { resolved: ResolvedPipeline } | { problem: Problem } {
-  const nameProblem = pipelineNameProblem(p.metadata.name);
-  if (nameProblem) return { problem: { reason: 'InvalidName', message: nameProblem } };
-  const doc = {
-    apiVersion: p.apiVersion,
-    kind: p.kind,
-    metadata: { name: p.metadata.name, namespace: p.metadata.namespace },
-    spec: p.spec,
-  };
-  const loaded = parsePipelines(JSON.stringify(doc));
-  const first = loaded.pipelines[0];
-  if (loaded.problems.length > 0 || !first) {
-    const message = loaded.problems.map((x) => (x.path ? `${x.path}: ${x.message}` : x.message)).join('; ');
-    return { problem: { reason: 'InvalidSpec', message: message || 'the pipeline could not be read' } };
-  }
-  return { resolved: first.resolved };
-}
-
 function kubectlHint(secret: string, ns: string, keys: string[]) {
   return `kubectl create secret generic ${secret} -n ${ns} ${keys.map((k) => `--from-literal=${k}=...`).join(' ')}`;
 }
@@ -349,22 +331,6 @@ export function credentialsOf(r: ResolvedPipeline, data: Map<string, SecretData>
   const c = r.sink.postgres.credentials;
   const d = data.get(c.name) ?? {};
   return { username: decode(d[c.usernameKey]), password: decode(d[c.passwordKey]) };
-}
-
-/**
- * Sizes in effect: the spec's, unless the autoscaler (autoscaling.enabled) has recorded others in
- * status.autoscaling.current, which are then kept within the spec's bounds.
- */
-export function effectiveSizes(p: IngestPipeline, r: ResolvedPipeline) {
-  const clamp = (v: number | undefined, lo: number, hi: number, dflt: number) =>
-    typeof v === 'number' && Number.isInteger(v) ? Math.min(hi, Math.max(lo, v)) : dflt;
-  const cur = r.autoscaling.enabled ? p.status?.autoscaling?.current : undefined;
-  const a = r.autoscaling;
-  return {
-    replicas: clamp(cur?.replicas, a.minReplicas, a.maxReplicas, r.replicas),
-    flushers: clamp(cur?.flushers, r.flusher.minFlushers, r.flusher.maxFlushers, r.flusher.flushers),
-    poolSize: clamp(cur?.poolSize, a.minPoolSize, a.maxPoolSize, r.sink.pgbouncer.poolSize),
-  };
 }
 
 export { CHILD_KINDS };

@@ -9,12 +9,13 @@
 // backlog columns at most once a minute), so a steady pipeline causes no status churn.
 
 import type { Logger } from 'pino';
+import { checkPipeline } from '../../api/check.ts';
 import type { ResolvedPipeline } from '../../api/defaults.ts';
+import { effectiveSizes } from '../../api/sizes.ts';
 import type { IngestPipeline, IngestPipelineStatus, ScaleTriple } from '../../api/types.ts';
 import { parseDurationMs } from '../../api/units.ts';
 import type { EventSink } from '../events.ts';
 import { PIPELINES } from '../kinds.ts';
-import { effectiveSizes, validatePipeline } from '../reconcile.ts';
 import { PGBOUNCER_PORT } from '../render/config.ts';
 import { names, PIPELINE_LABEL } from '../render/meta.ts';
 import { METRICS_PORT } from '../render/worker.ts';
@@ -203,7 +204,7 @@ export class Autoscaler {
     const ns = p.metadata.namespace ?? 'default';
     const log = this.d.log.child({ namespace: ns, name: p.metadata.name });
     const stored = st.written && st.written.overRv === p.metadata.resourceVersion ? st.written.status : p.status;
-    const checked = validatePipeline(p);
+    const checked = checkPipeline(p);
     if ('problem' in checked) return; // the reconciler reports it as Degraded
     const r = checked.resolved;
     if (!r.autoscaling.enabled) {
@@ -442,7 +443,7 @@ export class Autoscaler {
     for (const o of this.d.pipelines.list()) {
       if (keyOf(o) === key || o.metadata.deletionTimestamp) continue;
       if (o.spec?.sink?.postgres?.host !== r.sink.postgres.host) continue; // cheap filter before validating
-      const checked = validatePipeline(o);
+      const checked = checkPipeline(o);
       if ('problem' in checked || db(checked.resolved) !== db(r)) continue;
       total += connectionNeed(effectiveSizes(o, checked.resolved), limitsOf(checked.resolved));
     }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { canonicalJson, MAX_PIPELINE_NAME, pipelineNameProblem, quantity, stableHash } from './meta.ts';
+import { MAX_PIPELINE_NAME, pipelineNameProblem } from '../../api/names.ts';
+import { canonicalJson, quantity, stableHash } from './meta.ts';
 
 test('quantities take the canonical form the API server stores', () => {
   assert.equal(quantity(1024 ** 3), '1Gi');

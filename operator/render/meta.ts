@@ -31,20 +31,6 @@ export const names = (pipeline: string) => ({
   pgbouncerAuth: `${pipeline}-pgbouncer-auth`,
 });
 
-/** Longest pipeline name whose derived names all stay valid (StatefulSet pods: "<name>-worker-<hash>" ≤ 63). */
-export const MAX_PIPELINE_NAME = 45;
-
-/**
- * Why a pipeline name cannot carry children (Service names are DNS-1035 labels; label values ≤ 63), or
- * undefined. The CRD accepts any object name, so this is checked at reconcile time.
- */
-export function pipelineNameProblem(name: string): string | undefined {
-  if (name.length > MAX_PIPELINE_NAME || !/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(name)) {
-    return `metadata.name "${name}" cannot name the pipeline's Services and pods: use at most ${MAX_PIPELINE_NAME} characters of lower-case letters, digits and "-", starting with a letter (recreate the pipeline under such a name)`;
-  }
-  return undefined;
-}
-
 export const selectorLabels = (pipeline: string, component: Component): Record<string, string> => ({
   'app.kubernetes.io/name': 'mqtt2pg',
   'app.kubernetes.io/instance': pipeline,
