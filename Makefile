@@ -18,7 +18,7 @@ help:
 	@echo "make test-env-down  stop them"
 	@echo "make build          compile TypeScript to dist/"
 	@echo "make crds           regenerate crds/ingestpipelines.mqtt2pg.io.yaml from api/schema.ts"
-	@echo "make lint           formatting, lint, type check, shellcheck, CRD drift"
+	@echo "make lint           formatting, lint, type check, import layers, shellcheck, CRD drift"
 
 # npm ci only when package-lock.json changed since the last install.
 $(NPM_STAMP): package-lock.json package.json
@@ -42,6 +42,7 @@ typecheck: deps
 
 lint: deps crds-check typecheck
 	biome check .
+	node scripts/check-layers.ts
 	scripts/shellcheck.sh
 	scripts/check-packaging.sh
 

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildCrd } from '../crds/crd.ts';
 import { celEquivalents, isTransitionRule } from './cel-equivalents.ts';
 import { parsePipelines } from './load-pipeline.ts';
 import { ingestPipelineSchema } from './schema.ts';
@@ -153,16 +152,4 @@ test('every CEL rule of the CRD has a JavaScript twin the loader runs', () => {
   assert.ok(rules.length >= 6);
   const without = rules.filter((r) => !isTransitionRule(r) && !celEquivalents[r]);
   assert.deepEqual(without, []);
-});
-
-test('the CRD carries no schema defaults (they would show as drift in Argo CD)', () => {
-  const text = JSON.stringify(buildCrd());
-  assert.doesNotMatch(text, /"default":/);
-  const crd = buildCrd();
-  assert.equal(crd.spec.names.plural, 'ingestpipelines');
-  assert.deepEqual(crd.spec.names.shortNames, ['ingp']);
-  assert.deepEqual(
-    crd.spec.versions[0]?.additionalPrinterColumns.filter((c) => !('priority' in c)).map((c) => c.name),
-    ['Ready', 'Replicas', 'Flushers', 'Rate', 'Backlog', 'Age'],
-  );
 });
