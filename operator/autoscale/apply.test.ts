@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { IngestPipeline, IngestPipelineStatus } from '../../api/types.ts';
+import { pipeline } from '../../test/lib/pipelines.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import {
   bouncersToResize,
@@ -13,24 +14,20 @@ import {
   statusWrite,
   storedStatus,
 } from './apply.ts';
-import type { DecideInput, Decision, Limits, Sizes, WorkerSignals } from './decide.ts';
+import { type DecideInput, type Decision, limitsOf, type Sizes, type WorkerSignals } from './decide.ts';
 import type { Bouncer } from './gather.ts';
 
-const limits: Limits = {
-  minFlushers: 1,
-  maxFlushers: 4,
-  minPoolSize: 4,
-  maxPoolSize: 12,
-  minReplicas: 1,
-  maxReplicas: 3,
-  pgbouncer: true,
-  pgbouncerReplicas: 1,
-  batchSize: 100,
-  targetOldestUnflushedAgeMs: 10_000,
-  targetCommitLatencyMs: 250,
-  scaleUpCooldownMs: 30_000,
-  scaleDownCooldownMs: 120_000,
-};
+// The bounds only shape the Event texts here (whether the pool is named); the defaults of a pipeline with
+// PgBouncer are as good as any.
+const limits = limitsOf(
+  pipeline({
+    sink: {
+      postgres: { host: 'pg', database: 'telemetry', credentialsSecretRef: { name: 'pg' } },
+      pgbouncer: { enabled: true },
+    },
+    autoscaling: { enabled: true },
+  }).r,
+);
 
 const NOW = Date.parse('2025-03-01T12:00:00.400Z');
 const small: Sizes = { flushers: 1, poolSize: 4, replicas: 1 };
