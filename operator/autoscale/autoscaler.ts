@@ -15,7 +15,8 @@ import { DecisionApplier, storedStatus, type WriteRecord } from './apply.ts';
 import { decide } from './decide.ts';
 import { closeGatherState, type GatherOptions, type GatherState, type PodObject, SignalGatherer } from './gather.ts';
 
-export type { Endpoint, PodObject } from './gather.ts';
+// The manager's pod informer is typed by what the autoscaler reads of a pod.
+export type { PodObject } from './gather.ts';
 
 export interface AutoscalerOptions extends GatherOptions {
   /** How often the loop looks for pipelines whose interval has passed (default 1 s). */
