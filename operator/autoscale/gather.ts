@@ -1,0 +1,313 @@
+// Gathering: one pipeline and the cluster around it → the input of decide(). The signals come fresh every
+// round from each worker pod's /metrics, PostgreSQL and the PgBouncer admin consoles (signals.ts); the
+// sizes in effect, the last change and the connections of the other pipelines on the same database come from
+// the informer caches. Each source fails on its own and lands in `signals.missing`, so the decision holds
+// instead of the round failing.
+
+import { checkPipeline } from '../../api/check.ts';
+import type { ResolvedBasicAuthRef, ResolvedPipeline } from '../../api/defaults.ts';
+import { effectiveSizes } from '../../api/sizes.ts';
+import type { IngestPipeline, IngestPipelineStatus } from '../../api/types.ts';
+import { PGBOUNCER_PORT } from '../render/config.ts';
+import { names, PIPELINE_LABEL } from '../render/meta.ts';
+import { METRICS_PORT } from '../render/worker.ts';
+import type { InformerSet } from '../runtime/informer.ts';
+import { type KubeObject, keyOf } from '../runtime/kube.ts';
+import {
+  connectionNeed,
+  type DecideInput,
+  limitsOf,
+  type PgBouncerSignals,
+  type PostgresSignals,
+  type Signals,
+  type WorkerSignals,
+} from './decide.ts';
+import {
+  type BouncerReading,
+  combineBouncers,
+  type PgTarget,
+  type PodSample,
+  PostgresProbe,
+  podSample,
+  readPgBouncer,
+  scrape,
+  workerSignals,
+} from './signals.ts';
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+export interface PodObject extends KubeObject {
+  spec?: { containers?: Array<{ name: string; ports?: Array<{ name?: string; containerPort: number }> }> };
+  status?: {
+    phase?: string;
+    podIP?: string;
+    conditions?: Array<{ type: string; status: string }>;
+  };
+}
+
+export interface GatherOptions {
+  /**
+   * Where a worker pod serves /metrics. Default: its podIP and the container port named `metrics` (9090).
+   * Tests running workers as local processes point this at 127.0.0.x and their chosen ports.
+   */
+  metricsAddress?: (pod: PodObject) => Endpoint | undefined;
+  /**
+   * The PgBouncer admin consoles of a pipeline. Default: every running PgBouncer pod (podIP:6432), or the
+   * pipeline's PgBouncer Service when no pod is visible yet.
+   */
+  pgbouncerEndpoints?: (r: ResolvedPipeline, pods: PodObject[]) => Endpoint[];
+}
+
+export interface GatherDeps {
+  pipelines: InformerSet<IngestPipeline & KubeObject>;
+  pods: InformerSet<PodObject>;
+  /** Data (base64) of a Secret, or undefined when it does not exist (the reconciler's cached reader). */
+  readSecret: (namespace: string, name: string) => Promise<Record<string, string> | undefined>;
+  now: () => number;
+}
+
+/**
+ * What gathering keeps of a pipeline between rounds: rates and the backlog trend are deltas against the
+ * previous samples, and the PostgreSQL probe keeps its connection open while its target stays the same.
+ */
+export interface GatherState {
+  samples: Map<string, PodSample>;
+  backlog?: { atMs: number; backlog: number };
+  probe?: { key: string; probe: PostgresProbe };
+}
+
+/** A PgBouncer admin console and what it reported this round (the pool size in effect, among others). */
+export interface Bouncer {
+  target: PgTarget;
+  reading: BouncerReading;
+}
+
+export interface Gathered {
+  input: DecideInput;
+  /** The PgBouncers read this round: applying sets the pool size on those that run another one. */
+  bouncers: Bouncer[];
+}
+
+/** Closes what the state holds open (the PostgreSQL probe's connection) when its pipeline goes away. */
+export function closeGatherState(st: GatherState): void {
+  st.probe?.probe.close();
+}
+
+/** Pods that run a process worth asking: Running, with an IP, not on their way out. */
+const running = (p: PodObject) => p.status?.phase === 'Running' && !!p.status.podIP && !p.metadata.deletionTimestamp;
+
+const decode = (b64: string | undefined) =>
+  Buffer.from(b64 ?? '', 'base64')
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+
+export function defaultMetricsAddress(pod: PodObject): Endpoint | undefined {
+  if (!pod.status?.podIP) return undefined;
+  const port =
+    pod.spec?.containers?.flatMap((c) => c.ports ?? []).find((p) => p.name === 'metrics')?.containerPort ??
+    METRICS_PORT;
+  return { host: pod.status.podIP, port };
+}
+
+export function defaultPgBouncerEndpoints(r: ResolvedPipeline, pods: PodObject[]): Endpoint[] {
+  const ips = pods.filter(running).map((p) => ({ host: p.status?.podIP ?? '', port: PGBOUNCER_PORT }));
+  return ips.length > 0 ? ips : [{ host: `${names(r.name).pgbouncer}.${r.namespace}.svc`, port: PGBOUNCER_PORT }];
+}
+
+/** The user and password in a Secret's data, or an error naming the spec field that refers to the Secret. */
+export function credentialsFrom(
+  data: Record<string, string> | undefined,
+  ref: ResolvedBasicAuthRef,
+  field: string,
+  namespace: string,
+): { user: string; password: string } {
+  if (!data) throw new Error(`${field}: Secret "${ref.name}" not found in namespace ${namespace}`);
+  if (data[ref.usernameKey] === undefined || data[ref.passwordKey] === undefined) {
+    throw new Error(`${field}: Secret "${ref.name}" lacks key "${ref.usernameKey}" or "${ref.passwordKey}"`);
+  }
+  return { user: decode(data[ref.usernameKey]), password: decode(data[ref.passwordKey]) };
+}
+
+/**
+ * Where the PostgreSQL counts are read: spec.autoscaling.postgresMonitoring when set, else the sink itself.
+ * Without a monitoring Secret the pipeline's own user reads them (pg_stat_activity rows and pg_locks are
+ * visible to every user; pg_monitor only adds query texts the autoscaler does not need). TLS follows the
+ * sink's sslMode either way: the monitoring endpoint is the same server.
+ */
+export function postgresSource(r: ResolvedPipeline): {
+  server: Omit<PgTarget, 'user' | 'password'>;
+  credentials: ResolvedBasicAuthRef;
+  field: string;
+} {
+  const m = r.autoscaling.postgresMonitoring;
+  const pgSink = r.sink.postgres;
+  return {
+    server: {
+      host: m?.host ?? pgSink.host,
+      port: m?.port ?? pgSink.port,
+      database: m?.database ?? pgSink.database,
+      ssl: pgSink.sslMode !== 'disable',
+    },
+    credentials: m?.credentials ?? pgSink.credentials,
+    field: m ? 'spec.autoscaling.postgresMonitoring.credentialsSecretRef' : 'spec.sink.postgres.credentialsSecretRef',
+  };
+}
+
+/** Connections the other pipelines writing to the same database may hold at their current sizes. */
+export function otherPipelinesConnections(
+  pipelines: Array<IngestPipeline & KubeObject>,
+  key: string,
+  r: ResolvedPipeline,
+): number {
+  const db = (x: ResolvedPipeline) => `${x.sink.postgres.host}:${x.sink.postgres.port}/${x.sink.postgres.database}`;
+  let total = 0;
+  for (const o of pipelines) {
+    if (keyOf(o) === key || o.metadata.deletionTimestamp) continue;
+    if (o.spec?.sink?.postgres?.host !== r.sink.postgres.host) continue; // cheap filter before validating
+    const checked = checkPipeline(o);
+    if ('problem' in checked || db(checked.resolved) !== db(r)) continue;
+    total += connectionNeed(effectiveSizes(o, checked.resolved), limitsOf(checked.resolved));
+  }
+  return total;
+}
+
+export class SignalGatherer {
+  private readonly d: GatherDeps;
+  private readonly o: GatherOptions;
+
+  constructor(deps: GatherDeps, opts: GatherOptions = {}) {
+    this.d = deps;
+    this.o = opts;
+  }
+
+  /**
+   * The decide() input for pipeline `p` (resolved as `r`). `stored` is the status the loop believes current
+   * (its own last write when the cache has not caught up yet): it dates the last change, so a cooldown counts
+   * from it.
+   */
+  async gather(
+    p: IngestPipeline & KubeObject,
+    r: ResolvedPipeline,
+    stored: IngestPipelineStatus | undefined,
+    st: GatherState,
+  ): Promise<Gathered> {
+    const limits = limitsOf(r);
+    const current = effectiveSizes(p, r);
+    const { signals, bouncers } = await this.signals(p, r, st);
+    const lastChange = stored?.autoscaling?.lastChangeTime ? Date.parse(stored.autoscaling.lastChangeTime) : Number.NaN;
+    // Read after the signals: the other pipelines' sizes may have moved while this round waited on I/O.
+    const others = otherPipelinesConnections(this.d.pipelines.list(), keyOf(p), r);
+    const input: DecideInput = {
+      signals,
+      limits,
+      current,
+      ...(Number.isFinite(lastChange) ? { lastChangeMs: lastChange } : {}),
+      now: this.d.now(),
+      otherPipelinesConnections: others,
+    };
+    return { input, bouncers };
+  }
+
+  private async signals(
+    p: IngestPipeline & KubeObject,
+    r: ResolvedPipeline,
+    st: GatherState,
+  ): Promise<{ signals: Signals; bouncers: Bouncer[] }> {
+    const missing: string[] = [];
+    const [workers, postgres, bouncer] = await Promise.all([
+      this.workerSignals(p, r, st).catch((err: Error) => {
+        missing.push(`worker metrics: ${err.message}`);
+        return undefined;
+      }),
+      this.postgresSignals(r, st).catch((err: Error) => {
+        missing.push(err.message);
+        return undefined;
+      }),
+      r.sink.pgbouncer.enabled
+        ? this.pgbouncerSignals(r).catch((err: Error) => {
+            missing.push(err.message);
+            return undefined;
+          })
+        : Promise.resolve(undefined),
+    ]);
+    const signals: Signals = {
+      ...(workers ? { workers } : {}),
+      ...(postgres ? { postgres } : {}),
+      ...(bouncer ? { pgbouncer: bouncer.signals } : {}),
+      missing,
+    };
+    return { signals, bouncers: bouncer?.readings ?? [] };
+  }
+
+  private podsOf(r: ResolvedPipeline, component: 'worker' | 'pgbouncer'): PodObject[] {
+    return this.d.pods
+      .list()
+      .filter(
+        (pod) =>
+          pod.metadata.namespace === r.namespace &&
+          pod.metadata.labels?.[PIPELINE_LABEL] === r.name &&
+          pod.metadata.labels?.['app.kubernetes.io/component'] === component,
+      );
+  }
+
+  private async workerSignals(
+    p: IngestPipeline & KubeObject,
+    r: ResolvedPipeline,
+    st: GatherState,
+  ): Promise<WorkerSignals> {
+    // Every running pod, ready or not: a pod that is unready because its writes are stuck still holds a
+    // backlog the decision must see.
+    const pods = this.podsOf(r, 'worker').filter(running);
+    if (pods.length === 0) {
+      throw new Error(
+        `no running worker pod with an IP (kubectl get pods -n ${r.namespace} -l ${PIPELINE_LABEL}=${p.metadata.name},app.kubernetes.io/component=worker)`,
+      );
+    }
+    const address = this.o.metricsAddress ?? defaultMetricsAddress;
+    const samples = await Promise.all(
+      pods.map(async (pod) => {
+        const at = address(pod);
+        if (!at) throw new Error(`pod ${pod.metadata.name} has no address`);
+        const text = await scrape(pod.metadata.name, at.host, at.port);
+        return podSample(pod.metadata.name, pod.metadata.uid ?? pod.metadata.name, this.d.now(), text);
+      }),
+    );
+    const w = workerSignals(samples, st.samples, st.backlog);
+    st.samples = new Map(samples.map((s) => [s.uid, s]));
+    st.backlog = { atMs: Math.max(...samples.map((s) => s.atMs)), backlog: w.backlog };
+    return w;
+  }
+
+  private async credentials(r: ResolvedPipeline, ref: ResolvedBasicAuthRef, field: string) {
+    return credentialsFrom(await this.d.readSecret(r.namespace, ref.name), ref, field, r.namespace);
+  }
+
+  private async postgresSignals(r: ResolvedPipeline, st: GatherState): Promise<PostgresSignals> {
+    const source = postgresSource(r);
+    const creds = await this.credentials(r, source.credentials, source.field).catch((err: Error) => {
+      throw new Error(`PostgreSQL: ${err.message}`);
+    });
+    const target: PgTarget = { ...source.server, ...creds };
+    const key = JSON.stringify(target);
+    if (st.probe?.key !== key) {
+      st.probe?.probe.close();
+      st.probe = { key, probe: new PostgresProbe(target) };
+    }
+    return st.probe.probe.read();
+  }
+
+  private async pgbouncerSignals(r: ResolvedPipeline): Promise<{ signals: PgBouncerSignals; readings: Bouncer[] }> {
+    const creds = await this.credentials(r, r.sink.postgres.credentials, 'spec.sink.postgres.credentialsSecretRef');
+    const endpoints = (this.o.pgbouncerEndpoints ?? defaultPgBouncerEndpoints)(r, this.podsOf(r, 'pgbouncer'));
+    const readings = await Promise.all(
+      endpoints.map(async (e) => {
+        const target: PgTarget = { host: e.host, port: e.port, database: 'pgbouncer', ...creds, ssl: false };
+        return { target, reading: await readPgBouncer(target, r.sink.postgres.database, creds.user) };
+      }),
+    );
+    return { signals: combineBouncers(readings.map((x) => x.reading)), readings };
+  }
+}
