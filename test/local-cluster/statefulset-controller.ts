@@ -80,7 +80,7 @@ export async function syncStatefulSet(cl: Cluster, s: V1StatefulSet, all: V1Pod[
     const p = pods.find((x) => x.metadata?.name === podName);
     if (p) await deletePod(cl, p);
   }
-  // The status describes the pods as this sync found them, as the real controller's does.
+  // The status describes the pods as this sync found them, before its own creations and deletions.
   const active = pods.filter((p) => ordinal(p.metadata?.name ?? '') < n && isActive(p));
   const updated = active.filter((p) => revisionOf(p) === revision);
   const ready = active.filter(isReady).length;
@@ -92,7 +92,7 @@ export async function syncStatefulSet(cl: Cluster, s: V1StatefulSet, all: V1Pod[
     availableReplicas: ready,
     updatedReplicas: updated.length,
     currentReplicas: current ? active.length - updated.length : updated.length,
-    currentRevision: (current && revisionOf(current)) ?? revision,
+    currentRevision: (current ? revisionOf(current) : undefined) ?? revision,
     updateRevision: revision,
   };
   await writeWorkloadStatus(cl, s, 'statefulsets', status);
