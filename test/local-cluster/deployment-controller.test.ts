@@ -1,11 +1,9 @@
-// The pod runner's pure parts: the Deployment controller's rollout steps and the kubelet's atomic volume writer.
+// The Deployment controller's rollout steps, and the template hash that tells its pods' revisions apart.
 
 import assert from 'node:assert/strict';
-import { lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { type PodView, planDeployment, templateHash, writeAtomically } from './pod-runner.ts';
+import { type PodView, planDeployment } from './deployment-controller.ts';
+import { templateHash } from './workloads.ts';
 
 const pod = (name: string, fresh: boolean, ready: boolean, created = name): PodView => ({
   name,
@@ -104,27 +102,4 @@ test('templateHash changes with the template and only with it', () => {
     templateHash({ ...t, metadata: { annotations: { 'mqtt2pg.io/config-hash': 'b' } } }),
   );
   assert.match(templateHash(t), /^[0-9a-f]{10}$/);
-});
-
-test('writeAtomically: files are symlinks through ..data, swapped as a whole, removed keys disappear', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mqtt2pg-atomic-'));
-  try {
-    writeAtomically(
-      dir,
-      new Map([
-        ['pipeline.yaml', Buffer.from('v1')],
-        ['old', Buffer.from('x')],
-      ]),
-    );
-    assert.equal(readFileSync(join(dir, 'pipeline.yaml'), 'utf8'), 'v1');
-    assert.ok(lstatSync(join(dir, 'pipeline.yaml')).isSymbolicLink());
-    const first = readlinkSync(join(dir, '..data'));
-    writeAtomically(dir, new Map([['pipeline.yaml', Buffer.from('v2')]]));
-    assert.equal(readFileSync(join(dir, 'pipeline.yaml'), 'utf8'), 'v2');
-    assert.notEqual(readlinkSync(join(dir, '..data')), first);
-    assert.throws(() => lstatSync(join(dir, 'old')), /ENOENT/);
-    assert.throws(() => lstatSync(join(dir, first)), /ENOENT/, 'the previous generation is removed');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 });

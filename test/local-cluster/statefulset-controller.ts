@@ -1,0 +1,99 @@
+// The StatefulSet controller, Parallel pod management: pods <set>-0 … <set>-(n-1), each with a PVC per
+// volumeClaimTemplate named <claim>-<pod> (the claims outlive the pods); RollingUpdate replaces one pod at a
+// time, highest ordinal first, and only while every pod is ready. Each sync takes one step (planStatefulSet,
+// pure) and writes the StatefulSet's status.
+
+import type { V1Pod, V1StatefulSet, V1Volume } from '@kubernetes/client-node';
+import { type Cluster, isActive, isReady, ownedBy } from './context.ts';
+import { createPod, deletePod, templateHash, writeWorkloadStatus } from './workloads.ts';
+
+export interface SetPodView {
+  name: string;
+  /** Not being deleted. */
+  active: boolean;
+  ready: boolean;
+  /** Its controller-revision-hash label. */
+  revision: string;
+}
+
+/** The ordinal in a pod's name (<set>-<ordinal>); -1 for a name without one. */
+const ordinal = (name: string) => Number(/-(\d+)$/.exec(name)?.[1] ?? -1);
+
+/**
+ * One step for the set's pods (terminating ones included): the ordinals that have no pod (created at once),
+ * then the pods to delete: every active pod at or above `replicas`, and, when the update strategy replaces
+ * pods and all `replicas` pods are active and ready, the highest-ordinal one on an old revision.
+ */
+export function planStatefulSet(o: {
+  name: string;
+  replicas: number;
+  revision: string;
+  onDelete: boolean;
+  pods: SetPodView[];
+}): { create: number[]; remove: string[] } {
+  const names = new Set(o.pods.map((p) => p.name));
+  const create: number[] = [];
+  for (let i = 0; i < o.replicas; i++) if (!names.has(`${o.name}-${i}`)) create.push(i);
+  const remove = o.pods.filter((p) => ordinal(p.name) >= o.replicas && p.active).map((p) => p.name);
+  const active = o.pods.filter((p) => ordinal(p.name) < o.replicas && p.active);
+  if (!o.onDelete && active.length === o.replicas && active.every((p) => p.ready)) {
+    const stale = active.filter((p) => p.revision !== o.revision).sort((a, b) => ordinal(b.name) - ordinal(a.name))[0];
+    if (stale) remove.push(stale.name);
+  }
+  return { create, remove };
+}
+
+/** One sync of one StatefulSet against the namespace's pods: a step, then its status. */
+export async function syncStatefulSet(cl: Cluster, s: V1StatefulSet, all: V1Pod[]) {
+  const name = s.metadata?.name ?? '';
+  const n = s.spec?.replicas ?? 1;
+  const revision = `${name}-${templateHash(s.spec?.template)}`;
+  const revisionOf = (p: V1Pod) => p.metadata?.labels?.['controller-revision-hash'];
+  const pods = all.filter((p) => ownedBy(p, s.metadata?.uid));
+  const plan = planStatefulSet({
+    name,
+    replicas: n,
+    revision,
+    onDelete: s.spec?.updateStrategy?.type === 'OnDelete',
+    pods: pods.map((p) => ({
+      name: p.metadata?.name ?? '',
+      active: isActive(p),
+      ready: isReady(p),
+      revision: revisionOf(p) ?? '',
+    })),
+  });
+  const claims = s.spec?.volumeClaimTemplates ?? [];
+  for (const i of plan.create) {
+    const podName = `${name}-${i}`;
+    const volumes: V1Volume[] = claims.map((c) => ({
+      name: c.metadata?.name ?? '',
+      persistentVolumeClaim: { claimName: `${c.metadata?.name}-${podName}` },
+    }));
+    const labels = {
+      'controller-revision-hash': revision,
+      'statefulset.kubernetes.io/pod-name': podName,
+      'apps.kubernetes.io/pod-index': String(i),
+    };
+    await createPod(cl, s, 'StatefulSet', podName, labels, volumes);
+  }
+  for (const podName of plan.remove) {
+    const p = pods.find((x) => x.metadata?.name === podName);
+    if (p) await deletePod(cl, p);
+  }
+  // The status describes the pods as this sync found them, before its own creations and deletions.
+  const active = pods.filter((p) => ordinal(p.metadata?.name ?? '') < n && isActive(p));
+  const updated = active.filter((p) => revisionOf(p) === revision);
+  const ready = active.filter(isReady).length;
+  const current = active.find((p) => revisionOf(p) !== revision);
+  const status = {
+    observedGeneration: s.metadata?.generation,
+    replicas: active.length,
+    readyReplicas: ready,
+    availableReplicas: ready,
+    updatedReplicas: updated.length,
+    currentReplicas: current ? active.length - updated.length : updated.length,
+    currentRevision: (current ? revisionOf(current) : undefined) ?? revision,
+    updateRevision: revision,
+  };
+  await writeWorkloadStatus(cl, s, 'statefulsets', status);
+}
