@@ -1,6 +1,7 @@
 // Defaults, applied in code so the stored object stays exactly what the user wrote (GitOps: a schema
 // default would show as drift in Argo CD). Every default is documented in the field's description.
 
+import { clamp } from './sizes.ts';
 import type { BasicAuthSecretRef, IngestPipeline, S3CredentialsSecretRef, SecretKeyRef } from './types.ts';
 import { parseBytes, parseDurationMs } from './units.ts';
 
@@ -217,7 +218,7 @@ export function resolvePipeline(p: IngestPipeline): ResolvedPipeline {
     flusher: {
       batchSize: flusher.batchSize ?? 5000,
       flushIntervalMs: parseDurationMs(flusher.flushInterval ?? '100ms'),
-      flushers: flusher.flushers ?? Math.min(Math.max(2, minFlushers), maxFlushers),
+      flushers: flusher.flushers ?? clamp(2, { min: minFlushers, max: maxFlushers }),
       minFlushers,
       maxFlushers,
       initialBackoffMs: parseDurationMs(flusher.retry?.initialBackoff ?? '100ms'),
