@@ -104,6 +104,9 @@ export interface ResolvedPipeline {
 }
 
 export const DEFAULT_TOPIC_FILTER = 't/+/d/+/evt/#';
+/** Applied where they are used (the worker pod, the autoscaler's loop), not on the resolved pipeline. */
+export const DEFAULT_IMAGE_PULL_POLICY = 'IfNotPresent';
+export const DEFAULT_AUTOSCALING_INTERVAL = '15s';
 
 const basicAuth = (ref: BasicAuthSecretRef): ResolvedBasicAuthRef => ({
   name: ref.name,
@@ -238,7 +241,7 @@ export function resolvePipeline(p: IngestPipeline): ResolvedPipeline {
       : {}),
     autoscaling: {
       enabled: auto.enabled ?? false,
-      intervalMs: parseDurationMs(auto.interval ?? '15s'),
+      intervalMs: parseDurationMs(auto.interval ?? DEFAULT_AUTOSCALING_INTERVAL),
       minReplicas: auto.minReplicas ?? Math.max(1, Math.min(replicas, auto.maxReplicas ?? replicas)),
       maxReplicas: auto.maxReplicas ?? Math.max(1, replicas, auto.minReplicas ?? 1),
       minPoolSize: auto.minPoolSize ?? Math.min(poolSize, auto.maxPoolSize ?? poolSize),

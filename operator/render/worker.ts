@@ -12,7 +12,7 @@ import {
   WORKER_PORTS,
   WORKER_WAL_DIR,
 } from '../../api/contract.ts';
-import type { ResolvedPipeline } from '../../api/defaults.ts';
+import { DEFAULT_IMAGE_PULL_POLICY, type ResolvedPipeline } from '../../api/defaults.ts';
 import { secretNames } from '../../api/secret-refs.ts';
 import type { IngestPipeline } from '../../api/types.ts';
 import { CONFIG_HASH_ANNOTATION, names, objectMeta, quantity, selectorLabels, labels as stdLabels } from './meta.ts';
@@ -64,7 +64,7 @@ export function workerPodSpec(p: IngestPipeline, r: ResolvedPipeline, input: Wor
   const container: V1Container = {
     name: 'worker',
     image: input.image,
-    imagePullPolicy: p.spec.imagePullPolicy ?? 'IfNotPresent',
+    imagePullPolicy: p.spec.imagePullPolicy ?? DEFAULT_IMAGE_PULL_POLICY,
     command: [
       'mqtt2pg',
       'worker',
