@@ -3,7 +3,12 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AUTOSCALER_SERIES, WORKER_METRICS, WORKER_PROCESS_METRICS } from '../api/contract.ts';
+import {
+  AUTOSCALER_SERIES,
+  WORKER_PROCESS_METRICS_PREFIX as PREFIX,
+  WORKER_METRICS,
+  WORKER_PROCESS_METRICS,
+} from '../api/contract.ts';
 import { parseMetrics, podSample } from '../operator/autoscale/signals.ts';
 import { WorkerMetrics } from './metrics.ts';
 
@@ -13,7 +18,8 @@ test('the worker registers every metric of the contract, and none outside it', a
   for (const name of [...Object.values(WORKER_METRICS), ...Object.values(WORKER_PROCESS_METRICS)]) {
     assert.ok(registered.includes(name), `worker/metrics.ts does not register ${name}`);
   }
-  const own = registered.filter((n) => !n.startsWith('mqtt2pg_process_') && !n.startsWith('mqtt2pg_nodejs_'));
+  // prom-client's process and Node.js metrics, under the worker's prefix.
+  const own = registered.filter((n) => !n.startsWith(`${PREFIX}process_`) && !n.startsWith(`${PREFIX}nodejs_`));
   const named: string[] = Object.values(WORKER_METRICS);
   assert.deepEqual(
     own.filter((n) => !named.includes(n)),
