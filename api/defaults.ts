@@ -1,6 +1,7 @@
 // Defaults, applied in code so the stored object stays exactly what the user wrote (GitOps: a schema
 // default would show as drift in Argo CD). Every default is documented in the field's description.
 
+import { clamp } from './sizes.ts';
 import type { BasicAuthSecretRef, IngestPipeline, S3CredentialsSecretRef, SecretKeyRef } from './types.ts';
 import { parseBytes, parseDurationMs } from './units.ts';
 
@@ -103,6 +104,9 @@ export interface ResolvedPipeline {
 }
 
 export const DEFAULT_TOPIC_FILTER = 't/+/d/+/evt/#';
+/** Applied where they are used (the worker pod, the autoscaler's loop), not on the resolved pipeline. */
+export const DEFAULT_IMAGE_PULL_POLICY = 'IfNotPresent';
+export const DEFAULT_AUTOSCALING_INTERVAL = '15s';
 
 const basicAuth = (ref: BasicAuthSecretRef): ResolvedBasicAuthRef => ({
   name: ref.name,
@@ -217,7 +221,7 @@ export function resolvePipeline(p: IngestPipeline): ResolvedPipeline {
     flusher: {
       batchSize: flusher.batchSize ?? 5000,
       flushIntervalMs: parseDurationMs(flusher.flushInterval ?? '100ms'),
-      flushers: flusher.flushers ?? Math.min(Math.max(2, minFlushers), maxFlushers),
+      flushers: flusher.flushers ?? clamp(2, { min: minFlushers, max: maxFlushers }),
       minFlushers,
       maxFlushers,
       initialBackoffMs: parseDurationMs(flusher.retry?.initialBackoff ?? '100ms'),
@@ -237,7 +241,7 @@ export function resolvePipeline(p: IngestPipeline): ResolvedPipeline {
       : {}),
     autoscaling: {
       enabled: auto.enabled ?? false,
-      intervalMs: parseDurationMs(auto.interval ?? '15s'),
+      intervalMs: parseDurationMs(auto.interval ?? DEFAULT_AUTOSCALING_INTERVAL),
       minReplicas: auto.minReplicas ?? Math.max(1, Math.min(replicas, auto.maxReplicas ?? replicas)),
       maxReplicas: auto.maxReplicas ?? Math.max(1, replicas, auto.minReplicas ?? 1),
       minPoolSize: auto.minPoolSize ?? Math.min(poolSize, auto.maxPoolSize ?? poolSize),

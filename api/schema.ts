@@ -113,7 +113,7 @@ const sourceSchema: Schema = obj(
     connectTimeout: duration('Connection timeout per attempt. Defaults to 10s.', '10s'),
     auth: obj('Broker authentication.', { secretRef: basicAuthRef('MQTT') }, { required: ['secretRef'] }),
     tls: obj(
-      'TLS to the broker. Implied by an mqtts:// URL.',
+      'TLS to the broker. Implied by an mqtts:// URL, a caSecretRef or a clientCertSecretRef.',
       {
         enabled: bool('Use TLS even with mqtt:// URLs. Defaults to false.'),
         caSecretRef: secretKeyRef('the CA bundle (PEM) that signs the broker certificate', 'ca.crt'),

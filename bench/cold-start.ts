@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { pipelinesPath } from '../api/contract.ts';
 import type { KubeList } from '../operator/runtime/kube.ts';
 import { eventually } from '../test/lib/eventually.ts';
 import {
@@ -31,7 +32,7 @@ try {
   await apply(ns, secretYaml('pg', { username: 'u', password: 'p' }));
   const docs = Array.from({ length: n }, (_, i) => pipelineYaml(`p${i}`, `  replicas: ${1 + (i % 3)}\n`));
   for (let i = 0; i < n; i += 50) await apply(ns, docs.slice(i, i + 50).join('---\n'));
-  const listPath = `/apis/mqtt2pg.io/v1alpha1/namespaces/${ns}/ingestpipelines`;
+  const listPath = pipelinesPath(ns);
   const done = async () => {
     const list = await client.request<KubeList<PipelineObject>>('GET', listPath);
     const reconciled = list.items.filter((p) => p.status?.observedGeneration === p.metadata.generation).length;

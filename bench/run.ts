@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { WORKER_METRICS, WORKER_PROCESS_METRICS } from '../api/contract.ts';
 import { command, REPO_ROOT, requireEnv } from '../test/lib/env.ts';
 import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../test/lib/worker-process.ts';
 import { runLoadgen } from '../worker/loadgen.ts';
@@ -36,16 +37,18 @@ interface Sample {
   buckets: Map<number, number>;
 }
 
+const latencyBucket = new RegExp(`^${WORKER_METRICS.receiveToCommit}_bucket\\{le="([^"]+)"\\}$`);
+
 async function sample(workers: WorkerProcess[], t: number): Promise<Sample> {
   const s: Sample = { t, committed: 0, backlog: 0, rss: 0, cpu: 0, buckets: new Map() };
   for (const w of workers) {
     const m = await w.metrics();
-    s.committed += (m.get('mqtt2pg_flushed_rows_total') ?? 0) + sumPrefix(m, 'mqtt2pg_unparseable_total');
-    s.backlog += m.get('mqtt2pg_wal_messages') ?? 0;
-    s.rss = Math.max(s.rss, m.get('mqtt2pg_process_resident_memory_bytes') ?? 0);
-    s.cpu += m.get('mqtt2pg_process_cpu_seconds_total') ?? 0;
+    s.committed += (m.get(WORKER_METRICS.flushedRows) ?? 0) + sumPrefix(m, WORKER_METRICS.unparseable);
+    s.backlog += m.get(WORKER_METRICS.walMessages) ?? 0;
+    s.rss = Math.max(s.rss, m.get(WORKER_PROCESS_METRICS.residentMemory) ?? 0);
+    s.cpu += m.get(WORKER_PROCESS_METRICS.cpuSeconds) ?? 0;
     for (const [k, v] of m) {
-      const b = /^mqtt2pg_receive_to_commit_seconds_bucket\{le="([^"]+)"\}$/.exec(k);
+      const b = latencyBucket.exec(k);
       if (b) {
         const le = b[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(b[1]);
         s.buckets.set(le, (s.buckets.get(le) ?? 0) + v);

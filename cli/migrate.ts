@@ -1,8 +1,9 @@
 // `mqtt2pg migrate -f PIPELINE.yaml`: create or upgrade the pipeline's tables, then exit.
 
 import pg from 'pg';
+import { DEFAULT_SECRETS_DIR } from '../api/contract.ts';
 import { loadSinglePipeline } from '../api/load-pipeline.ts';
-import { DEFAULT_SECRETS_DIR, SecretsDir } from '../common/secrets-dir.ts';
+import { SecretsDir } from '../common/secrets-dir.ts';
 import { migrate } from '../worker/migrate.ts';
 import { explainPgConnectError, pgClientConfig } from '../worker/pg-config.ts';
 import { parseCommandArgs } from './args.ts';

@@ -1,6 +1,7 @@
 // `mqtt2pg operator`: runs the controller with in-cluster credentials, or KUBECONFIG outside a cluster.
 
 import { parseArgs } from 'node:util';
+import { ENV, OPERATOR_PORT } from '../api/contract.ts';
 import { parseDurationMs } from '../api/units.ts';
 import { runOperator } from '../operator/main.ts';
 import { validateLeaderElection } from '../operator/runtime/leader.ts';
@@ -10,10 +11,10 @@ const USAGE = `Usage: mqtt2pg operator [options]
 Reconciles IngestPipelines into worker Deployments/StatefulSets, ConfigMaps, PgBouncer and RBAC, and
 reports their status. Uses the in-cluster service account in a pod, KUBECONFIG (or ~/.kube/config) outside.
 
-  --watch-namespace NS[,NS...]   watch only these namespaces (repeatable; default: all, or $WATCH_NAMESPACE)
+  --watch-namespace NS[,NS...]   watch only these namespaces (repeatable; default: all, or $${ENV.watchNamespace})
   --leader-elect / --no-leader-elect
                                  take a Lease so only one replica reconciles (default: on)
-  --lease-namespace NS           namespace of the Lease (default: $POD_NAMESPACE, else the kubeconfig's, else default)
+  --lease-namespace NS           namespace of the Lease (default: $${ENV.podNamespace}, else the kubeconfig's, else default)
   --lease-name NAME              default mqtt2pg-operator
   --lease-duration DURATION      how long a dead leader blocks the others (default 15s)
   --renew-deadline DURATION      how long the leader retries renewing before it gives up (default 10s)
@@ -22,7 +23,7 @@ reports their status. Uses the in-cluster service account in a pod, KUBECONFIG (
   --concurrency N                pipelines reconciled at once (default 4; one pipeline is never reconciled twice at once)
   --resync DURATION              re-check every pipeline this often even without changes (default 10m)
   --watch-timeout DURATION       server-side watch timeout; watches resume from their resourceVersion (default 5m)
-  --listen HOST:PORT             /metrics, /healthz, /readyz (default :8080; port 0 picks one and logs it)
+  --listen HOST:PORT             /metrics, /healthz, /readyz (default :${OPERATOR_PORT.port}; port 0 picks one and logs it)
   --worker-image IMAGE           default worker image (default ghcr.io/mqtt2pg/mqtt2pg:<version>; spec.image wins)
   --pgbouncer-image IMAGE        default PgBouncer image (default ghcr.io/cloudnative-pg/pgbouncer:1.24.1)
   --log-level LEVEL              trace, debug, info (default), warn, error`;
@@ -36,8 +37,7 @@ function duration(flag: string, value: string | undefined, dflt: string): number
 }
 
 function leaseNamespaceDefault(): string {
-  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
-  return 'default';
+  return process.env[ENV.podNamespace] || 'default';
 }
 
 export async function runOperatorCommand(argv: string[]): Promise<number> {
@@ -60,7 +60,7 @@ export async function runOperatorCommand(argv: string[]): Promise<number> {
         concurrency: { type: 'string', default: '4' },
         resync: { type: 'string' },
         'watch-timeout': { type: 'string' },
-        listen: { type: 'string', default: ':8080' },
+        listen: { type: 'string', default: `:${OPERATOR_PORT.port}` },
         'worker-image': { type: 'string' },
         'pgbouncer-image': { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
@@ -77,7 +77,7 @@ export async function runOperatorCommand(argv: string[]): Promise<number> {
   }
   try {
     const nsFlags = (values['watch-namespace'] as string[] | undefined) ?? [];
-    const namespaces = (nsFlags.length > 0 ? nsFlags : [process.env.WATCH_NAMESPACE ?? ''])
+    const namespaces = (nsFlags.length > 0 ? nsFlags : [process.env[ENV.watchNamespace] ?? ''])
       .flatMap((s) => s.split(','))
       .map((s) => s.trim())
       .filter(Boolean);

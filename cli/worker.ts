@@ -1,6 +1,6 @@
 // `mqtt2pg worker -f PIPELINE.yaml`: one worker outside Kubernetes, or inside a pod.
 
-import { DEFAULT_SECRETS_DIR } from '../common/secrets-dir.ts';
+import { DEFAULT_SECRETS_DIR, ENV, WORKER_PORTS } from '../api/contract.ts';
 import { runWorker } from '../worker/main.ts';
 import { parseCommandArgs, UsageError } from './args.ts';
 
@@ -13,14 +13,14 @@ PUBACK) → COPY into PostgreSQL → dead letters to S3. SIGTERM drains the WAL 
       --name NAME          which pipeline, when FILE holds several
       --secrets-dir DIR    Secret values as DIR/<secret>/<key> (default ${DEFAULT_SECRETS_DIR})
       --wal-dir DIR        WAL directory (default ./wal-<pipeline>)
-      --instance NAME      client id suffix: <clientIdPrefix>-<NAME> (default $POD_NAME, else <host>-<pipeline>)
-      --metrics-port N     /metrics listener (default 9090; 0 picks a free port)
-      --health-port N      /healthz and /readyz listener (default 8081; 0 picks a free port)
+      --instance NAME      client id suffix: <clientIdPrefix>-<NAME> (default $${ENV.podName}, else <host>-<pipeline>)
+      --metrics-port N     /metrics listener (default ${WORKER_PORTS.metrics.port}; 0 picks a free port)
+      --health-port N      /healthz and /readyz listener (default ${WORKER_PORTS.health.port}; 0 picks a free port)
       --listen-host HOST   address of both listeners (default 0.0.0.0)
       --no-migrate         do not create/upgrade the tables at start (they must exist)
       --drain-timeout S    seconds a SIGTERM drain may take (default terminationGracePeriodSeconds - 5)
       --watch-scale        follow the autoscaler's flusher count (status.autoscaling.current.flushers of the
-                           pipeline) through the Kubernetes API; default on when POD_NAMESPACE is set
+                           pipeline) through the Kubernetes API; default on when ${ENV.podNamespace} is set
       --no-watch-scale     never watch it`;
 
 function int(name: string, v: string | undefined, dflt: number): number {
@@ -58,8 +58,8 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
     ...(values.name ? { name: values.name as string } : {}),
     secretsDir: (values['secrets-dir'] as string | undefined) ?? DEFAULT_SECRETS_DIR,
     ...(values['wal-dir'] ? { walDir: values['wal-dir'] as string } : {}),
-    metricsPort: int('metrics-port', values['metrics-port'] as string | undefined, 9090),
-    healthPort: int('health-port', values['health-port'] as string | undefined, 8081),
+    metricsPort: int('metrics-port', values['metrics-port'] as string | undefined, WORKER_PORTS.metrics.port),
+    healthPort: int('health-port', values['health-port'] as string | undefined, WORKER_PORTS.health.port),
     listenHost: (values['listen-host'] as string | undefined) ?? '0.0.0.0',
     ...(values.instance ? { instance: values.instance as string } : {}),
     migrate: !values['no-migrate'],

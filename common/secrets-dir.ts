@@ -5,8 +5,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SecretKeyReference } from '../api/secret-refs.ts';
 
-export const DEFAULT_SECRETS_DIR = '/var/run/secrets/mqtt2pg';
-
 export class MissingSecretError extends Error {
   override name = 'MissingSecretError';
 }

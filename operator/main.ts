@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
+import { HTTP_PATHS } from '../api/contract.ts';
 import { EventRecorder } from './events.ts';
 import { Manager } from './manager.ts';
 import { OperatorMetrics } from './metrics.ts';
@@ -41,7 +42,7 @@ function startHttp(listen: string, metrics: OperatorMetrics, ready: () => boolea
   const { host, port } = parseListen(listen);
   const server = createServer((req, res) => {
     const url = req.url?.split('?')[0];
-    if (url === '/metrics') {
+    if (url === HTTP_PATHS.metrics) {
       metrics.registry.metrics().then(
         (body) => {
           res.writeHead(200, { 'content-type': metrics.registry.contentType });
@@ -54,12 +55,12 @@ function startHttp(listen: string, metrics: OperatorMetrics, ready: () => boolea
       );
       return;
     }
-    if (url === '/healthz') {
+    if (url === HTTP_PATHS.healthz) {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('ok\n');
       return;
     }
-    if (url === '/readyz') {
+    if (url === HTTP_PATHS.readyz) {
       const ok = ready();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
       res.end(ok ? 'ok\n' : 'caches not synced\n');

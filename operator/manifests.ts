@@ -3,6 +3,7 @@
 // these rules (scripts/packaging/generate.ts; `make lint` fails on drift); test/integration/operator/rbac.test.ts runs the
 // operator under exactly them.
 
+import { ENV, HTTP_PATHS, OPERATOR_PORT } from '../api/contract.ts';
 import { GROUP, PLURAL } from '../api/types.ts';
 import { CHILD_KINDS } from './kinds.ts';
 import { DEFAULT_WORKER_IMAGE, OPERATOR_VERSION } from './render/meta.ts';
@@ -107,16 +108,16 @@ export function operatorManifests(): Record<string, unknown[]> {
                 name: 'operator',
                 image: DEFAULT_WORKER_IMAGE,
                 command: ['mqtt2pg', 'operator'],
-                args: ['--listen', ':8080'],
+                args: ['--listen', `:${OPERATOR_PORT.port}`],
                 env: [
-                  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                  { name: ENV.podNamespace, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                   // Namespaced mode: a comma-separated list; bind the ClusterRole with a RoleBinding in each
                   // of them instead of the ClusterRoleBinding (see docs/operator.md).
-                  { name: 'WATCH_NAMESPACE', value: '' },
+                  { name: ENV.watchNamespace, value: '' },
                 ],
-                ports: [{ name: 'http', containerPort: 8080 }],
-                livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10 },
-                readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5 },
+                ports: [{ name: OPERATOR_PORT.name, containerPort: OPERATOR_PORT.port }],
+                livenessProbe: { httpGet: { path: HTTP_PATHS.healthz, port: OPERATOR_PORT.name }, periodSeconds: 10 },
+                readinessProbe: { httpGet: { path: HTTP_PATHS.readyz, port: OPERATOR_PORT.name }, periodSeconds: 5 },
                 resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
                 securityContext: {
                   runAsNonRoot: true,

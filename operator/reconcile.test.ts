@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkPipeline } from '../api/check.ts';
 import { secretReferences } from '../api/secret-refs.ts';
-import { effectiveSizes } from '../api/sizes.ts';
 import { pipeline } from '../test/lib/pipelines.ts';
 import { credentialsOf, secretProblem } from './reconcile.ts';
 
@@ -61,18 +60,4 @@ test('validation uses the loader’s checks and names the field', () => {
   longName.metadata.name = 'x'.repeat(50);
   const named = checkPipeline(longName);
   assert.ok('problem' in named && named.problem.reason === 'InvalidName');
-});
-
-test('sizes follow the spec, or the autoscaler within the spec bounds', () => {
-  const { p, r } = pipeline({ replicas: 2, flusher: { flushers: 3 } });
-  assert.deepEqual(effectiveSizes(p, r), { replicas: 2, flushers: 3, poolSize: 10 });
-  const auto = pipeline({
-    replicas: 2,
-    autoscaling: { enabled: true, maxReplicas: 4 },
-    flusher: { flushers: 3, maxFlushers: 6 },
-  });
-  auto.p.status = { autoscaling: { current: { replicas: 9, flushers: 5, poolSize: 10 } } };
-  assert.deepEqual(effectiveSizes(auto.p, auto.r), { replicas: 4, flushers: 5, poolSize: 10 });
-  p.status = { autoscaling: { current: { replicas: 9 } } };
-  assert.equal(effectiveSizes(p, r).replicas, 2, 'ignored while autoscaling is off');
 });

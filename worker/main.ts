@@ -4,6 +4,7 @@
 import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import pg from 'pg';
+import { ENV, HTTP_PATHS } from '../api/contract.ts';
 import type { ResolvedPipeline } from '../api/defaults.ts';
 import { loadSinglePipeline } from '../api/load-pipeline.ts';
 import { secretReferences } from '../api/secret-refs.ts';
@@ -142,7 +143,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     console.error(`mqtt2pg worker: ${missing.join('\n')}`);
     return 1;
   }
-  const instance = args.instance ?? process.env.POD_NAME ?? `${hostname()}-${p.name}`;
+  const instance = args.instance ?? process.env[ENV.podName] ?? `${hostname()}-${p.name}`;
   const log = createLogger(p.logLevel, { pipeline: `${p.namespace}/${p.name}`, instance });
   let wal: Wal | undefined;
   const metrics = new WorkerMetrics(p.name, () => wal);
@@ -151,15 +152,15 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
 
   const ready = () => Boolean(receiver?.connected && pool?.healthy);
   const metricsServer = await serve(args.metricsPort, args.listenHost, {
-    '/metrics': async () => ({
+    [HTTP_PATHS.metrics]: async () => ({
       status: 200,
       body: await metrics.registry.metrics(),
       type: metrics.registry.contentType,
     }),
   });
   const healthServer = await serve(args.healthPort, args.listenHost, {
-    '/healthz': async () => ({ status: 200, body: 'ok\n' }),
-    '/readyz': async () =>
+    [HTTP_PATHS.healthz]: async () => ({ status: 200, body: 'ok\n' }),
+    [HTTP_PATHS.readyz]: async () =>
       ready()
         ? { status: 200, body: 'ready\n' }
         : {
@@ -216,7 +217,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
       },
     );
     pool.setCount(p.flusher.flushers);
-    if (args.watchScale ?? process.env.POD_NAMESPACE !== undefined) {
+    if (args.watchScale ?? process.env[ENV.podNamespace] !== undefined) {
       const flushers = pool;
       scaleWatch = await watchScale(
         {

@@ -1,7 +1,9 @@
-// The worker's Prometheus metrics (prefix mqtt2pg_). Durability gauges no peer exposes: messages acked but
-// not committed, oldest unflushed age, receive→commit latency, duplicates redelivered.
+// The worker's Prometheus metrics, named in api/contract.ts (the autoscaler and the chart's alerts read them).
+// Durability gauges no peer exposes: messages acked but not committed, oldest unflushed age, receive→commit
+// latency, duplicates redelivered.
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { WORKER_METRICS as M, WORKER_PROCESS_METRICS_PREFIX } from '../api/contract.ts';
 
 export interface WalView {
   messages: number;
@@ -29,60 +31,60 @@ export class WorkerMetrics {
   constructor(pipeline: string, wal: () => WalView | undefined) {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ pipeline });
-    collectDefaultMetrics({ register: this.registry, prefix: 'mqtt2pg_' });
+    collectDefaultMetrics({ register: this.registry, prefix: WORKER_PROCESS_METRICS_PREFIX });
     this.received = new Counter({
-      name: 'mqtt2pg_received_total',
+      name: M.received,
       help: 'MQTT messages received',
       labelNames: ['qos'],
       registers,
     });
     this.acked = new Counter({
-      name: 'mqtt2pg_acked_total',
+      name: M.acked,
       help: 'QoS 1 messages acknowledged to the broker (after the WAL fsync)',
       registers,
     });
     this.duplicates = new Counter({
-      name: 'mqtt2pg_duplicates_redelivered_total',
+      name: M.duplicates,
       help: 'Messages the broker redelivered (DUP flag): counted duplicates of at-least-once delivery',
       registers,
     });
     this.flushedRows = new Counter({
-      name: 'mqtt2pg_flushed_rows_total',
+      name: M.flushedRows,
       help: 'Rows committed to the telemetry table',
       registers,
     });
     this.unparseable = new Counter({
-      name: 'mqtt2pg_unparseable_total',
+      name: M.unparseable,
       help: 'Rows committed to the unparseable table, by reason',
       labelNames: ['reason'],
       registers,
     });
     this.deadLetters = new Counter({
-      name: 'mqtt2pg_dead_letters_total',
+      name: M.deadLetters,
       help: 'Rows PostgreSQL rejected, written to the DLQ, by SQLSTATE class',
       labelNames: ['sqlstate_class'],
       registers,
     });
     this.retries = new Counter({
-      name: 'mqtt2pg_retries_total',
+      name: M.retries,
       help: 'Retried writes after connection or server errors',
       labelNames: ['target'],
       registers,
     });
     this.batchDuration = new Histogram({
-      name: 'mqtt2pg_batch_duration_seconds',
+      name: M.batchDuration,
       help: 'Time to write one batch (BEGIN..COMMIT, splits included)',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
     this.batchRows = new Histogram({
-      name: 'mqtt2pg_batch_rows',
+      name: M.batchRows,
       help: 'Rows per flushed batch',
       buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000, 50000],
       registers,
     });
     this.receiveToCommit = new Histogram({
-      name: 'mqtt2pg_receive_to_commit_seconds',
+      name: M.receiveToCommit,
       help: 'From reading the PUBLISH to the commit of its row',
       // Fine below a second: the benchmark reads p50/p99 from these buckets.
       buckets: [
@@ -90,19 +92,19 @@ export class WorkerMetrics {
       ],
       registers,
     });
-    this.activeFlushers = new Gauge({ name: 'mqtt2pg_flushers', help: 'Flushers running', registers });
+    this.activeFlushers = new Gauge({ name: M.flushers, help: 'Flushers running', registers });
     this.backpressure = new Gauge({
-      name: 'mqtt2pg_backpressure',
+      name: M.backpressure,
       help: '1 while the WAL is full and the worker has stopped reading from the broker',
       registers,
     });
     this.connected = new Gauge({
-      name: 'mqtt2pg_broker_connected',
+      name: M.brokerConnected,
       help: '1 while connected and subscribed to the broker',
       registers,
     });
     new Gauge({
-      name: 'mqtt2pg_wal_messages',
+      name: M.walMessages,
       help: 'Messages acknowledged to the broker but not yet committed (in the WAL)',
       registers,
       collect() {
@@ -110,7 +112,7 @@ export class WorkerMetrics {
       },
     });
     new Gauge({
-      name: 'mqtt2pg_wal_bytes',
+      name: M.walBytes,
       help: 'Bytes of WAL records',
       registers,
       collect() {
@@ -118,7 +120,7 @@ export class WorkerMetrics {
       },
     });
     new Gauge({
-      name: 'mqtt2pg_wal_oldest_unflushed_age_seconds',
+      name: M.walOldestUnflushedAge,
       help: 'Age of the oldest message not yet committed',
       registers,
       collect() {
@@ -127,7 +129,7 @@ export class WorkerMetrics {
       },
     });
     new Gauge({
-      name: 'mqtt2pg_wal_expired_total',
+      name: M.walExpired,
       help: 'Messages expired from the WAL by the retention limit (lost by configuration)',
       registers,
       collect() {

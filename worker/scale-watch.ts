@@ -2,6 +2,8 @@
 // IngestPipeline and applies status.autoscaling.current.flushers without a restart (the operator keeps the
 // count out of the pod config hash). The worker's Role allows get/list/watch on that one object.
 
+import { pipelinesPath } from '../api/contract.ts';
+import { clampCount } from '../api/sizes.ts';
 import type { Logger } from '../common/logger.ts';
 import { backoffMs } from './pg-errors.ts';
 
@@ -21,8 +23,9 @@ interface PipelineLike {
 export function desiredFlushers(obj: PipelineLike, t: ScaleTarget): number | undefined {
   if (obj.spec?.autoscaling?.enabled !== true) return undefined;
   const n = obj.status?.autoscaling?.current?.flushers;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) return undefined;
-  return Math.min(t.maxFlushers, Math.max(t.minFlushers, n));
+  // Below 1 is no flusher count (the autoscaler never writes one): ignored, not clamped up to minFlushers.
+  if (typeof n === 'number' && n < 1) return undefined;
+  return clampCount(n, { min: t.minFlushers, max: t.maxFlushers });
 }
 
 export interface ScaleWatch {
@@ -35,7 +38,7 @@ export async function watchScale(t: ScaleTarget, apply: (flushers: number) => vo
   const kc = new KubeConfig();
   kc.loadFromDefault();
   const watch = new Watch(kc);
-  const path = `/apis/mqtt2pg.io/v1alpha1/namespaces/${encodeURIComponent(t.namespace)}/ingestpipelines`;
+  const path = pipelinesPath(t.namespace);
   let stopped = false;
   let attempt = 0;
   let controller: AbortController | undefined;

@@ -12,12 +12,9 @@
 // the load (hysteresis: no flapping between two sizes).
 
 import type { ResolvedPipeline } from '../../api/defaults.ts';
+import { clampSizes, type SizeBounds, type Sizes } from '../../api/sizes.ts';
 
-export interface Sizes {
-  flushers: number;
-  poolSize: number;
-  replicas: number;
-}
+export type { Sizes };
 
 export type Rung = keyof Sizes;
 
@@ -153,10 +150,10 @@ export const connectionMargin = (maxConnections: number) => Math.max(2, Math.cei
 /** Down steps must leave the flushers at most this busy, or the next burst would scale straight back up. */
 export const DOWN_BUSY_LIMIT = 0.5;
 
-const clampSizes = (s: Sizes, l: Limits): Sizes => ({
-  flushers: Math.min(l.maxFlushers, Math.max(l.minFlushers, s.flushers)),
-  poolSize: Math.min(l.maxPoolSize, Math.max(l.minPoolSize, s.poolSize)),
-  replicas: Math.min(l.maxReplicas, Math.max(l.minReplicas, s.replicas)),
+const boundsOf = (l: Limits): SizeBounds => ({
+  replicas: { min: l.minReplicas, max: l.maxReplicas },
+  flushers: { min: l.minFlushers, max: l.maxFlushers },
+  poolSize: { min: l.minPoolSize, max: l.maxPoolSize },
 });
 
 const same = (a: Sizes, b: Sizes) =>
@@ -261,7 +258,7 @@ export function decide(input: DecideInput): Decision {
   });
 
   // The spec's bounds moved under the sizes in effect: follow them at once (the user asked for it).
-  const clamped = clampSizes(current, l);
+  const clamped = clampSizes(current, boundsOf(l));
   if (!same(clamped, current)) {
     const up =
       clamped.flushers + clamped.poolSize + clamped.replicas > current.flushers + current.poolSize + current.replicas;

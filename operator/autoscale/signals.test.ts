@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { AUTOSCALER_SERIES as S } from '../../api/contract.ts';
 import { parseMetrics, podSample, workerSignals } from './signals.ts';
 
 const text = (o: {
@@ -77,4 +78,31 @@ test('workerSignals: rates and busy time from deltas, trend from the previous ba
   assert.equal(w.busyFraction, 0.5, '10 s of batches over 10 s × 2 flushers');
   assert.equal(w.activeFlushers, 4);
   assert.equal(w.backpressure, false);
+});
+
+test('podSample reads each series of the worker contract (api/contract.ts; worker/metrics.test.ts checks the worker serves them)', () => {
+  const page = [
+    `${S.walMessages}{pipeline="p"} 7`,
+    `${S.oldestUnflushedAge}{pipeline="p"} 4.5`,
+    `${S.received}{qos="0",pipeline="p"} 2`,
+    `${S.received}{qos="1",pipeline="p"} 40`,
+    `${S.flushedRows}{pipeline="p"} 35`,
+    `${S.batchSecondsSum}{pipeline="p"} 1.25`,
+    `${S.batchCount}{pipeline="p"} 3`,
+    `${S.flushers}{pipeline="p"} 6`,
+    `${S.backpressure}{pipeline="p"} 1`,
+  ].join('\n');
+  assert.deepEqual(podSample('w-0', 'u', 9, page), {
+    pod: 'w-0',
+    uid: 'u',
+    atMs: 9,
+    walMessages: 7,
+    oldestAgeSeconds: 4.5,
+    received: 42,
+    flushed: 35,
+    batchSeconds: 1.25,
+    batches: 3,
+    flushers: 6,
+    backpressure: 1,
+  });
 });

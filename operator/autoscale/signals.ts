@@ -4,6 +4,7 @@
 // decision holds the size (decide.ts) instead of the loop crashing.
 
 import pg from 'pg';
+import { HTTP_PATHS, AUTOSCALER_SERIES as S } from '../../api/contract.ts';
 import type { PgBouncerSignals, PostgresSignals, WorkerSignals } from './decide.ts';
 
 /** A connection target and its credentials (read from the referenced Secret). */
@@ -62,14 +63,14 @@ export function podSample(pod: string, uid: string, atMs: number, text: string):
     pod,
     uid,
     atMs,
-    walMessages: need('mqtt2pg_wal_messages'),
-    oldestAgeSeconds: m.get('mqtt2pg_wal_oldest_unflushed_age_seconds') ?? 0,
-    received: need('mqtt2pg_received_total'),
-    flushed: m.get('mqtt2pg_flushed_rows_total') ?? 0,
-    batchSeconds: m.get('mqtt2pg_batch_duration_seconds_sum') ?? 0,
-    batches: m.get('mqtt2pg_batch_duration_seconds_count') ?? 0,
-    flushers: m.get('mqtt2pg_flushers') ?? 0,
-    backpressure: m.get('mqtt2pg_backpressure') ?? 0,
+    walMessages: need(S.walMessages),
+    oldestAgeSeconds: m.get(S.oldestUnflushedAge) ?? 0,
+    received: need(S.received),
+    flushed: m.get(S.flushedRows) ?? 0,
+    batchSeconds: m.get(S.batchSecondsSum) ?? 0,
+    batches: m.get(S.batchCount) ?? 0,
+    flushers: m.get(S.flushers) ?? 0,
+    backpressure: m.get(S.backpressure) ?? 0,
   };
 }
 
@@ -126,7 +127,7 @@ export function workerSignals(
 
 /** GET http://host:port/metrics with a timeout; the error names the pod and address. */
 export async function scrape(pod: string, host: string, port: number, timeoutMs = 3_000): Promise<string> {
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}${HTTP_PATHS.metrics}`;
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     if (res.status !== 200) throw new Error(`HTTP ${res.status}`);

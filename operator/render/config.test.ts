@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { load } from 'js-yaml';
+import { WORKER_CONFIG_FILE } from '../../api/contract.ts';
 import { parsePipelines } from '../../api/load-pipeline.ts';
 import type { IngestPipeline } from '../../api/types.ts';
 import { pipeline } from '../../test/lib/pipelines.ts';
-import { FLUSHERS_APPLY_LIVE, renderWorkerConfig, WORKER_CONFIG_KEY, workerConfigHashInput } from './config.ts';
+import { FLUSHERS_APPLY_LIVE, renderWorkerConfig, workerConfigHashInput } from './config.ts';
 
 const configOf = (p: IngestPipeline, r: Parameters<typeof renderWorkerConfig>[1], flushers = 2) =>
-  renderWorkerConfig(p, r, { flushers }).data[WORKER_CONFIG_KEY];
+  renderWorkerConfig(p, r, { flushers }).data[WORKER_CONFIG_FILE];
 
 test('the worker ConfigMap loads back through the worker loader, pointed at PgBouncer', () => {
   const { p, r } = pipeline({
@@ -25,7 +26,7 @@ test('the worker ConfigMap loads back through the worker loader, pointed at PgBo
   assert.equal(cm.metadata.name, 'fleet-worker-config');
   assert.equal(cm.metadata.namespace, 'iot');
   assert.equal(cm.metadata.ownerReferences?.[0]?.uid, p.metadata.uid);
-  const loaded = parsePipelines(cm.data[WORKER_CONFIG_KEY]);
+  const loaded = parsePipelines(cm.data[WORKER_CONFIG_FILE]);
   assert.deepEqual(loaded.problems, []);
   const back = loaded.pipelines[0]?.resolved;
   assert.ok(back);

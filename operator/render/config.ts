@@ -3,11 +3,11 @@
 // address moved to the pipeline's PgBouncer and the flusher count the operator currently wants.
 
 import { dump } from 'js-yaml';
+import { WORKER_CONFIG_FILE } from '../../api/contract.ts';
 import type { ResolvedPipeline } from '../../api/defaults.ts';
 import { API_VERSION, type IngestPipeline, type IngestPipelineSpec, KIND } from '../../api/types.ts';
 import { names, objectMeta } from './meta.ts';
 
-export const WORKER_CONFIG_KEY = 'pipeline.yaml';
 export const PGBOUNCER_PORT = 6432;
 
 export const pgbouncerHost = (r: ResolvedPipeline) => `${names(r.name).pgbouncer}.${r.namespace}.svc`;
@@ -44,7 +44,7 @@ export function renderWorkerConfig(p: IngestPipeline, r: ResolvedPipeline, input
     kind: 'ConfigMap',
     metadata: objectMeta(p, names(r.name).workerConfig, 'worker'),
     data: {
-      [WORKER_CONFIG_KEY]: `# Rendered by mqtt2pg-operator from IngestPipeline ${r.namespace}/${r.name}; edits are reverted.\n${dump(doc, { lineWidth: 120, noRefs: true })}`,
+      [WORKER_CONFIG_FILE]: `# Rendered by mqtt2pg-operator from IngestPipeline ${r.namespace}/${r.name}; edits are reverted.\n${dump(doc, { lineWidth: 120, noRefs: true })}`,
     },
   };
 }

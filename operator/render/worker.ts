@@ -2,17 +2,23 @@
 // outlive the pod, and come back under the same name, to be replayed).
 
 import type { V1Container, V1PodSpec, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
-import type { ResolvedPipeline } from '../../api/defaults.ts';
+import {
+  DEFAULT_SECRETS_DIR,
+  ENV,
+  HTTP_PATHS,
+  WORKER_CONFIG_DIR,
+  WORKER_CONFIG_FILE,
+  WORKER_CONFIG_PATH,
+  WORKER_PORTS,
+  WORKER_WAL_DIR,
+} from '../../api/contract.ts';
+import { DEFAULT_IMAGE_PULL_POLICY, type ResolvedPipeline } from '../../api/defaults.ts';
 import { secretNames } from '../../api/secret-refs.ts';
 import type { IngestPipeline } from '../../api/types.ts';
-import { DEFAULT_SECRETS_DIR } from '../../common/secrets-dir.ts';
-import { WORKER_CONFIG_KEY } from './config.ts';
 import { CONFIG_HASH_ANNOTATION, names, objectMeta, quantity, selectorLabels, labels as stdLabels } from './meta.ts';
 
-export const WORKER_CONFIG_DIR = '/etc/mqtt2pg';
-export const WAL_DIR = '/var/lib/mqtt2pg/wal';
-export const METRICS_PORT = 9090;
-export const HEALTH_PORT = 8081;
+/** Kept for operator/autoscale/autoscaler.ts until it imports WORKER_PORTS from api/contract.ts. */
+export const METRICS_PORT = WORKER_PORTS.metrics.port;
 /** Non-root user of the worker image; fsGroup makes the WAL volume and mounted Secrets readable to it. */
 export const WORKER_UID = 65532;
 
@@ -34,12 +40,14 @@ export const isPersistent = (r: ResolvedPipeline) => r.wal.storage.type === 'Per
 /** Volume name of the i-th referenced Secret (Secret names may hold dots; volume names may not). */
 const secretVolume = (i: number) => `secret-${i}`;
 
+const healthGet = (path: string) => ({ path, port: WORKER_PORTS.health.name });
+
 export function workerPodSpec(p: IngestPipeline, r: ResolvedPipeline, input: WorkerInput): V1PodSpec {
   const secrets = secretNames(r);
   const n = names(r.name);
   const mounts: V1VolumeMount[] = [
     { name: 'config', mountPath: WORKER_CONFIG_DIR, readOnly: true },
-    { name: 'wal', mountPath: WAL_DIR },
+    { name: 'wal', mountPath: WORKER_WAL_DIR },
     { name: 'tmp', mountPath: '/tmp' },
     ...secrets.map((s, i) => ({ name: secretVolume(i), mountPath: `${DEFAULT_SECRETS_DIR}/${s}`, readOnly: true })),
   ];
@@ -47,7 +55,7 @@ export function workerPodSpec(p: IngestPipeline, r: ResolvedPipeline, input: Wor
     // No subPath: a ConfigMap mounted as a directory follows updates, so flusher changes apply live.
     {
       name: 'config',
-      configMap: { name: n.workerConfig, items: [{ key: WORKER_CONFIG_KEY, path: WORKER_CONFIG_KEY }] },
+      configMap: { name: n.workerConfig, items: [{ key: WORKER_CONFIG_FILE, path: WORKER_CONFIG_FILE }] },
     },
     ...(isPersistent(r) ? [] : [{ name: 'wal', emptyDir: { sizeLimit: quantity(r.wal.storage.sizeBytes) } }]),
     { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
@@ -56,29 +64,29 @@ export function workerPodSpec(p: IngestPipeline, r: ResolvedPipeline, input: Wor
   const container: V1Container = {
     name: 'worker',
     image: input.image,
-    imagePullPolicy: p.spec.imagePullPolicy ?? 'IfNotPresent',
+    imagePullPolicy: p.spec.imagePullPolicy ?? DEFAULT_IMAGE_PULL_POLICY,
     command: [
       'mqtt2pg',
       'worker',
       '-f',
-      `${WORKER_CONFIG_DIR}/${WORKER_CONFIG_KEY}`,
+      WORKER_CONFIG_PATH,
       '--secrets-dir',
       DEFAULT_SECRETS_DIR,
       '--wal-dir',
-      WAL_DIR,
+      WORKER_WAL_DIR,
     ],
     env: [
-      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: ENV.podName, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: ENV.podNamespace, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
     ],
     ports: [
-      { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
-      { name: 'health', containerPort: HEALTH_PORT, protocol: 'TCP' },
+      { name: WORKER_PORTS.metrics.name, containerPort: WORKER_PORTS.metrics.port, protocol: 'TCP' },
+      { name: WORKER_PORTS.health.name, containerPort: WORKER_PORTS.health.port, protocol: 'TCP' },
     ],
     // WAL replay after a crash can take a while: the startup probe gives it 5 minutes before liveness counts.
-    startupProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 5, failureThreshold: 60 },
-    livenessProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 10, failureThreshold: 6 },
-    readinessProbe: { httpGet: { path: '/readyz', port: 'health' }, periodSeconds: 5, failureThreshold: 3 },
+    startupProbe: { httpGet: healthGet(HTTP_PATHS.healthz), periodSeconds: 5, failureThreshold: 60 },
+    livenessProbe: { httpGet: healthGet(HTTP_PATHS.healthz), periodSeconds: 10, failureThreshold: 6 },
+    readinessProbe: { httpGet: healthGet(HTTP_PATHS.readyz), periodSeconds: 5, failureThreshold: 3 },
     resources: (p.spec.resources ?? DEFAULT_WORKER_RESOURCES) as V1Container['resources'],
     securityContext: {
       runAsNonRoot: true,
@@ -120,8 +128,8 @@ export function renderWorker(p: IngestPipeline, r: ResolvedPipeline, input: Work
         ...(p.spec.pod?.annotations ?? {}),
         [CONFIG_HASH_ANNOTATION]: input.configHash,
         'prometheus.io/scrape': 'true',
-        'prometheus.io/port': String(METRICS_PORT),
-        'prometheus.io/path': '/metrics',
+        'prometheus.io/port': String(WORKER_PORTS.metrics.port),
+        'prometheus.io/path': HTTP_PATHS.metrics,
       },
     },
     spec: workerPodSpec(p, r, input),

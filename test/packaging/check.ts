@@ -11,8 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { load, loadAll } from 'js-yaml';
+import { WORKER_METRICS } from '../../api/contract.ts';
 import { clusterRoleRules } from '../../operator/manifests.ts';
+import { OperatorMetrics } from '../../operator/metrics.ts';
 import { CHART_DIR, helmTemplate, rbacRules } from '../../scripts/packaging/generate.ts';
+import { WorkerMetrics } from '../../worker/metrics.ts';
 import { REPO_ROOT } from '../lib/env.ts';
 
 const read = (p: string) => readFileSync(join(REPO_ROOT, p), 'utf8');
@@ -270,13 +273,11 @@ const operatorContainer = (docs: Doc[]) => {
     .containers[0] as Container;
 };
 
-/** Metric names the code registers (`name: 'mqtt2pg_...'` in worker/metrics.ts and operator/metrics.ts). */
-function knownMetrics(): Set<string> {
-  const names = new Set<string>();
-  for (const f of ['worker/metrics.ts', 'operator/metrics.ts']) {
-    for (const m of read(f).matchAll(/name: '(mqtt2pg_[a-z0-9_]+)'/g)) names.add(m[1] as string);
-  }
-  return names;
+/** Metric names the worker's and the operator's registries hold. */
+async function knownMetrics(): Promise<Set<string>> {
+  const registries = [new WorkerMetrics('p', () => undefined).registry, new OperatorMetrics().registry];
+  const metrics = await Promise.all(registries.map((r) => r.getMetricsAsJSON()));
+  return new Set(metrics.flat().map((m) => m.name));
 }
 
 describe('Helm chart', { skip: HELM ? false : 'HELM is not set (scripts/check-packaging.sh sets it)' }, () => {
@@ -359,7 +360,7 @@ describe('Helm chart', { skip: HELM ? false : 'HELM is not set (scripts/check-pa
     assert.throws(() => render(undefined, ['leaderElection.enabled=false']), /needs leaderElection\.enabled=true/);
   });
 
-  test('alerts cover backlog, commit age, dead letters, readiness/backpressure, on metrics that exist', () => {
+  test('alerts cover backlog, commit age, dead letters, readiness/backpressure, on metrics that exist', async () => {
     const docs = render(`${CHART_DIR}/ci/full-values.yaml`);
     const [rule] = find(docs, 'PrometheusRule') as Array<
       Doc & {
@@ -391,15 +392,15 @@ describe('Helm chart', { skip: HELM ? false : 'HELM is not set (scripts/check-pa
         `alert ${name}`,
       );
     }
-    const known = knownMetrics();
+    const known = await knownMetrics();
     for (const metric of [
-      'mqtt2pg_wal_messages',
-      'mqtt2pg_wal_oldest_unflushed_age_seconds',
-      'mqtt2pg_dead_letters_total',
-      'mqtt2pg_backpressure',
-      'mqtt2pg_broker_connected',
-      'mqtt2pg_retries_total',
-      'mqtt2pg_receive_to_commit_seconds',
+      WORKER_METRICS.walMessages,
+      WORKER_METRICS.walOldestUnflushedAge,
+      WORKER_METRICS.deadLetters,
+      WORKER_METRICS.backpressure,
+      WORKER_METRICS.brokerConnected,
+      WORKER_METRICS.retries,
+      WORKER_METRICS.receiveToCommit,
     ]) {
       assert.ok(known.has(metric), `worker/metrics.ts no longer registers ${metric}; update the chart's alerts`);
     }
