@@ -6,6 +6,7 @@
 
 import type { Logger } from 'pino';
 import { checkPipeline } from '../../api/check.ts';
+import { DEFAULT_AUTOSCALING_INTERVAL } from '../../api/defaults.ts';
 import type { IngestPipeline } from '../../api/types.ts';
 import { parseDurationMs } from '../../api/units.ts';
 import type { EventSink } from '../events.ts';
@@ -40,7 +41,7 @@ interface PipelineState extends GatherState, WriteRecord {
   running: boolean;
 }
 
-const DEFAULT_INTERVAL_MS = 15_000;
+const DEFAULT_INTERVAL_MS = parseDurationMs(DEFAULT_AUTOSCALING_INTERVAL);
 
 export class Autoscaler {
   private readonly d: AutoscalerDeps;

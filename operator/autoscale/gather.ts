@@ -5,12 +5,12 @@
 // instead of the round failing.
 
 import { checkPipeline } from '../../api/check.ts';
+import { WORKER_PORTS } from '../../api/contract.ts';
 import type { ResolvedBasicAuthRef, ResolvedPipeline } from '../../api/defaults.ts';
 import { effectiveSizes } from '../../api/sizes.ts';
 import type { IngestPipeline, IngestPipelineStatus } from '../../api/types.ts';
 import { PGBOUNCER_PORT } from '../render/config.ts';
 import { names, PIPELINE_LABEL } from '../render/meta.ts';
-import { METRICS_PORT } from '../render/worker.ts';
 import type { InformerSet } from '../runtime/informer.ts';
 import { type KubeObject, keyOf } from '../runtime/kube.ts';
 import {
@@ -107,8 +107,8 @@ const decode = (b64: string | undefined) =>
 export function defaultMetricsAddress(pod: PodObject): Endpoint | undefined {
   if (!pod.status?.podIP) return undefined;
   const port =
-    pod.spec?.containers?.flatMap((c) => c.ports ?? []).find((p) => p.name === 'metrics')?.containerPort ??
-    METRICS_PORT;
+    pod.spec?.containers?.flatMap((c) => c.ports ?? []).find((p) => p.name === WORKER_PORTS.metrics.name)
+      ?.containerPort ?? WORKER_PORTS.metrics.port;
   return { host: pod.status.podIP, port };
 }
 

@@ -17,8 +17,6 @@ import { secretNames } from '../../api/secret-refs.ts';
 import type { IngestPipeline } from '../../api/types.ts';
 import { CONFIG_HASH_ANNOTATION, names, objectMeta, quantity, selectorLabels, labels as stdLabels } from './meta.ts';
 
-/** Kept for operator/autoscale/autoscaler.ts until it imports WORKER_PORTS from api/contract.ts. */
-export const METRICS_PORT = WORKER_PORTS.metrics.port;
 /** Non-root user of the worker image; fsGroup makes the WAL volume and mounted Secrets readable to it. */
 export const WORKER_UID = 65532;
 
