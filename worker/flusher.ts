@@ -1,7 +1,8 @@
 // Flushers: take batches from the WAL (by size or interval), write them with COPY in one transaction, and
 // delete them from the WAL only after the commit (and, for rejected rows, the dead-letter PUT). A batch that
 // PostgreSQL rejects for a row-level reason is split until the bad rows are isolated; connection and server
-// errors are retried with backoff, forever.
+// errors are retried with backoff, forever. The WAL, the table and the dead-letter store are reached through
+// the interfaces of stages.ts (unit tests put in-memory stages there).
 
 import { type BackoffOptions, backoffDelay } from '../common/backoff.ts';
 import type { Logger } from '../common/logger.ts';
@@ -20,7 +21,7 @@ export interface FlusherOptions {
 }
 
 export interface FlusherDeps<C extends ClaimedBatch> {
-  /** The WAL. */
+  /** Where batches come from: the WAL. */
   source: ClaimSource<C>;
   /** One sink per flusher (its own connection), opened when the flusher starts, closed when it stops. */
   newSink: (index: number) => RowSink;
