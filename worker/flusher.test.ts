@@ -69,7 +69,10 @@ class MemoryTable {
           if (this.outage) throw this.outage;
           if (rows.some((r) => r.kind === 'telemetry' && r.json?.includes('\\u0000')))
             throw codeError('unsupported Unicode escape sequence', '22P05');
-          for (const r of rows) (r.kind === 'telemetry' ? this.telemetry : this.unparseable).push(r as never);
+          for (const r of rows) {
+            if (r.kind === 'telemetry') this.telemetry.push(r);
+            else this.unparseable.push(r);
+          }
         } finally {
           this.inFlight--;
         }
