@@ -3,9 +3,10 @@
 import pg from 'pg';
 import { DEFAULT_SECRETS_DIR } from '../api/contract.ts';
 import { loadSinglePipeline } from '../api/load-pipeline.ts';
+import { pgClientConfig } from '../common/client-options.ts';
 import { SecretsDir } from '../common/secrets-dir.ts';
 import { migrate } from '../worker/migrate.ts';
-import { explainPgConnectError, pgClientConfig } from '../worker/pg-config.ts';
+import { explainPgConnectError } from '../worker/pg-errors.ts';
 import { parseCommandArgs } from './args.ts';
 
 const USAGE = `Usage: mqtt2pg migrate -f FILE [--name NAME] [--secrets-dir DIR]

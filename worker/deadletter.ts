@@ -2,22 +2,14 @@
 // one object per flushed batch. A WAL entry is deleted only after the PUT that holds it succeeded.
 
 import { hostname } from 'node:os';
-import { HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import type { ResolvedPipeline } from '../api/defaults.ts';
-import type { SecretsDir } from '../common/secrets-dir.ts';
-import type { InboundMessage } from './message.ts';
+import { HeadBucketCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import type { DeadLetter, DeadLetterStore } from './stages.ts';
 
-export interface DeadLetter {
-  message: InboundMessage;
-  sqlstate?: string;
-  error: string;
-  attempts: number;
-}
-
-export interface DeadLetterSink {
-  put(letters: DeadLetter[]): Promise<string>;
-  check(): Promise<void>;
-  close(): void;
+/** Where a pipeline's dead letters go in the store. */
+export interface DeadLetterPlace {
+  pipeline: string;
+  bucket: string;
+  prefix: string;
 }
 
 /** One JSON line per dead letter: everything needed to replay or debug the message. */
@@ -42,7 +34,7 @@ export function deadLetterKey(prefix: string, pipeline: string, now: Date, host:
   return `${prefix}${pipeline}/${day}/${stamp}-${host}-${n}.jsonl`;
 }
 
-export class S3DeadLetterSink implements DeadLetterSink {
+export class S3DeadLetterStore implements DeadLetterStore {
   private readonly s3: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
@@ -50,27 +42,11 @@ export class S3DeadLetterSink implements DeadLetterSink {
   private readonly host = hostname().replace(/[^A-Za-z0-9_.-]/g, '-');
   private n = 0;
 
-  constructor(p: ResolvedPipeline, secrets: SecretsDir) {
-    const d = p.deadLetter;
-    if (!d) throw new Error('no dead-letter bucket configured');
-    const field = 'spec.deadLetter.s3.credentialsSecretRef';
-    const credentials = d.credentials
-      ? {
-          accessKeyId: secrets.read({ field, secret: d.credentials.name, key: d.credentials.accessKeyIdKey }),
-          secretAccessKey: secrets.read({ field, secret: d.credentials.name, key: d.credentials.secretAccessKeyKey }),
-        }
-      : undefined;
-    this.s3 = new S3Client({
-      region: d.region,
-      forcePathStyle: d.forcePathStyle,
-      ...(d.endpoint ? { endpoint: d.endpoint } : {}),
-      ...(credentials ? { credentials } : {}),
-      // The worker retries forever with its own backoff; the SDK's retries would only hide the outage.
-      maxAttempts: 1,
-    });
-    this.bucket = d.bucket;
-    this.prefix = d.prefix;
-    this.pipeline = p.name;
+  constructor(config: S3ClientConfig, place: DeadLetterPlace) {
+    this.s3 = new S3Client(config);
+    this.bucket = place.bucket;
+    this.prefix = place.prefix;
+    this.pipeline = place.pipeline;
   }
 
   async put(letters: DeadLetter[]): Promise<string> {

@@ -1,16 +1,16 @@
 // Flushers: take batches from the WAL (by size or interval), write them with COPY in one transaction, and
 // delete them from the WAL only after the commit (and, for rejected rows, the dead-letter PUT). A batch that
 // PostgreSQL rejects for a row-level reason is split until the bad rows are isolated; connection and server
-// errors are retried with backoff, forever.
+// errors are retried with backoff, forever. The WAL, the table and the dead-letter store are reached through
+// the interfaces of stages.ts (unit tests put in-memory stages there).
 
+import { type BackoffOptions, backoffDelay } from '../common/backoff.ts';
 import type { Logger } from '../common/logger.ts';
-import type { DeadLetter, DeadLetterSink } from './deadletter.ts';
 import type { WorkerMetrics } from './metrics.ts';
-import { backoffMs, classifyFailure, sqlstateOf } from './pg-errors.ts';
-import type { PgSink } from './pg-sink.ts';
+import { classifyFailure, sqlstateOf } from './pg-errors.ts';
 import { type PayloadFormat, type Row, rejectedRow, toRow } from './rows.ts';
 import { Signal } from './signal.ts';
-import type { Claim, Wal } from './wal.ts';
+import type { ClaimedBatch, ClaimSource, DeadLetter, DeadLetterStore, RowSink } from './stages.ts';
 
 export interface FlusherOptions {
   batchSize: number;
@@ -20,10 +20,13 @@ export interface FlusherOptions {
   payloadFormat: PayloadFormat;
 }
 
-export interface FlusherDeps {
-  wal: Wal;
-  newSink: (index: number) => PgSink;
-  deadLetters: DeadLetterSink | undefined;
+export interface FlusherDeps<C extends ClaimedBatch> {
+  /** Where batches come from: the WAL. */
+  source: ClaimSource<C>;
+  /** One sink per flusher (its own connection), opened when the flusher starts, closed when it stops. */
+  newSink: (index: number) => RowSink;
+  /** Without one, rejected rows go to the unparseable table through the flusher's sink. */
+  deadLetters: DeadLetterStore | undefined;
   metrics: WorkerMetrics;
   log: Logger;
 }
@@ -36,7 +39,7 @@ class Aborted extends Error {
 
 interface Flusher {
   index: number;
-  sink: PgSink;
+  sink: RowSink;
   /** Asked to stop after its current batch (count lowered, or shutdown). */
   retiring: boolean;
   done: Promise<void>;
@@ -48,12 +51,14 @@ interface Rejected {
   attempts: number;
 }
 
-export class FlusherPool {
+export class FlusherPool<C extends ClaimedBatch> {
   private readonly opts: FlusherOptions;
-  private readonly deps: FlusherDeps;
+  private readonly deps: FlusherDeps<C>;
+  private readonly backoff: BackoffOptions;
   private readonly flushers: Flusher[] = [];
   private readonly wake = new Signal();
   private readonly sleepers = new Signal();
+  private readonly committed = new Signal();
   private draining = false;
   private aborted = false;
   private nextIndex = 0;
@@ -62,10 +67,12 @@ export class FlusherPool {
   private readonly writesInProgress = new Set<{ since: number }>();
   lastError: string | undefined;
 
-  constructor(opts: FlusherOptions, deps: FlusherDeps) {
+  constructor(opts: FlusherOptions, deps: FlusherDeps<C>) {
     this.opts = opts;
     this.deps = deps;
-    deps.wal.on('available', () => this.wake.notify());
+    this.backoff = { initialMs: opts.initialBackoffMs, maxMs: opts.maxBackoffMs, jitter: 0.5 };
+    deps.source.on('available', () => this.wake.notify());
+    deps.source.on('committed', () => this.committed.notify());
   }
 
   /**
@@ -102,12 +109,8 @@ export class FlusherPool {
   }
 
   private spawn() {
-    const f: Flusher = {
-      index: this.nextIndex++,
-      sink: this.deps.newSink(this.nextIndex),
-      retiring: false,
-      done: Promise.resolve(),
-    };
+    const index = this.nextIndex++;
+    const f: Flusher = { index, sink: this.deps.newSink(index), retiring: false, done: Promise.resolve() };
     f.done = this.run(f).finally(async () => {
       await f.sink.close();
       this.flushers.splice(this.flushers.indexOf(f), 1);
@@ -116,19 +119,19 @@ export class FlusherPool {
   }
 
   private async run(f: Flusher): Promise<void> {
-    const { wal } = this.deps;
+    const { source } = this.deps;
     while (!f.retiring && !this.aborted) {
       const due = this.dueInMs();
       if (due > 0) {
         await this.wake.wait(due === Number.POSITIVE_INFINITY ? undefined : due);
         continue;
       }
-      const claim = await wal.claim(this.opts.batchSize);
+      const claim = await source.claim(this.opts.batchSize);
       if (!claim) continue;
       try {
         await this.process(f, claim);
       } catch (err) {
-        wal.release(claim);
+        source.release(claim);
         if (err instanceof Aborted) return;
         throw err;
       }
@@ -137,21 +140,21 @@ export class FlusherPool {
 
   /** 0 when a batch should be taken now; otherwise how long until the oldest waiting row is due. */
   private dueInMs(): number {
-    const { wal } = this.deps;
-    if (wal.available === 0) return Number.POSITIVE_INFINITY;
-    if (wal.available >= this.opts.batchSize || this.draining) return 0;
-    const oldest = wal.oldestAvailableAt ?? Date.now();
+    const { source } = this.deps;
+    if (source.available === 0) return Number.POSITIVE_INFINITY;
+    if (source.available >= this.opts.batchSize || this.draining) return 0;
+    const oldest = source.oldestAvailableAt ?? Date.now();
     return Math.max(0, oldest + this.opts.flushIntervalMs - Date.now());
   }
 
-  private async process(f: Flusher, claim: Claim): Promise<void> {
-    const { metrics, wal } = this.deps;
+  private async process(f: Flusher, claim: C): Promise<void> {
+    const { metrics, source } = this.deps;
     const started = performance.now();
     const rows = claim.messages.map((m) => toRow(m, this.opts.payloadFormat));
     const rejected: Rejected[] = [];
     await this.writeIsolating(f, rows, rejected, 0);
     if (rejected.length > 0) await this.handleRejected(f, rejected);
-    await wal.commit(claim);
+    await source.commit(claim);
 
     const now = Date.now();
     metrics.batchDuration.observe((performance.now() - started) / 1000);
@@ -186,7 +189,7 @@ export class FlusherPool {
           return;
         }
         this.markFailing('postgres', err, attempt);
-        await this.sleep(backoffMs(attempt, this.opts.initialBackoffMs, this.opts.maxBackoffMs));
+        await this.sleep(backoffDelay(attempt, this.backoff));
       } finally {
         this.writesInProgress.delete(inProgress);
       }
@@ -219,7 +222,7 @@ export class FlusherPool {
         return;
       } catch (err) {
         this.markFailing(deadLetters ? 's3' : 'postgres', err, attempt);
-        await this.sleep(backoffMs(attempt, this.opts.initialBackoffMs, this.opts.maxBackoffMs));
+        await this.sleep(backoffDelay(attempt, this.backoff));
       }
     }
   }
@@ -255,22 +258,16 @@ export class FlusherPool {
    * Returns the messages left in the WAL (0 on a clean drain).
    */
   async drain(deadline: number): Promise<number> {
-    const { wal } = this.deps;
+    const { source } = this.deps;
     this.draining = true;
     this.wake.notify();
-    while (wal.messages > 0 && Date.now() < deadline) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.max(1, Math.min(250, deadline - Date.now())));
-        wal.once('committed', () => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+    while (source.messages > 0 && Date.now() < deadline) {
+      await this.committed.wait(Math.max(1, Math.min(250, deadline - Date.now())));
     }
-    return wal.messages;
+    return source.messages;
   }
 
-  /** Stops every flusher; batches still in retry are handed back to the WAL, which keeps them on disk. */
+  /** Stops every flusher; batches still in retry are released to the WAL, which keeps them on disk. */
   async stop(): Promise<void> {
     this.aborted = true;
     for (const f of this.flushers) f.retiring = true;

@@ -8,19 +8,20 @@ import { ENV, HTTP_PATHS } from '../api/contract.ts';
 import type { ResolvedPipeline } from '../api/defaults.ts';
 import { loadSinglePipeline } from '../api/load-pipeline.ts';
 import { secretReferences } from '../api/secret-refs.ts';
+import { mqttClientOptions, pgClientConfig, s3ClientConfig } from '../common/client-options.ts';
 import { closeServer, portOf, serve } from '../common/http-server.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { SecretsDir } from '../common/secrets-dir.ts';
-import type { DeadLetterSink } from './deadletter.ts';
+import type { S3DeadLetterStore } from './deadletter.ts';
 import { FlusherPool } from './flusher.ts';
 import { WorkerMetrics } from './metrics.ts';
 import { migrate } from './migrate.ts';
-import { explainPgConnectError, pgClientConfig } from './pg-config.ts';
+import { explainPgConnectError } from './pg-errors.ts';
 import { PgSink } from './pg-sink.ts';
-import { Receiver, type ReceiverOptions } from './receiver.ts';
+import { Receiver } from './receiver.ts';
 import { type ScaleWatch, watchScale } from './scale-watch.ts';
 import { qualified } from './sql.ts';
-import { Wal } from './wal.ts';
+import { type Claim, Wal } from './wal.ts';
 
 export interface WorkerArgs {
   file: string;
@@ -43,60 +44,6 @@ export interface WorkerArgs {
 /** Startup failures the user must fix: printed as one clear line, exit 1, nothing acknowledged. */
 export class StartupError extends Error {
   override name = 'StartupError';
-}
-
-export function receiverOptions(p: ResolvedPipeline, secrets: SecretsDir, instance: string): ReceiverOptions {
-  const s = p.source;
-  const auth = s.auth
-    ? {
-        username: secrets.read({ field: 'spec.source.auth.secretRef', secret: s.auth.name, key: s.auth.usernameKey }),
-        password: secrets.read({ field: 'spec.source.auth.secretRef', secret: s.auth.name, key: s.auth.passwordKey }),
-      }
-    : {};
-  const tlsOpts = s.tls
-    ? {
-        tls: {
-          ...(s.tls.ca
-            ? {
-                ca: secrets.readBytes({
-                  field: 'spec.source.tls.caSecretRef',
-                  secret: s.tls.ca.name,
-                  key: s.tls.ca.key,
-                }),
-              }
-            : {}),
-          ...(s.tls.clientCert
-            ? {
-                cert: secrets.readBytes({
-                  field: 'spec.source.tls.clientCertSecretRef',
-                  secret: s.tls.clientCert.name,
-                  key: s.tls.clientCert.certKey,
-                }),
-                key: secrets.readBytes({
-                  field: 'spec.source.tls.clientCertSecretRef',
-                  secret: s.tls.clientCert.name,
-                  key: s.tls.clientCert.keyKey,
-                }),
-              }
-            : {}),
-          ...(s.tls.serverName ? { servername: s.tls.serverName } : {}),
-          rejectUnauthorized: !s.tls.insecureSkipVerify,
-        },
-      }
-    : {};
-  return {
-    brokers: s.brokers,
-    clientId: `${s.clientIdPrefix}-${instance}`.slice(0, 128),
-    subscription: s.subscription,
-    qos: s.qos,
-    protocolVersion: s.protocolVersion,
-    keepaliveSeconds: s.keepaliveSeconds,
-    sessionExpirySeconds: s.sessionExpirySeconds,
-    receiveMaximum: s.receiveMaximum,
-    connectTimeoutMs: s.connectTimeoutMs,
-    ...auth,
-    ...tlsOpts,
-  };
 }
 
 async function checkPostgres(p: ResolvedPipeline, secrets: SecretsDir, runMigrations: boolean, log: Logger) {
@@ -148,7 +95,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   let wal: Wal | undefined;
   const metrics = new WorkerMetrics(p.name, () => wal);
   let receiver: Receiver | undefined;
-  let pool: FlusherPool | undefined;
+  let pool: FlusherPool<Claim> | undefined;
 
   const ready = () => Boolean(receiver?.connected && pool?.healthy);
   const metricsServer = await serve(args.metricsPort, args.listenHost, {
@@ -170,7 +117,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   });
   log.info({ metricsPort: portOf(metricsServer), healthPort: portOf(healthServer) }, 'listening');
 
-  let deadLetters: DeadLetterSink | undefined;
+  let deadLetters: S3DeadLetterStore | undefined;
   let scaleWatch: ScaleWatch | undefined;
   const closeAll = async () => {
     scaleWatch?.stop();
@@ -185,8 +132,12 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     await checkPostgres(p, secrets, args.migrate, log);
     if (p.deadLetter) {
       // The AWS SDK is loaded only by pipelines that dead-letter to S3.
-      const { S3DeadLetterSink } = await import('./deadletter.ts');
-      deadLetters = new S3DeadLetterSink(p, secrets);
+      const { S3DeadLetterStore } = await import('./deadletter.ts');
+      deadLetters = new S3DeadLetterStore(s3ClientConfig(p, secrets), {
+        pipeline: p.name,
+        bucket: p.deadLetter.bucket,
+        prefix: p.deadLetter.prefix,
+      });
       await deadLetters.check().catch((err: Error) => {
         throw new StartupError(`dead-letter store: ${err.message}`);
       });
@@ -201,7 +152,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
       log.fatal({ err: err.message, dir: walDir }, 'WAL write failed; exiting without acknowledging further messages');
       process.exit(1);
     });
-    receiver = new Receiver(receiverOptions(p, secrets, instance), openedWal, metrics, log);
+    receiver = new Receiver(mqttClientOptions(p, secrets, instance), openedWal, metrics, log);
     await receiver.start().catch((err: Error) => {
       throw new StartupError(err.message);
     });
@@ -209,7 +160,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     pool = new FlusherPool(
       { ...p.flusher, payloadFormat: p.sink.payloadFormat },
       {
-        wal: openedWal,
+        source: openedWal,
         newSink: () => new PgSink(sinkConfig, { ...p.sink, statementTimeoutMs: p.sink.postgres.statementTimeoutMs }),
         deadLetters,
         metrics,

@@ -15,6 +15,7 @@ import {
   unparseableCopyText,
 } from './rows.ts';
 import { qualified } from './sql.ts';
+import type { RowSink } from './stages.ts';
 
 export interface SinkTables {
   schema: string;
@@ -23,7 +24,7 @@ export interface SinkTables {
   statementTimeoutMs: number;
 }
 
-export class PgSink {
+export class PgSink implements RowSink {
   private client: pg.Client | undefined;
   private broken = false;
   private readonly config: pg.ClientConfig;

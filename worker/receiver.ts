@@ -8,56 +8,14 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
-import mqttPacket, { type IConnackPacket, type IPublishPacket, type ISubackPacket, type Packet } from 'mqtt-packet';
+import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
+import { Backoff } from '../common/backoff.ts';
+import type { MqttClientOptions } from '../common/client-options.ts';
 import type { Logger } from '../common/logger.ts';
+import { BrokerError, connackRefusal, subackRefusal } from './broker-errors.ts';
 import type { InboundMessage } from './message.ts';
 import type { WorkerMetrics } from './metrics.ts';
-import { backoffMs } from './pg-errors.ts';
 import type { Wal } from './wal.ts';
-
-export interface ReceiverOptions {
-  brokers: string[];
-  clientId: string;
-  subscription: string;
-  qos: 0 | 1;
-  protocolVersion: 4 | 5;
-  keepaliveSeconds: number;
-  sessionExpirySeconds: number;
-  receiveMaximum: number;
-  connectTimeoutMs: number;
-  username?: string;
-  password?: string;
-  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string; rejectUnauthorized: boolean };
-}
-
-export class BrokerError extends Error {
-  override name = 'BrokerError';
-  /** Retrying cannot help (credentials, authorization, a refused subscription). */
-  readonly permanent: boolean;
-  constructor(message: string, permanent: boolean) {
-    super(message);
-    this.permanent = permanent;
-  }
-}
-
-// CONNACK reason codes worth explaining (MQTT 5 §3.2.2.2; 3.1.1 return codes mapped the same way).
-const CONNACK_REASONS: Record<number, [string, boolean]> = {
-  0x80: ['unspecified error', false],
-  0x84: ['unsupported protocol version: try source.protocolVersion 4', true],
-  0x85: ['client identifier not valid: change source.clientIdPrefix', true],
-  0x86: ['bad user name or password: check the Secret in source.auth.secretRef', true],
-  // Mosquitto answers a wrong password with 0x87 too.
-  0x87: [
-    'not authorized: check the user name and password in the Secret of source.auth.secretRef, and the broker ACL',
-    true,
-  ],
-  0x88: ['server unavailable', false],
-  0x89: ['server busy', false],
-  0x8a: ['banned', true],
-  0x8c: ['bad authentication method', true],
-  0x9f: ['connection rate exceeded', false],
-};
-const V4_RETURN_CODES: Record<number, number> = { 1: 0x84, 2: 0x85, 3: 0x88, 4: 0x86, 5: 0x87 };
 
 interface Connection {
   socket: net.Socket;
@@ -70,7 +28,7 @@ interface Connection {
 }
 
 export class Receiver extends EventEmitter {
-  private readonly opts: ReceiverOptions;
+  private readonly opts: MqttClientOptions;
   private readonly wal: Wal;
   private readonly metrics: WorkerMetrics;
   private readonly log: Logger;
@@ -78,7 +36,7 @@ export class Receiver extends EventEmitter {
   private stopping = false;
   private paused = false;
   private brokerIndex = 0;
-  private reconnectAttempt = 0;
+  private readonly reconnectBackoff = new Backoff({ initialMs: 500, maxMs: 30_000, jitter: 0.5 });
   private reconnectTimer: NodeJS.Timeout | undefined;
   private lastPublishAt = 0;
   /** During a graceful stop: still taking in what the broker had already sent this session. */
@@ -87,7 +45,7 @@ export class Receiver extends EventEmitter {
   private readonly receivedQos0;
   private readonly receivedQos1;
 
-  constructor(opts: ReceiverOptions, wal: Wal, metrics: WorkerMetrics, log: Logger) {
+  constructor(opts: MqttClientOptions, wal: Wal, metrics: WorkerMetrics, log: Logger) {
     super();
     this.opts = opts;
     this.wal = wal;
@@ -167,25 +125,34 @@ export class Receiver extends EventEmitter {
           case 'publish':
             this.onPublish(conn, packet);
             return;
-          case 'connack':
-            this.onConnack(packet, where, fail, () => {
-              sessionPresent = packet.sessionPresent;
-              phase = 'subscribing';
-              this.send(conn, {
-                cmd: 'subscribe',
-                messageId: 1,
-                subscriptions: [{ topic: this.opts.subscription, qos: this.opts.qos }],
-              });
+          case 'connack': {
+            const refused = connackRefusal(packet, this.opts.protocolVersion, where);
+            if (refused) {
+              fail(refused);
+              return;
+            }
+            sessionPresent = packet.sessionPresent;
+            phase = 'subscribing';
+            this.send(conn, {
+              cmd: 'subscribe',
+              messageId: 1,
+              subscriptions: [{ topic: this.opts.subscription, qos: this.opts.qos }],
             });
             return;
-          case 'suback':
+          }
+          case 'suback': {
             if (phase !== 'subscribing') return;
-            if (!this.subackOk(packet, fail)) return;
+            const refused = subackRefusal(packet, this.opts.subscription);
+            if (refused) {
+              fail(refused);
+              return;
+            }
             phase = 'running';
             clearTimeout(timer);
             this.onRunning(conn, where, sessionPresent);
             resolve({ sessionPresent });
             return;
+          }
           case 'disconnect': {
             const reason = (packet as { reasonCode?: number }).reasonCode ?? 0;
             this.log.warn({ broker: where, reasonCode: reason }, 'broker sent DISCONNECT');
@@ -237,36 +204,10 @@ export class Receiver extends EventEmitter {
     });
   }
 
-  private onConnack(packet: IConnackPacket, where: string, fail: (e: Error) => void, ok: () => void) {
-    const raw = this.opts.protocolVersion === 5 ? (packet.reasonCode ?? 0) : (packet.returnCode ?? 0);
-    const code = this.opts.protocolVersion === 5 ? raw : (V4_RETURN_CODES[raw] ?? (raw === 0 ? 0 : 0x80));
-    if (code === 0) {
-      ok();
-      return;
-    }
-    const [text, permanent] = CONNACK_REASONS[code] ?? [`reason code 0x${code.toString(16)}`, false];
-    fail(new BrokerError(`broker ${where} refused the connection: ${text}`, permanent));
-  }
-
-  private subackOk(packet: ISubackPacket, fail: (e: Error) => void): boolean {
-    const granted = packet.granted[0];
-    const code = typeof granted === 'number' ? granted : (granted as { qos: number } | undefined)?.qos;
-    if (code === undefined || code >= 0x80) {
-      fail(
-        new BrokerError(
-          `broker refused the subscription ${this.opts.subscription} (reason 0x${(code ?? 0x80).toString(16)}): check the broker ACL and that it supports shared subscriptions`,
-          true,
-        ),
-      );
-      return false;
-    }
-    return true;
-  }
-
   private onRunning(conn: Connection, where: string, sessionPresent: boolean) {
     this.conn = conn;
     this.connected = true;
-    this.reconnectAttempt = 0;
+    this.reconnectBackoff.reset();
     this.metrics.connected.set(1);
     this.log.info(
       { broker: where, clientId: this.opts.clientId, subscription: this.opts.subscription, sessionPresent },
@@ -368,7 +309,7 @@ export class Receiver extends EventEmitter {
     }
     if (this.stopping) return;
     this.brokerIndex++;
-    const delay = backoffMs(this.reconnectAttempt++, 500, 30_000);
+    const delay = this.reconnectBackoff.next();
     this.log.warn(
       { broker: where, retryInMs: delay },
       'lost the broker connection; reconnecting (unacknowledged messages will be redelivered)',
@@ -381,7 +322,7 @@ export class Receiver extends EventEmitter {
     if (this.stopping) return;
     this.connect().catch((err: BrokerError) => {
       if (this.stopping) return;
-      const delay = backoffMs(this.reconnectAttempt++, 500, 30_000);
+      const delay = this.reconnectBackoff.next();
       this.log.warn({ err: err.message, retryInMs: delay }, 'reconnect failed');
       this.brokerIndex++;
       this.reconnectTimer = setTimeout(() => this.reconnect(), delay);

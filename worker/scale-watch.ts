@@ -4,8 +4,8 @@
 
 import { pipelinesPath } from '../api/contract.ts';
 import { clampCount } from '../api/sizes.ts';
+import { Backoff } from '../common/backoff.ts';
 import type { Logger } from '../common/logger.ts';
-import { backoffMs } from './pg-errors.ts';
 
 export interface ScaleTarget {
   namespace: string;
@@ -40,7 +40,7 @@ export async function watchScale(t: ScaleTarget, apply: (flushers: number) => vo
   const watch = new Watch(kc);
   const path = pipelinesPath(t.namespace);
   let stopped = false;
-  let attempt = 0;
+  const backoff = new Backoff({ initialMs: 1000, maxMs: 30_000, jitter: 0.5 });
   let controller: AbortController | undefined;
   let timer: NodeJS.Timeout | undefined;
 
@@ -51,7 +51,7 @@ export async function watchScale(t: ScaleTarget, apply: (flushers: number) => vo
         path,
         { fieldSelector: `metadata.name=${t.name}`, allowWatchBookmarks: false },
         (phase: string, obj: PipelineLike) => {
-          attempt = 0;
+          backoff.reset();
           if (phase !== 'ADDED' && phase !== 'MODIFIED') return;
           const n = desiredFlushers(obj, t);
           if (n !== undefined) apply(n);
@@ -64,7 +64,7 @@ export async function watchScale(t: ScaleTarget, apply: (flushers: number) => vo
   };
   const restart = (err: unknown) => {
     if (stopped) return;
-    const delay = backoffMs(attempt++, 1000, 30_000);
+    const delay = backoff.next();
     if (err) {
       const e = err as { message?: string; statusCode?: number; code?: number };
       const forbidden = e.statusCode === 403 || e.code === 403 || /forbidden/i.test(e.message ?? '');

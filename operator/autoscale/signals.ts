@@ -5,20 +5,10 @@
 
 import pg from 'pg';
 import { HTTP_PATHS, AUTOSCALER_SERIES as S } from '../../api/contract.ts';
+import { type PgTarget, pgMonitoringConfig } from '../../common/client-options.ts';
 import type { PgBouncerSignals, PostgresSignals, WorkerSignals } from './decide.ts';
 
-/** A connection target and its credentials (read from the referenced Secret). */
-export interface PgTarget {
-  host: string;
-  port: number;
-  database: string;
-  user: string;
-  password: string;
-  ssl: boolean;
-}
-
-const CONNECT_TIMEOUT_MS = 3_000;
-const QUERY_TIMEOUT_MS = 5_000;
+export type { PgTarget };
 
 /** Sums of the samples of each metric name (labels summed over), from the Prometheus text format. */
 export function parseMetrics(text: string): Map<string, number> {
@@ -138,17 +128,7 @@ export async function scrape(pod: string, host: string, port: number, timeoutMs 
 }
 
 function client(t: PgTarget, applicationName: string): pg.Client {
-  return new pg.Client({
-    host: t.host,
-    port: t.port,
-    database: t.database,
-    user: t.user,
-    password: t.password,
-    ssl: t.ssl ? { rejectUnauthorized: false } : false,
-    application_name: applicationName,
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    query_timeout: QUERY_TIMEOUT_MS,
-  });
+  return new pg.Client(pgMonitoringConfig(t, applicationName));
 }
 
 /** Previous pg_stat_statements COMMIT totals per target, for an interval mean instead of a lifetime one. */

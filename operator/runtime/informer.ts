@@ -4,7 +4,7 @@
 // missed), and silence (a restarted API server can leave a half-open connection: a client-side inactivity
 // timeout, kept above the bookmark interval, ends it and the watch resumes).
 
-import { backoffDelay, sleep } from './backoff.ts';
+import { backoffDelay, sleep } from '../../common/backoff.ts';
 import {
   ApiError,
   apiVersionOf,

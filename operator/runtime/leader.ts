@@ -4,7 +4,7 @@
 // the resourceVersion it read, so two candidates can never both win. The leader renews every retryPeriod
 // and gives up when it could not renew for renewDeadline, before anyone else may take over.
 
-import { sleep } from './backoff.ts';
+import { sleep } from '../../common/backoff.ts';
 import { ApiError, isConflict, isNotFound, type KubeClient } from './kube.ts';
 
 export interface LeaderElectionOptions {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { backoffDelay } from './backoff.ts';
 import { WorkQueue } from './queue.ts';
 
 const tick = () => new Promise((r) => setImmediate(r));
@@ -114,14 +113,4 @@ test('requeueAfter brings a key back without an event', async () => {
   q.shutdown();
   await run;
   assert.equal(calls, 2);
-});
-
-test('backoff doubles up to the cap and jitter only shortens it', () => {
-  const o = { initialMs: 100, maxMs: 1000, jitter: 0 };
-  assert.deepEqual(
-    [0, 1, 2, 3, 4, 10].map((n) => backoffDelay(n, o)),
-    [100, 200, 400, 800, 1000, 1000],
-  );
-  const jittered = backoffDelay(3, { ...o, jitter: 0.5 }, () => 1);
-  assert.equal(jittered, 400);
 });

@@ -3,7 +3,7 @@
 // again after, never concurrently), failed keys come back after a capped exponential backoff, and shutdown
 // waits for the reconciles in flight.
 
-import { type BackoffOptions, KeyedBackoff } from './backoff.ts';
+import { type BackoffOptions, KeyedBackoff } from '../../common/backoff.ts';
 
 export type Handler = (key: string) => Promise<HandlerResult | undefined>;
 

@@ -1,19 +1,40 @@
-// Capped exponential backoff with jitter. Jitter spreads retries of many keys (or many operators after an
-// API server restart) so they do not arrive in lockstep.
+// Capped exponential backoff with jitter, for every retry loop of the worker and the operator. Jitter
+// spreads retries of many flushers, workers, keys or operators (after a PostgreSQL, broker or API server
+// restart) so they do not arrive in lockstep.
 
 export interface BackoffOptions {
   initialMs: number;
   maxMs: number;
   factor?: number;
-  /** 0..1: the delay is drawn uniformly from [d·(1-jitter), d]. */
+  /** 0..1: the delay is drawn uniformly from [d·(1-jitter), d]; jitter only ever shortens it. */
   jitter?: number;
 }
 
+// Past this many doublings every delay is capped anyway; the bound keeps factor ** attempt finite.
+const MAX_EXPONENT = 64;
+
+/** The delay before retry number `attempt` (0 for the first retry); at least 1 ms, so a retry loop never spins. */
 export function backoffDelay(attempt: number, o: BackoffOptions, random: () => number = Math.random): number {
   const factor = o.factor ?? 2;
   const jitter = o.jitter ?? 0.2;
-  const raw = Math.min(o.maxMs, o.initialMs * factor ** Math.max(0, attempt));
-  return Math.round(raw * (1 - jitter * random()));
+  const exponent = Math.min(MAX_EXPONENT, Math.max(0, attempt));
+  const ceiling = Math.min(o.maxMs, o.initialMs * factor ** exponent);
+  return Math.max(1, Math.round(ceiling * (1 - jitter * random())));
+}
+
+/** One retry loop's attempt counter: `next()` gives the next delay, `reset()` after a success. */
+export class Backoff {
+  private attempt = 0;
+  private readonly opts: BackoffOptions;
+  constructor(opts: BackoffOptions) {
+    this.opts = opts;
+  }
+  next(): number {
+    return backoffDelay(this.attempt++, this.opts);
+  }
+  reset(): void {
+    this.attempt = 0;
+  }
 }
 
 /** Per-key attempt counters: `next(key)` gives the delay for the key's next retry; `reset(key)` on success. */
@@ -27,9 +48,6 @@ export class KeyedBackoff {
     const n = this.attempts.get(key) ?? 0;
     this.attempts.set(key, n + 1);
     return backoffDelay(n, this.opts);
-  }
-  attemptsOf(key: string): number {
-    return this.attempts.get(key) ?? 0;
   }
   reset(key: string): void {
     this.attempts.delete(key);

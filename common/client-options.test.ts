@@ -1,0 +1,155 @@
+// Client options from a resolved pipeline and a real secrets directory (on a temporary directory, laid out
+// like mounted Secrets).
+
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { pipeline } from '../test/lib/pipelines.ts';
+import { mqttClientOptions, pgClientConfig, pgMonitoringConfig, s3ClientConfig } from './client-options.ts';
+import { SecretsDir } from './secrets-dir.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'mqtt2pg-secrets-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const put = (secret: string, key: string, value: string) => {
+  mkdirSync(join(dir, secret), { recursive: true });
+  writeFileSync(join(dir, secret, key), value);
+};
+put('mqtt-creds', 'username', 'ingest\n');
+put('mqtt-creds', 'password', 'mqtt-pw');
+put('mqtt-ca', 'ca.crt', 'MQTT CA');
+put('mqtt-client', 'tls.crt', 'CLIENT CERT');
+put('mqtt-client', 'tls.key', 'CLIENT KEY');
+put('pg-creds', 'username', 'writer\n');
+put('pg-creds', 'password', 'pg-pw\n');
+put('pg-ca', 'ca.crt', 'PG CA');
+put('s3-creds', 'accessKeyId', 'AKID');
+put('s3-creds', 'secretAccessKey', 'SECRET');
+const secrets = new SecretsDir(dir);
+
+test('MQTT: credentials from the auth Secret, a client id per instance, the shared subscription, no TLS', () => {
+  const { r } = pipeline();
+  assert.deepEqual(mqttClientOptions(r, secrets, 'fleet-0'), {
+    brokers: ['mqtt://broker.iot:1883'],
+    clientId: 'mqtt2pg-fleet-0',
+    subscription: '$share/fleet/t/+/d/+/evt/#',
+    qos: 1,
+    protocolVersion: 5,
+    keepaliveSeconds: r.source.keepaliveSeconds,
+    sessionExpirySeconds: r.source.sessionExpirySeconds,
+    receiveMaximum: r.source.receiveMaximum,
+    connectTimeoutMs: r.source.connectTimeoutMs,
+    username: 'ingest',
+    password: 'mqtt-pw',
+  });
+  const anonymous = pipeline({ source: { brokers: ['mqtt://b:1883'] } }).r;
+  const o = mqttClientOptions(anonymous, secrets, 'x'.repeat(200));
+  assert.equal(o.clientId.length, 128, 'the client id is cut to what every broker accepts');
+  assert.equal('username' in o || 'password' in o, false);
+});
+
+test('MQTT over TLS: CA, client certificate and server name from their Secrets; verification on unless skipped', () => {
+  const source = {
+    brokers: ['mqtts://broker.iot:8883'],
+    tls: {
+      caSecretRef: { name: 'mqtt-ca' },
+      clientCertSecretRef: { name: 'mqtt-client' },
+      serverName: 'broker.example.com',
+    },
+  };
+  const o = mqttClientOptions(pipeline({ source }).r, secrets, 'fleet-0');
+  assert.deepEqual(o.tls, {
+    ca: Buffer.from('MQTT CA'),
+    cert: Buffer.from('CLIENT CERT'),
+    key: Buffer.from('CLIENT KEY'),
+    servername: 'broker.example.com',
+    rejectUnauthorized: true,
+  });
+  const skip = pipeline({ source: { brokers: ['mqtts://broker.iot:8883'], tls: { insecureSkipVerify: true } } }).r;
+  assert.deepEqual(mqttClientOptions(skip, secrets, 'fleet-0').tls, { rejectUnauthorized: false });
+});
+
+const postgres = (extra: object = {}) => ({
+  sink: {
+    postgres: { host: 'pg-rw.db.svc', database: 'telemetry', credentialsSecretRef: { name: 'pg-creds' }, ...extra },
+  },
+});
+
+test('PostgreSQL: credentials without trailing newline, application_name per role, timeouts, no TLS by default', () => {
+  const { r } = pipeline(postgres());
+  assert.deepEqual(pgClientConfig(r, secrets), {
+    host: 'pg-rw.db.svc',
+    port: 5432,
+    database: 'telemetry',
+    user: 'writer',
+    password: 'pg-pw',
+    ssl: false,
+    application_name: 'mqtt2pg:fleet:flusher',
+    connectionTimeoutMillis: 10_000,
+    keepAlive: true,
+  });
+  assert.equal(pgClientConfig(r, secrets, 'migrate').application_name, 'mqtt2pg:fleet:migrate');
+  const long = pipeline(postgres({ applicationName: 'a'.repeat(60) })).r;
+  assert.equal(pgClientConfig(long, secrets).application_name, `${'a'.repeat(60)}:fl`, 'what PostgreSQL keeps of it');
+});
+
+test('PostgreSQL sslMode means what it means for libpq', () => {
+  const ssl = (sslMode: string, ca?: object) =>
+    pgClientConfig(pipeline(postgres({ sslMode, ...(ca ? { caSecretRef: ca } : {}) })).r, secrets).ssl;
+  assert.equal(ssl('disable'), false);
+  assert.deepEqual(ssl('require'), { rejectUnauthorized: false });
+  const verifyCa = ssl('verify-ca', { name: 'pg-ca' }) as { ca: string; checkServerIdentity: () => unknown };
+  assert.equal(verifyCa.ca, 'PG CA');
+  assert.equal(verifyCa.checkServerIdentity(), undefined, 'verify-ca checks the chain, not the host name');
+  assert.deepEqual(ssl('verify-full', { name: 'pg-ca' }), { ca: 'PG CA' });
+});
+
+test('a Secret key that cannot be read fails naming the field that references it', () => {
+  const { r } = pipeline({ sink: { postgres: { host: 'h', database: 'd', credentialsSecretRef: { name: 'nope' } } } });
+  assert.throws(() => pgClientConfig(r, secrets), /spec\.sink\.postgres\.credentialsSecretRef: Secret "nope"/);
+});
+
+test("the autoscaler's monitoring connection: short timeouts, TLS without verification when the sink uses TLS", () => {
+  const target = { host: 'pg', port: 5432, database: 'telemetry', user: 'mon', password: 'pw', ssl: true };
+  assert.deepEqual(pgMonitoringConfig(target, 'mqtt2pg-operator-autoscaler'), {
+    host: 'pg',
+    port: 5432,
+    database: 'telemetry',
+    user: 'mon',
+    password: 'pw',
+    ssl: { rejectUnauthorized: false },
+    application_name: 'mqtt2pg-operator-autoscaler',
+    connectionTimeoutMillis: 3_000,
+    query_timeout: 5_000,
+  });
+  assert.equal(pgMonitoringConfig({ ...target, ssl: false }, 'x').ssl, false);
+});
+
+test('S3: credentials from their Secret, the endpoint and path style; the SDK never retries on its own', () => {
+  const deadLetter = {
+    s3: {
+      bucket: 'dlq',
+      endpoint: 'http://minio:9000',
+      forcePathStyle: true,
+      credentialsSecretRef: { name: 's3-creds' },
+    },
+  };
+  assert.deepEqual(s3ClientConfig(pipeline({ deadLetter }).r, secrets), {
+    region: 'us-east-1',
+    forcePathStyle: true,
+    endpoint: 'http://minio:9000',
+    credentials: { accessKeyId: 'AKID', secretAccessKey: 'SECRET' },
+    maxAttempts: 1,
+  });
+  // Without a credentials Secret the SDK's own chain (IRSA, instance profile, env) applies.
+  assert.deepEqual(
+    s3ClientConfig(pipeline({ deadLetter: { s3: { bucket: 'dlq', region: 'eu-west-1' } } }).r, secrets),
+    {
+      region: 'eu-west-1',
+      forcePathStyle: false,
+      maxAttempts: 1,
+    },
+  );
+  assert.throws(() => s3ClientConfig(pipeline().r, secrets), /no dead-letter bucket/);
+});

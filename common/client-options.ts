@@ -1,0 +1,161 @@
+// A pipeline's client options, built in one place from the resolved pipeline and its Secrets: MQTT (the
+// worker's receiver), PostgreSQL (flushers, the startup check, `mqtt2pg migrate`, the autoscaler's
+// monitoring connections) and S3 (the dead-letter store). Pure given the secret reader: what a pod, a laptop
+// and a test read through SecretsDir, the same options come out.
+
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import type { ClientConfig } from 'pg';
+import type { ResolvedPipeline } from '../api/defaults.ts';
+import type { SecretKeyReference } from '../api/secret-refs.ts';
+
+/** Reads one Secret key (SecretsDir does, from the mounted directory); throws naming the field to fix. */
+export interface SecretReader {
+  read(ref: SecretKeyReference): string;
+  readBytes(ref: SecretKeyReference): Buffer;
+}
+
+export interface MqttClientOptions {
+  brokers: string[];
+  clientId: string;
+  subscription: string;
+  qos: 0 | 1;
+  protocolVersion: 4 | 5;
+  keepaliveSeconds: number;
+  sessionExpirySeconds: number;
+  receiveMaximum: number;
+  connectTimeoutMs: number;
+  username?: string;
+  password?: string;
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string; rejectUnauthorized: boolean };
+}
+
+/** The receiver's broker connection; `instance` (the pod name) makes the client id unique per worker. */
+export function mqttClientOptions(p: ResolvedPipeline, secrets: SecretReader, instance: string): MqttClientOptions {
+  const s = p.source;
+  const out: MqttClientOptions = {
+    brokers: s.brokers,
+    clientId: `${s.clientIdPrefix}-${instance}`.slice(0, 128),
+    subscription: s.subscription,
+    qos: s.qos,
+    protocolVersion: s.protocolVersion,
+    keepaliveSeconds: s.keepaliveSeconds,
+    sessionExpirySeconds: s.sessionExpirySeconds,
+    receiveMaximum: s.receiveMaximum,
+    connectTimeoutMs: s.connectTimeoutMs,
+  };
+  if (s.auth) {
+    const field = 'spec.source.auth.secretRef';
+    out.username = secrets.read({ field, secret: s.auth.name, key: s.auth.usernameKey });
+    out.password = secrets.read({ field, secret: s.auth.name, key: s.auth.passwordKey });
+  }
+  if (s.tls) {
+    const { ca, clientCert, serverName } = s.tls;
+    const certField = 'spec.source.tls.clientCertSecretRef';
+    out.tls = {
+      ...(ca ? { ca: secrets.readBytes({ field: 'spec.source.tls.caSecretRef', secret: ca.name, key: ca.key }) } : {}),
+      ...(clientCert
+        ? {
+            cert: secrets.readBytes({ field: certField, secret: clientCert.name, key: clientCert.certKey }),
+            key: secrets.readBytes({ field: certField, secret: clientCert.name, key: clientCert.keyKey }),
+          }
+        : {}),
+      ...(serverName ? { servername: serverName } : {}),
+      rejectUnauthorized: !s.tls.insecureSkipVerify,
+    };
+  }
+  return out;
+}
+
+/**
+ * A connection to the pipeline's database (directly or through PgBouncer). `role` names the connection in
+ * pg_stat_activity: flusher, startup, migrate. The statement timeout is not here: the sink sets it per
+ * transaction (SET LOCAL), as PgBouncer in transaction pooling refuses it as a startup parameter.
+ */
+export function pgClientConfig(p: ResolvedPipeline, secrets: SecretReader, role = 'flusher'): ClientConfig {
+  const pg = p.sink.postgres;
+  const field = 'spec.sink.postgres.credentialsSecretRef';
+  const user = secrets.read({ field, secret: pg.credentials.name, key: pg.credentials.usernameKey });
+  const password = secrets.read({ field, secret: pg.credentials.name, key: pg.credentials.passwordKey });
+  const ca = pg.ca
+    ? secrets.read({ field: 'spec.sink.postgres.caSecretRef', secret: pg.ca.name, key: pg.ca.key })
+    : undefined;
+  let ssl: ClientConfig['ssl'];
+  switch (pg.sslMode) {
+    case 'disable':
+      ssl = false;
+      break;
+    case 'require':
+      ssl = { rejectUnauthorized: false };
+      break;
+    case 'verify-ca':
+      // Chain checked, host name not: what libpq's verify-ca means.
+      ssl = { ca, checkServerIdentity: () => undefined };
+      break;
+    case 'verify-full':
+      ssl = { ca };
+      break;
+  }
+  return {
+    host: pg.host,
+    port: pg.port,
+    database: pg.database,
+    user,
+    password,
+    ssl,
+    // PostgreSQL truncates application_name to 63 bytes; cut it here so what we set is what it shows.
+    application_name: `${pg.applicationName}:${p.name}:${role}`.slice(0, 63),
+    connectionTimeoutMillis: 10_000,
+    keepAlive: true,
+  };
+}
+
+/** Where and as whom the operator's autoscaler reads PostgreSQL, or a PgBouncer's admin console. */
+export interface PgTarget {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+  ssl: boolean;
+}
+
+// The autoscaler reads every interval and must not hang on a dead server: an unreachable source is reported
+// as missing for this interval instead.
+const MONITORING_CONNECT_TIMEOUT_MS = 3_000;
+const MONITORING_QUERY_TIMEOUT_MS = 5_000;
+
+/** A monitoring connection of the autoscaler (read-only queries; TLS without verification when on). */
+export function pgMonitoringConfig(t: PgTarget, applicationName: string): ClientConfig {
+  return {
+    host: t.host,
+    port: t.port,
+    database: t.database,
+    user: t.user,
+    password: t.password,
+    ssl: t.ssl ? { rejectUnauthorized: false } : false,
+    application_name: applicationName,
+    connectionTimeoutMillis: MONITORING_CONNECT_TIMEOUT_MS,
+    query_timeout: MONITORING_QUERY_TIMEOUT_MS,
+  };
+}
+
+/** The dead-letter store's S3 client; throws when the pipeline has no dead-letter bucket. */
+export function s3ClientConfig(p: ResolvedPipeline, secrets: SecretReader): S3ClientConfig {
+  const d = p.deadLetter;
+  if (!d) throw new Error('no dead-letter bucket configured');
+  const field = 'spec.deadLetter.s3.credentialsSecretRef';
+  const credentials = d.credentials
+    ? {
+        accessKeyId: secrets.read({ field, secret: d.credentials.name, key: d.credentials.accessKeyIdKey }),
+        secretAccessKey: secrets.read({ field, secret: d.credentials.name, key: d.credentials.secretAccessKeyKey }),
+      }
+    : undefined;
+  return {
+    region: d.region,
+    forcePathStyle: d.forcePathStyle,
+    ...(d.endpoint ? { endpoint: d.endpoint } : {}),
+    ...(credentials ? { credentials } : {}),
+    // The worker retries forever with its own backoff; the SDK's retries would only hide the outage.
+    maxAttempts: 1,
+  };
+}

@@ -1,0 +1,53 @@
+// What a broker's refusal means, in words the user can act on, and whether retrying can help: a wrong
+// address or a busy server may pass; bad credentials, a refused client id or subscription will not.
+
+import type { IConnackPacket, ISubackPacket } from 'mqtt-packet';
+
+export class BrokerError extends Error {
+  override name = 'BrokerError';
+  /** Retrying cannot help (credentials, authorization, a refused subscription). */
+  readonly permanent: boolean;
+  constructor(message: string, permanent: boolean) {
+    super(message);
+    this.permanent = permanent;
+  }
+}
+
+// CONNACK reason codes worth explaining (MQTT 5 §3.2.2.2; 3.1.1 return codes mapped the same way).
+const CONNACK_REASONS: Record<number, [string, boolean]> = {
+  0x80: ['unspecified error', false],
+  0x84: ['unsupported protocol version: try source.protocolVersion 4', true],
+  0x85: ['client identifier not valid: change source.clientIdPrefix', true],
+  0x86: ['bad user name or password: check the Secret in source.auth.secretRef', true],
+  // Mosquitto answers a wrong password with 0x87 too.
+  0x87: [
+    'not authorized: check the user name and password in the Secret of source.auth.secretRef, and the broker ACL',
+    true,
+  ],
+  0x88: ['server unavailable', false],
+  0x89: ['server busy', false],
+  0x8a: ['banned', true],
+  0x8c: ['bad authentication method', true],
+  0x9f: ['connection rate exceeded', false],
+};
+const V4_RETURN_CODES: Record<number, number> = { 1: 0x84, 2: 0x85, 3: 0x88, 4: 0x86, 5: 0x87 };
+
+/** Why the broker at `where` refused the connection, or undefined when the CONNACK accepts it. */
+export function connackRefusal(packet: IConnackPacket, protocolVersion: 4 | 5, where: string): BrokerError | undefined {
+  const raw = protocolVersion === 5 ? (packet.reasonCode ?? 0) : (packet.returnCode ?? 0);
+  const code = protocolVersion === 5 ? raw : (V4_RETURN_CODES[raw] ?? (raw === 0 ? 0 : 0x80));
+  if (code === 0) return undefined;
+  const [text, permanent] = CONNACK_REASONS[code] ?? [`reason code 0x${code.toString(16)}`, false];
+  return new BrokerError(`broker ${where} refused the connection: ${text}`, permanent);
+}
+
+/** Why the broker refused our one subscription, or undefined when the SUBACK grants it. */
+export function subackRefusal(packet: ISubackPacket, subscription: string): BrokerError | undefined {
+  const granted = packet.granted[0];
+  const code = typeof granted === 'number' ? granted : (granted as { qos: number } | undefined)?.qos;
+  if (code !== undefined && code < 0x80) return undefined;
+  return new BrokerError(
+    `broker refused the subscription ${subscription} (reason 0x${(code ?? 0x80).toString(16)}): check the broker ACL and that it supports shared subscriptions`,
+    true,
+  );
+}

@@ -1,0 +1,305 @@
+// The flusher pool against in-memory stages behind its interfaces (stages.ts): a table that commits a write
+// whole or not at all and refuses bad values the way PostgreSQL does, and a dead-letter store that can be
+// down. The claim source is the real WAL on a temporary directory: it is fast, and what "nothing deleted"
+// means is then checked on the store the worker really uses, down to reopening it from disk. The same
+// behaviour against real PostgreSQL, PgBouncer and MinIO: test/integration/worker/{delivery,outages}.test.ts.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, type TestContext, test } from 'node:test';
+import { createLogger } from '../common/logger.ts';
+import { eventually } from '../test/lib/eventually.ts';
+import { type FlusherOptions, FlusherPool } from './flusher.ts';
+import type { InboundMessage } from './message.ts';
+import { WorkerMetrics } from './metrics.ts';
+import type { Row, TelemetryRow, UnparseableRow } from './rows.ts';
+import type { DeadLetter, DeadLetterStore, RowSink } from './stages.ts';
+import { type Claim, Wal, type WalOptions } from './wal.ts';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const DEVICE = '550e8400-e29b-41d4-a716-446655440000';
+/** A JSON payload PostgreSQL's jsonb refuses: the \u0000 escape (SQLSTATE 22P05). */
+const BAD = (id: number) => `{"id":${id},"v":"\\u0000"}`;
+const GOOD = (id: number) => `{"id":${id}}`;
+const idOf = (m: InboundMessage) => (JSON.parse(m.payload.toString()) as { id: number }).id;
+const ids = (rows: Array<{ message: InboundMessage }>) => rows.map((r) => idOf(r.message)).sort((a, b) => a - b);
+const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
+const codeError = (message: string, code: string) => Object.assign(new Error(message), { code });
+
+/** The telemetry and unparseable tables, with PgSink's contract: a write commits all its rows or none. */
+class MemoryTable {
+  readonly telemetry: TelemetryRow[] = [];
+  readonly unparseable: UnparseableRow[] = [];
+  /** While set, every write fails with it, as when PostgreSQL or the network is down. */
+  outage: Error | undefined;
+  /** While held, writes wait: lets a test see writes in flight. */
+  private gate: Promise<void> | undefined;
+  private open = () => {};
+  /** performance.now() of every write attempt. */
+  readonly attempts: number[] = [];
+  inFlight = 0;
+  opened = 0;
+  closed = 0;
+
+  hold(): void {
+    this.gate = new Promise((resolve) => {
+      this.open = resolve;
+    });
+  }
+
+  release(): void {
+    this.gate = undefined;
+    this.open();
+  }
+
+  sink(): RowSink {
+    this.opened++;
+    return {
+      write: async (rows: Row[]) => {
+        this.attempts.push(performance.now());
+        this.inFlight++;
+        try {
+          await this.gate;
+          if (this.outage) throw this.outage;
+          if (rows.some((r) => r.kind === 'telemetry' && r.json?.includes('\\u0000')))
+            throw codeError('unsupported Unicode escape sequence', '22P05');
+          for (const r of rows) {
+            if (r.kind === 'telemetry') this.telemetry.push(r);
+            else this.unparseable.push(r);
+          }
+        } finally {
+          this.inFlight--;
+        }
+      },
+      close: async () => {
+        this.closed++;
+      },
+    };
+  }
+}
+
+class MemoryDeadLetters implements DeadLetterStore {
+  readonly stored: DeadLetter[] = [];
+  puts = 0;
+  outage: Error | undefined;
+  async put(letters: DeadLetter[]): Promise<string> {
+    this.puts++;
+    if (this.outage) throw this.outage;
+    this.stored.push(...letters);
+    return `dlq/${this.puts}.jsonl`;
+  }
+}
+
+interface Setup {
+  dir: string;
+  wal: Wal;
+  table: MemoryTable;
+  metrics: WorkerMetrics;
+  pool: FlusherPool<Claim>;
+}
+
+async function setup(
+  t: TestContext,
+  opts: Partial<FlusherOptions> = {},
+  deadLetters?: DeadLetterStore,
+  walOpts: Partial<WalOptions> = {},
+): Promise<Setup> {
+  const dir = mkdtempSync(join(tmpdir(), 'mqtt2pg-flusher-'));
+  dirs.push(dir);
+  const wal = await Wal.open({ dir, sizeLimitBytes: 64 * 2 ** 20, retentionMs: 3_600_000, ...walOpts });
+  const table = new MemoryTable();
+  const metrics = new WorkerMetrics('test', () => wal);
+  const pool = new FlusherPool(
+    { batchSize: 1000, flushIntervalMs: 0, initialBackoffMs: 2, maxBackoffMs: 20, payloadFormat: 'json', ...opts },
+    { source: wal, newSink: () => table.sink(), deadLetters, metrics, log: createLogger('silent') },
+  );
+  t.after(async () => {
+    table.release();
+    await pool.stop();
+    await wal.close();
+  });
+  return { dir, wal, table, metrics, pool };
+}
+
+/** Appends QoS 1 messages (bad ones refused by the table) and resolves once all are durable. */
+function append(wal: Wal, messageIds: number[], bad: number[] = []): Promise<void> {
+  return new Promise((resolve) => {
+    let left = messageIds.length;
+    for (const id of messageIds) {
+      const payload = Buffer.from(bad.includes(id) ? BAD(id) : GOOD(id));
+      const message = {
+        topic: `t/acme/d/${DEVICE}/evt/x`,
+        payload,
+        receivedAt: Date.now(),
+        qos: 1 as const,
+        dup: false,
+      };
+      wal.append(message, () => --left === 0 && resolve());
+    }
+  });
+}
+
+const until = (what: string, condition: () => boolean) =>
+  eventually(async () => assert.ok(condition()), { what, timeoutMs: 10_000, intervalMs: 2 });
+
+async function counter(c: WorkerMetrics['retries'] | WorkerMetrics['flushedRows'], labels: object = {}) {
+  const values = (await c.get()).values;
+  return values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k as never] === x))?.value ?? 0;
+}
+
+test('a bad row is isolated by splitting the batch: exactly the bad rows are dead-lettered, neighbours commit', async (t) => {
+  const dlq = new MemoryDeadLetters();
+  const { wal, table, metrics, pool } = await setup(t, {}, dlq);
+  const bad = [5, 6, 40];
+  await append(wal, range(0, 64), bad);
+  pool.setCount(1);
+  await until('the WAL is empty', () => wal.messages === 0);
+
+  assert.deepEqual(
+    ids(table.telemetry),
+    range(0, 64).filter((id) => !bad.includes(id)),
+    'each good row once',
+  );
+  assert.deepEqual(table.unparseable, []);
+  assert.deepEqual(ids(dlq.stored), bad);
+  for (const letter of dlq.stored) {
+    assert.equal(letter.sqlstate, '22P05');
+    assert.match(letter.error, /unsupported Unicode escape/);
+    assert.equal(letter.attempts, 7, 'the batch of 64, then halves down to the single row');
+  }
+  assert.ok(table.attempts.length < 64, `split in halves, not retried row by row (${table.attempts.length} writes)`);
+  assert.equal(await counter(metrics.flushedRows), 61);
+  assert.equal(await counter(metrics.deadLetters, { sqlstate_class: '22' }), 3);
+});
+
+test('without a dead-letter store, a rejected row is kept in the unparseable table with its SQLSTATE', async (t) => {
+  const { wal, table, pool } = await setup(t);
+  await append(wal, range(0, 10), [2]);
+  pool.setCount(1);
+  await until('the WAL is empty', () => wal.messages === 0);
+
+  assert.deepEqual(ids(table.telemetry), [0, 1, 3, 4, 5, 6, 7, 8, 9]);
+  assert.equal(table.unparseable.length, 1);
+  const [kept] = table.unparseable;
+  assert.equal(kept && idOf(kept.message), 2);
+  assert.equal(kept?.reason, 'rejected');
+  assert.match(kept?.detail ?? '', /^22P05 unsupported Unicode escape/);
+});
+
+test('while the dead-letter store fails nothing leaves the WAL; the letters are retried, then delivered once', async (t) => {
+  const dlq = new MemoryDeadLetters();
+  dlq.outage = codeError('connect ECONNREFUSED 127.0.0.1:9000', 'ECONNREFUSED');
+  const { wal, table, metrics, pool } = await setup(t, {}, dlq);
+  await append(wal, range(0, 20), [3, 17]);
+  pool.setCount(1);
+  await until('three failed PUTs', () => dlq.puts >= 3);
+
+  assert.equal(wal.messages, 20, 'the whole claim stays in the WAL until the dead letters are stored');
+  assert.deepEqual(dlq.stored, []);
+  assert.equal(table.telemetry.length, 18, 'the good neighbours are committed meanwhile');
+  assert.match(pool.lastError ?? '', /^s3: connect ECONNREFUSED/);
+
+  dlq.outage = undefined;
+  await until('the WAL is empty', () => wal.messages === 0);
+  assert.deepEqual(ids(dlq.stored), [3, 17]);
+  assert.deepEqual(
+    ids(table.telemetry),
+    range(0, 20).filter((id) => id !== 3 && id !== 17),
+    'not written twice',
+  );
+  assert.ok((await counter(metrics.retries, { target: 's3' })) >= 3);
+});
+
+test('connection and server errors are retried with growing backoff until they pass, and never dead-lettered', async (t) => {
+  const dlq = new MemoryDeadLetters();
+  const initialMs = 8;
+  const maxMs = 64;
+  const { wal, table, metrics, pool } = await setup(t, { initialBackoffMs: initialMs, maxBackoffMs: maxMs }, dlq);
+  table.outage = codeError('terminating connection due to administrator command', '57P01');
+  await append(wal, range(0, 20));
+  pool.setCount(1);
+  await until('three failed writes', () => table.attempts.length >= 3);
+  assert.equal(pool.healthy, false, 'readiness reports the failing writes');
+  assert.match(pool.problem ?? '', /last write failed: postgres: terminating connection/);
+  table.outage = codeError('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED');
+  await until('five failed writes', () => table.attempts.length >= 5);
+
+  table.outage = undefined;
+  await until('the WAL is empty', () => wal.messages === 0);
+  assert.deepEqual(ids(table.telemetry), range(0, 20), 'every row once');
+  assert.equal(dlq.puts, 0, 'an outage is never the rows’ fault');
+  assert.deepEqual(table.unparseable, []);
+  assert.equal(pool.healthy, true);
+  const failures = table.attempts.length - 1;
+  assert.equal(await counter(metrics.retries, { target: 'postgres' }), failures);
+  // Retry k waits at least half its ceiling min(max, initial·2^k) (jitter only shortens, by half at most).
+  for (let k = 0; k < failures; k++) {
+    const gap = (table.attempts[k + 1] as number) - (table.attempts[k] as number);
+    const floor = Math.min(maxMs, initialMs * 2 ** k) / 2;
+    assert.ok(gap >= floor - 2, `retry ${k} came after ${gap.toFixed(1)} ms, before its backoff of ≥ ${floor} ms`);
+  }
+});
+
+test('drain flushes everything claimed or waiting at once, ignoring the flush interval', async (t) => {
+  const { wal, table, pool } = await setup(t, { flushIntervalMs: 3_600_000 });
+  for (const from of [0, 10, 20]) await append(wal, range(from, 10));
+  pool.setCount(2);
+  assert.equal(await pool.drain(Date.now() + 10_000), 0, 'nothing left in the WAL');
+  assert.deepEqual(ids(table.telemetry), range(0, 30));
+  await pool.stop();
+  assert.equal(table.closed, 2, 'every flusher closed its connection');
+});
+
+test('stopping while PostgreSQL is down hands the claimed batch back to the WAL, which keeps it on disk', async (t) => {
+  const { dir, wal, table, pool } = await setup(t);
+  table.outage = codeError('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED');
+  await append(wal, range(0, 10));
+  pool.setCount(1);
+  await until('two failed writes', () => table.attempts.length >= 2);
+  assert.equal(await pool.drain(Date.now() + 20), 10, 'the drain deadline passes with the rows still held');
+  await pool.stop();
+  assert.equal(wal.available, 10, 'released, claimable again');
+  await wal.close();
+
+  const reopened = await Wal.open({ dir, sizeLimitBytes: 64 * 2 ** 20, retentionMs: 3_600_000 });
+  t.after(() => reopened.close());
+  assert.equal(reopened.messages, 10);
+  const claim = await reopened.claim(100);
+  assert.deepEqual(claim?.messages.map(idOf), range(0, 10), 'in order, for the next start');
+});
+
+test('the flusher count changes live: new flushers write at once, surplus ones finish their batch and close', async (t) => {
+  // Groups of 5 and batches of 5: each flusher holds one group at a time.
+  const { wal, table, metrics, pool } = await setup(t, { batchSize: 5 }, undefined, { maxGroupMessages: 5 });
+  table.hold();
+  await append(wal, range(0, 40));
+  pool.setCount(3);
+  assert.equal(pool.count, 3);
+  await until('three writes in flight at once', () => table.inFlight === 3);
+  assert.equal((await metrics.activeFlushers.get()).values[0]?.value, 3);
+
+  pool.setCount(1);
+  assert.equal(pool.count, 1);
+  assert.equal((await metrics.activeFlushers.get()).values[0]?.value, 1);
+  table.release();
+  await until('the WAL is empty', () => wal.messages === 0);
+  await until('two flushers stopped', () => table.closed === 2);
+  assert.deepEqual(ids(table.telemetry), range(0, 40), 'the retired flushers committed their batches, once');
+
+  pool.setCount(2);
+  assert.equal(table.opened, 4, 'one new flusher (and its connection) next to the remaining one');
+  table.hold();
+  await append(wal, range(40, 10));
+  await until('both flushers writing', () => table.inFlight === 2);
+  table.release();
+  await until('the WAL is empty', () => wal.messages === 0);
+  assert.deepEqual(ids(table.telemetry), range(0, 50));
+  await pool.stop();
+  assert.equal(table.closed, 4);
+});
