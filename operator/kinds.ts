@@ -1,5 +1,5 @@
 // The resource types the operator reads and writes. The operator's ClusterRole (operator/manifests.ts) is generated from
-// this list (operator/rbac-manifest.ts), so the operator's permissions are exactly what it uses.
+// this list (operator/manifests.ts), so the operator's permissions are exactly what it uses.
 
 import { GROUP, KIND, PLURAL, VERSION } from '../api/types.ts';
 import type { ResourceType } from './runtime/kube.ts';
