@@ -1,15 +1,15 @@
 // `mqtt2pg render -f FILE`: prints the Kubernetes objects the operator would apply for each pipeline, from
-// the same pure render functions the operator runs.
+// the same pure function the reconciler applies (operator/desired.ts).
 
 import { readFileSync } from 'node:fs';
 import { dump } from 'js-yaml';
+import type { ResolvedPipeline } from '../api/defaults.ts';
 import { formatProblems, type LoadResult, loadPipelineFile, parsePipelines } from '../api/load-pipeline.ts';
 import { pipelineNameProblem } from '../api/names.ts';
 import { secretReferences } from '../api/secret-refs.ts';
-import { effectiveSizes } from '../api/sizes.ts';
 import { SecretsDir } from '../common/secrets-dir.ts';
-import { credentialsOf, secretProblem } from '../operator/reconcile.ts';
-import { renderAll } from '../operator/render/index.ts';
+import { desiredPipeline } from '../operator/desired.ts';
+import type { SecretData } from '../operator/secrets.ts';
 import { parseCommandArgs } from './args.ts';
 
 const USAGE = `Usage: mqtt2pg render -f FILE [--secrets-dir DIR] [--worker-image IMAGE] [--pgbouncer-image IMAGE]
@@ -66,34 +66,33 @@ export async function runRender(argv: string[]): Promise<number> {
   }
   const dir = values['secrets-dir'] ? new SecretsDir(values['secrets-dir']) : undefined;
   const docs: string[] = [];
+  const images = {
+    ...(values['worker-image'] ? { workerImage: values['worker-image'] } : {}),
+    ...(values['pgbouncer-image'] ? { pgbouncerImage: values['pgbouncer-image'] } : {}),
+  };
   for (const { pipeline, resolved } of result.pipelines) {
-    let secretData: Map<string, Record<string, string>> | undefined;
-    if (dir) {
-      const refs = secretReferences(resolved);
-      secretData = new Map();
-      for (const ref of refs) {
-        try {
-          const value = dir.readBytes(ref).toString('base64');
-          secretData.set(ref.secret, { ...(secretData.get(ref.secret) ?? {}), [ref.key]: value });
-        } catch {}
-      }
-      const problem = secretProblem(resolved.namespace, refs, secretData);
-      if (problem) {
-        console.error(
-          `${label}: ${problem.message.replace(/kubectl create secret[^)]*/g, `files under ${dir.dir}/<secret>/<key>`)}`,
-        );
-        return 2;
-      }
+    const secretData = dir ? readSecretsDir(dir, resolved) : undefined;
+    const desired = desiredPipeline({ pipeline, resolved, images, ...(secretData ? { secretData } : {}) });
+    if (desired.problem) {
+      // The operator's message tells how to create the Secret in the cluster; here the files are missing.
+      const where = `files under ${dir?.dir}/<secret>/<key>`;
+      console.error(`${label}: ${desired.problem.message.replace(/kubectl create secret[^)]*/g, where)}`);
+      return 2;
     }
-    const objects = renderAll(pipeline, resolved, {
-      ...(values['worker-image'] ? { workerImage: values['worker-image'] } : {}),
-      ...(values['pgbouncer-image'] ? { pgbouncerImage: values['pgbouncer-image'] } : {}),
-      ...effectiveSizes(pipeline, resolved),
-      ...(secretData ? { secretData } : {}),
-      ...(secretData && resolved.sink.pgbouncer.enabled ? { pgCredentials: credentialsOf(resolved, secretData) } : {}),
-    });
-    for (const o of objects) docs.push(dump(o, { lineWidth: 120, noRefs: true }));
+    for (const o of desired.objects) docs.push(dump(o, { lineWidth: 120, noRefs: true }));
   }
   process.stdout.write(`---\n${docs.join('---\n')}`);
   return 0;
+}
+
+/** The referenced Secrets found under DIR/<secret>/<key>, in the API's shape (key → base64). */
+function readSecretsDir(dir: SecretsDir, r: ResolvedPipeline): Map<string, SecretData> {
+  const data = new Map<string, SecretData>();
+  for (const ref of secretReferences(r)) {
+    try {
+      const value = dir.readBytes(ref).toString('base64');
+      data.set(ref.secret, { ...(data.get(ref.secret) ?? {}), [ref.key]: value });
+    } catch {}
+  }
+  return data;
 }

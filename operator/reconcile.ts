@@ -1,25 +1,32 @@
-// One reconcile of one IngestPipeline: get → validate (the worker's own loader checks) → resolve Secrets →
-// render → apply → prune → status. Problems the user must fix (a missing Secret, an invalid spec) end the
-// reconcile with Degraded and no retry: the watch on the Secret or the pipeline brings the next one. API
-// errors are thrown and retried with backoff by the work queue.
+// One reconcile of one IngestPipeline, a chain of named steps: check (the worker's own loader checks) → read
+// Secrets → desired objects (operator/desired.ts, pure, also behind `mqtt2pg render`) → apply → prune →
+// status. Problems the user must fix (a missing Secret, an invalid spec) end the reconcile with Degraded and
+// no retry: the watch on the Secret or the pipeline brings the next one. API errors are thrown and retried
+// with backoff by the work queue.
 
 import type { Logger } from 'pino';
 import { checkPipeline } from '../api/check.ts';
 import type { ResolvedPipeline } from '../api/defaults.ts';
-import { type SecretKeyReference, secretReferences } from '../api/secret-refs.ts';
-import { effectiveSizes } from '../api/sizes.ts';
+import type { Sizes } from '../api/sizes.ts';
 import type { IngestPipeline, IngestPipelineStatus } from '../api/types.ts';
 import { type ApplyResult, applyObject, deleteObject, orphanedChildren } from './apply.ts';
+import { desiredPipeline, type Images } from './desired.ts';
 import type { EventSink } from './events.ts';
 import { CHILD_KINDS, PIPELINES } from './kinds.ts';
 import type { ConditionSummary, OperatorMetrics } from './metrics.ts';
-import { type RenderOptions, renderAll } from './render/index.ts';
 import { names, PIPELINE_LABEL, selectorLabels } from './render/meta.ts';
-import type { PgBouncerCredentials } from './render/pgbouncer.ts';
 import type { InformerSet } from './runtime/informer.ts';
 import { ApiError, isNotFound, type KubeClient, type KubeObject, objectPath } from './runtime/kube.ts';
 import type { HandlerResult } from './runtime/queue.ts';
-import { computeStatus, conditionChanges, type Problem, statusChanged, workloadState } from './status.ts';
+import { referencedSecrets, type SecretData } from './secrets.ts';
+import {
+  computeStatus,
+  conditionChanges,
+  type Problem,
+  statusChanged,
+  type WorkloadState,
+  workloadState,
+} from './status.ts';
 
 export interface ReconcilerDeps {
   client: KubeClient;
@@ -30,11 +37,19 @@ export interface ReconcilerDeps {
   events: EventSink;
   metrics: OperatorMetrics;
   log: Logger;
-  render: Pick<RenderOptions, 'workerImage' | 'pgbouncerImage'>;
+  /** The operator-wide default images. */
+  render: Images;
   now?: () => Date;
 }
 
-type SecretData = Record<string, string>;
+/** What one reconcile saw, for the status: a problem, or the workloads and sizes. */
+interface Observed {
+  problem?: Problem;
+  workers?: WorkloadState;
+  pgbouncer?: WorkloadState;
+  flushers?: number;
+  poolSize?: number;
+}
 
 export class Reconciler {
   private readonly d: ReconcilerDeps;
@@ -115,34 +130,40 @@ export class Reconciler {
       return 'problem';
     }
     const r = checked.resolved;
-    const refs = secretReferences(r);
-    const secretNamesUsed = [...new Set(refs.map((x) => x.secret))];
-    this.indexSecrets(
-      key,
-      secretNamesUsed.map((s) => `${ns}/${s}`),
-    );
-
-    const secretData = new Map<string, SecretData>();
-    for (const name of secretNamesUsed) {
-      const data = await this.readSecret(ns, name);
-      if (data) secretData.set(name, data);
-    }
-    const problem = secretProblem(ns, refs, secretData);
-    if (problem) {
-      log.warn({ reason: problem.reason }, problem.message);
-      await this.writeStatus(p, { problem }, log);
+    const secretData = await this.readSecrets(key, ns, r);
+    const desired = desiredPipeline({ pipeline: p, resolved: r, secretData, images: this.d.render });
+    if (desired.problem) {
+      log.warn({ reason: desired.problem.reason }, desired.problem.message);
+      await this.writeStatus(p, { problem: desired.problem }, log);
       return 'problem';
     }
+    const results = await this.applyAndPrune(p, ns, desired.objects, log);
+    await this.writeStatus(p, observed(r, desired.sizes, results), log);
+    return 'success';
+  }
 
-    const sizes = effectiveSizes(p, r);
-    const pgCredentials = r.sink.pgbouncer.enabled ? credentialsOf(r, secretData) : undefined;
-    const desired = renderAll(p, r, {
-      ...this.d.render,
-      ...sizes,
-      secretData,
-      ...(pgCredentials ? { pgCredentials } : {}),
-    });
+  /** The data of every Secret the pipeline references and that exists; remembers who uses which. */
+  private async readSecrets(key: string, ns: string, r: ResolvedPipeline): Promise<Map<string, SecretData>> {
+    const secrets = referencedSecrets(r);
+    this.indexSecrets(
+      key,
+      secrets.map((s) => `${ns}/${s}`),
+    );
+    const data = new Map<string, SecretData>();
+    for (const name of secrets) {
+      const d = await this.readSecret(ns, name);
+      if (d) data.set(name, d);
+    }
+    return data;
+  }
 
+  /** Server-side applies every desired object, then deletes the children it no longer renders. */
+  private async applyAndPrune(
+    p: IngestPipeline & KubeObject,
+    ns: string,
+    desired: KubeObject[],
+    log: Logger,
+  ): Promise<ApplyResult[]> {
     const results: ApplyResult[] = [];
     try {
       for (const obj of desired) {
@@ -152,6 +173,7 @@ export class Reconciler {
       for (const orphan of orphanedChildren(p.metadata.uid ?? '', desired, this.liveChildren(ns, p.metadata.name))) {
         results.push(await deleteObject(this.d.client, orphan));
       }
+      return results;
     } catch (err) {
       if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
         // The API server refused what we rendered: tell the user (an object of the same name owned by
@@ -164,34 +186,24 @@ export class Reconciler {
       }
       throw err;
     } finally {
-      for (const res of results) {
-        this.d.metrics.applies.inc({ kind: res.kind, action: res.action });
-        if (res.action === 'Noop') continue;
-        const verb = res.action === 'Patched' ? 'updated' : res.action.toLowerCase();
-        log.info({ kind: res.kind, child: res.name, action: res.action }, `${res.kind} ${res.name} ${verb}`);
-        this.d.events.emit(
-          p,
-          'Normal',
-          res.action === 'Patched' ? 'Updated' : res.action,
-          `${res.kind} ${res.name} ${verb}`,
-        );
-      }
+      this.report(p, results, log);
     }
+  }
 
-    const n = names(r.name);
-    const workload = results.find((x) => x.name === n.worker && (x.kind === 'Deployment' || x.kind === 'StatefulSet'));
-    const bouncer = results.find((x) => x.name === n.pgbouncer && x.kind === 'Deployment');
-    await this.writeStatus(
-      p,
-      {
-        ...(workload?.object ? { workers: workloadState(workload.object) } : {}),
-        ...(r.sink.pgbouncer.enabled && bouncer?.object ? { pgbouncer: workloadState(bouncer.object) } : {}),
-        flushers: sizes.flushers,
-        ...(r.sink.pgbouncer.enabled ? { poolSize: sizes.poolSize } : {}),
-      },
-      log,
-    );
-    return 'success';
+  /** A metric for every apply, and a log line and an event for every change. */
+  private report(p: IngestPipeline & KubeObject, results: ApplyResult[], log: Logger): void {
+    for (const res of results) {
+      this.d.metrics.applies.inc({ kind: res.kind, action: res.action });
+      if (res.action === 'Noop') continue;
+      const verb = res.action === 'Patched' ? 'updated' : res.action.toLowerCase();
+      log.info({ kind: res.kind, child: res.name, action: res.action }, `${res.kind} ${res.name} ${verb}`);
+      this.d.events.emit(
+        p,
+        'Normal',
+        res.action === 'Patched' ? 'Updated' : res.action,
+        `${res.kind} ${res.name} ${verb}`,
+      );
+    }
   }
 
   private liveChildren(ns: string, pipeline: string): KubeObject[] {
@@ -228,17 +240,7 @@ export class Reconciler {
     }
   }
 
-  private async writeStatus(
-    p: IngestPipeline & KubeObject,
-    o: {
-      problem?: Problem;
-      workers?: ReturnType<typeof workloadState>;
-      pgbouncer?: ReturnType<typeof workloadState>;
-      flushers?: number;
-      poolSize?: number;
-    },
-    log: Logger,
-  ): Promise<void> {
+  private async writeStatus(p: IngestPipeline & KubeObject, o: Observed, log: Logger): Promise<void> {
     const ns = p.metadata.namespace ?? 'default';
     const now = this.d.now?.() ?? new Date();
     const key = `${ns}/${p.metadata.name}`;
@@ -292,45 +294,17 @@ export class Reconciler {
   }
 }
 
-function kubectlHint(secret: string, ns: string, keys: string[]) {
-  return `kubectl create secret generic ${secret} -n ${ns} ${keys.map((k) => `--from-literal=${k}=...`).join(' ')}`;
-}
-
-/** The first missing Secret or key, named with the field that references it and how to fix it. */
-export function secretProblem(
-  ns: string,
-  refs: SecretKeyReference[],
-  data: Map<string, SecretData>,
-): Problem | undefined {
-  const missingSecrets = [...new Set(refs.filter((r) => !data.has(r.secret)).map((r) => r.secret))];
-  if (missingSecrets.length > 0) {
-    const parts = missingSecrets.map((s) => {
-      const own = refs.filter((r) => r.secret === s);
-      const fields = [...new Set(own.map((r) => r.field))].join(', ');
-      return `${fields}: Secret "${s}" not found in namespace ${ns}; create it (${kubectlHint(s, ns, [...new Set(own.map((r) => r.key))])})`;
-    });
-    return { reason: 'SecretNotFound', message: parts.join('; ') };
-  }
-  const missingKeys = refs.filter((r) => data.get(r.secret)?.[r.key] === undefined);
-  if (missingKeys.length > 0) {
-    const parts = missingKeys.map((r) => {
-      const has = Object.keys(data.get(r.secret) ?? {}).sort();
-      return `${r.field}: Secret "${r.secret}" has no key "${r.key}" (it has: ${has.join(', ') || 'no keys'}); add the key or point the reference at the key that holds the value`;
-    });
-    return { reason: 'SecretKeyMissing', message: parts.join('; ') };
-  }
-  return undefined;
-}
-
-const decode = (b64: string | undefined) =>
-  Buffer.from(b64 ?? '', 'base64')
-    .toString('utf8')
-    .replace(/\r?\n$/, '');
-
-export function credentialsOf(r: ResolvedPipeline, data: Map<string, SecretData>): PgBouncerCredentials {
-  const c = r.sink.postgres.credentials;
-  const d = data.get(c.name) ?? {};
-  return { username: decode(d[c.usernameKey]), password: decode(d[c.passwordKey]) };
+/** What the status reports after a successful apply: the workloads' rollout state and the sizes in effect. */
+function observed(r: ResolvedPipeline, sizes: Sizes, results: ApplyResult[]): Observed {
+  const n = names(r.name);
+  const workload = results.find((x) => x.name === n.worker && (x.kind === 'Deployment' || x.kind === 'StatefulSet'));
+  const bouncer = results.find((x) => x.name === n.pgbouncer && x.kind === 'Deployment');
+  return {
+    ...(workload?.object ? { workers: workloadState(workload.object) } : {}),
+    ...(r.sink.pgbouncer.enabled && bouncer?.object ? { pgbouncer: workloadState(bouncer.object) } : {}),
+    flushers: sizes.flushers,
+    ...(r.sink.pgbouncer.enabled ? { poolSize: sizes.poolSize } : {}),
+  };
 }
 
 export { CHILD_KINDS };

@@ -64,14 +64,42 @@ test('userlist lines double embedded quotes', () => {
   assert.equal(userlistLine({ username: 'a"b', password: 'p' }), '"a""b" "p"\n');
 });
 
-test('the Deployment rolls when the password changes, not when the pool size does (applied live)', () => {
-  const { p, r } = pipeline();
-  const hash = (password: string, poolSize: number) =>
-    parts(renderPgBouncer(p, r, { image: 'x', poolSize, credentials: { username: 'u', password } })).deploy.spec
-      .template.metadata.annotations[CONFIG_HASH_ANNOTATION];
-  assert.equal(hash('a', 10), hash('a', 10));
-  assert.notEqual(hash('a', 10), hash('b', 10));
-  assert.equal(hash('a', 10), hash('a', 11));
+const poolHash = (spec: Parameters<typeof pipeline>[0], password: string, poolSize: number) => {
+  const { p, r } = pipeline(spec);
+  return parts(renderPgBouncer(p, r, { image: 'x', poolSize, credentials: { username: 'u', password } })).deploy.spec
+    .template.metadata.annotations[CONFIG_HASH_ANNOTATION];
+};
+
+test('the Deployment rolls when the password changes', () => {
+  for (const spec of [{}, { autoscaling: { enabled: true } }]) {
+    assert.equal(poolHash(spec, 'a', 10), poolHash(spec, 'a', 10));
+    assert.notEqual(poolHash(spec, 'a', 10), poolHash(spec, 'b', 10));
+  }
+});
+
+test('with autoscaling on, a pool size change does not roll PgBouncer: the autoscaler applies it live', () => {
+  const on = { autoscaling: { enabled: true } };
+  assert.equal(poolHash(on, 'a', 10), poolHash(on, 'a', 11));
+});
+
+test('with autoscaling off, a pool size change rolls PgBouncer: nothing else tells the running pods', () => {
+  assert.notEqual(poolHash({}, 'a', 10), poolHash({}, 'a', 11));
+  // The user's path: an edit of spec.sink.pgbouncer.poolSize, rendered the way the operator renders it.
+  const deployHash = (poolSize: number) => {
+    const { p, r } = pipeline({
+      sink: {
+        postgres: { host: 'pg', database: 'd', credentialsSecretRef: { name: 'pg-creds' } },
+        pgbouncer: { poolSize },
+      },
+    });
+    const d = renderAll(p, r, { pgCredentials: creds }).find(
+      (o) => o.metadata.name === 'fleet-pgbouncer' && o.kind === 'Deployment',
+    ) as unknown as { spec: { template: { metadata: { annotations: Record<string, string> } } } };
+    return d.spec.template.metadata.annotations[CONFIG_HASH_ANNOTATION];
+  };
+  assert.notEqual(deployHash(10), deployHash(12));
+  // Turning autoscaling on or off rolls too: the pods start on the size the ConfigMap then holds.
+  assert.notEqual(poolHash({}, 'a', 10), poolHash({ autoscaling: { enabled: true } }, 'a', 10));
 });
 
 test('the Service exposes 6432 to the workers and selects only PgBouncer pods', () => {

@@ -126,9 +126,19 @@ export function renderPgBouncer(p: IngestPipeline, r: ResolvedPipeline, input: P
     ...(p.spec.imagePullSecrets ? { imagePullSecrets: p.spec.imagePullSecrets } : {}),
   };
   // PgBouncer reads its files at start: a rotated password or another setting rolls its pods. The pool size
-  // is left out: the autoscaler applies it to the running pods through the admin console (SET
-  // default_pool_size), and the ConfigMap carries it for pods that start later.
-  const hash = stableHash({ ini: pgbouncerIni(r, 0), auth, ca: r.sink.postgres.ca ?? null });
+  // rolls them only with autoscaling off. With it on, the autoscaler sets the size on every running pod
+  // through the admin console each round (SET default_pool_size: no restart, no dropped client), so a
+  // scaling step must not replace the pods; the ConfigMap carries the size for pods that start later. With
+  // it off nothing sets the size live (the autoscaler leaves the pipeline alone, and a reconcile that dialled
+  // each pod's admin console would put network I/O where only the API is used), so an edit of
+  // spec.sink.pgbouncer.poolSize replaces the pods, as an edit of the flusher count replaces the workers
+  // (config.ts). Turning autoscaling on or off rolls them once, onto the size the ConfigMap then holds.
+  const sizeLive = r.autoscaling.enabled;
+  const hash = stableHash({
+    ini: pgbouncerIni(r, sizeLive ? 0 : input.poolSize),
+    auth,
+    ca: r.sink.postgres.ca ?? null,
+  });
   return [
     {
       apiVersion: 'v1',

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkPipeline } from '../api/check.ts';
 import { secretReferences } from '../api/secret-refs.ts';
 import { pipeline } from '../test/lib/pipelines.ts';
-import { credentialsOf, secretProblem } from './reconcile.ts';
+import { credentialsOf, referencedSecrets, secretProblem } from './secrets.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
@@ -47,17 +46,16 @@ test('PgBouncer credentials come from the referenced keys, without a trailing ne
   assert.deepEqual(c, { username: 'ingest', password: 'pw' });
 });
 
-test('validation uses the loader’s checks and names the field', () => {
-  const { p } = pipeline();
-  assert.ok('resolved' in checkPipeline(p));
-  const bad = structuredClone(p);
-  bad.spec.flusher = { flushers: 12 };
-  const out = checkPipeline(bad);
-  assert.ok('problem' in out);
-  assert.equal(out.problem.reason, 'InvalidSpec');
-  assert.match(out.problem.message, /spec\.flusher\.flushers: must lie within/);
-  const longName = structuredClone(p);
-  longName.metadata.name = 'x'.repeat(50);
-  const named = checkPipeline(longName);
-  assert.ok('problem' in named && named.problem.reason === 'InvalidName');
+test('each referenced Secret is read once, whatever the number of its keys', () => {
+  const { r } = pipeline();
+  assert.deepEqual(referencedSecrets(r).sort(), ['mqtt-creds', 'pg-creds']);
+});
+
+test('with every Secret and key present there is no problem', () => {
+  const { r } = pipeline();
+  const all = new Map([
+    ['mqtt-creds', { username: b64('u'), password: b64('p') }],
+    ['pg-creds', { username: b64('u'), password: b64('p') }],
+  ]);
+  assert.equal(secretProblem('iot', secretReferences(r), all), undefined);
 });

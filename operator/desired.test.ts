@@ -1,0 +1,88 @@
+// The desired state of a pipeline: what the reconciler applies and `mqtt2pg render` prints.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pipeline } from '../test/lib/pipelines.ts';
+import { desiredPipeline } from './desired.ts';
+import { CONFIG_HASH_ANNOTATION } from './render/meta.ts';
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const secrets = (pgPassword = 'pw') =>
+  new Map([
+    ['mqtt-creds', { username: b64('m'), password: b64('mp') }],
+    ['pg-creds', { username: b64('ingest'), password: b64(pgPassword) }],
+  ]);
+type Obj = {
+  kind: string;
+  metadata: { name: string };
+  data?: Record<string, string>;
+  spec?: { replicas?: number; template?: { metadata: { annotations: Record<string, string> } } };
+};
+const find = (objects: unknown[], kind: string, name: string) =>
+  (objects as Obj[]).find((o) => o.kind === kind && o.metadata.name === name);
+
+test('a missing Secret blocks the pipeline: the problem names it and nothing is rendered', () => {
+  const { p, r } = pipeline();
+  const d = desiredPipeline({ pipeline: p, resolved: r, secretData: new Map([['mqtt-creds', {}]]) });
+  assert.equal(d.problem?.reason, 'SecretNotFound');
+  assert.match(d.problem?.message ?? '', /Secret "pg-creds" not found in namespace iot/);
+  assert.deepEqual(d.objects, []);
+  assert.deepEqual(d.sizes, { replicas: 1, flushers: r.flusher.flushers, poolSize: 10 }, 'sizes still known');
+});
+
+test('with the Secrets, PgBouncer authenticates with the PostgreSQL credentials and the pods hash them', () => {
+  const { p, r } = pipeline();
+  const d = desiredPipeline({ pipeline: p, resolved: r, secretData: secrets() });
+  assert.equal(d.problem, undefined);
+  assert.deepEqual(d.secretRefs.map((x) => `${x.secret}/${x.key}`).sort(), [
+    'mqtt-creds/password',
+    'mqtt-creds/username',
+    'pg-creds/password',
+    'pg-creds/username',
+  ]);
+  const auth = find(d.objects, 'Secret', 'fleet-pgbouncer-auth');
+  assert.equal(Buffer.from(auth?.data?.['userlist.txt'] ?? '', 'base64').toString(), '"ingest" "pw"\n');
+  const hash = (o: { objects: unknown[] }, kind: string, name: string) =>
+    find(o.objects, kind, name)?.spec?.template?.metadata.annotations[CONFIG_HASH_ANNOTATION];
+  const rotated = desiredPipeline({ pipeline: p, resolved: r, secretData: secrets('new') });
+  assert.notEqual(hash(rotated, 'Deployment', 'fleet-worker'), hash(d, 'Deployment', 'fleet-worker'));
+  assert.notEqual(hash(rotated, 'Deployment', 'fleet-pgbouncer'), hash(d, 'Deployment', 'fleet-pgbouncer'));
+});
+
+test('offline (no Secret data) nothing is checked and the auth file holds a placeholder', () => {
+  const { p, r } = pipeline();
+  const d = desiredPipeline({ pipeline: p, resolved: r });
+  assert.equal(d.problem, undefined);
+  const auth = find(d.objects, 'Secret', 'fleet-pgbouncer-auth');
+  assert.match(Buffer.from(auth?.data?.['userlist.txt'] ?? '', 'base64').toString(), /^; rendered offline/);
+});
+
+test('the objects run at the sizes in effect: the autoscaler’s, within the spec bounds', () => {
+  const { p, r } = pipeline({
+    replicas: 2,
+    autoscaling: { enabled: true, maxReplicas: 4, maxPoolSize: 30 },
+    flusher: { flushers: 3, maxFlushers: 6 },
+  });
+  p.status = { autoscaling: { current: { replicas: 3, flushers: 5, poolSize: 20 } } };
+  const d = desiredPipeline({ pipeline: p, resolved: r, secretData: secrets() });
+  assert.deepEqual(d.sizes, { replicas: 3, flushers: 5, poolSize: 20 });
+  assert.equal(find(d.objects, 'Deployment', 'fleet-worker')?.spec?.replicas, 3);
+  assert.match(find(d.objects, 'ConfigMap', 'fleet-worker-config')?.data?.['pipeline.yaml'] ?? '', /flushers: 5/);
+  assert.match(
+    find(d.objects, 'ConfigMap', 'fleet-pgbouncer-config')?.data?.['pgbouncer.ini'] ?? '',
+    /^default_pool_size = 20$/m,
+  );
+});
+
+test('the operator’s default images apply unless the spec names its own', () => {
+  const image = (spec: Parameters<typeof pipeline>[0]) => {
+    const { p, r } = pipeline(spec);
+    const d = desiredPipeline({ pipeline: p, resolved: r, images: { workerImage: 'mirror/mqtt2pg:1' } });
+    const w = find(d.objects, 'Deployment', 'fleet-worker') as unknown as {
+      spec: { template: { spec: { containers: Array<{ image: string }> } } };
+    };
+    return w.spec.template.spec.containers[0]?.image;
+  };
+  assert.equal(image({}), 'mirror/mqtt2pg:1');
+  assert.equal(image({ image: 'own/mqtt2pg:2' }), 'own/mqtt2pg:2');
+});

@@ -1,0 +1,50 @@
+// The desired state of one pipeline, in one pure call: from the pipeline object, its resolved spec, the data
+// of the Secrets it references and the operator's default images, the sizes it runs at and every object it
+// owns, or the Secret problem that blocks it. The model Strimzi calls KafkaCluster: the reconciler applies
+// its objects and reports its sizes; `mqtt2pg render` prints the same objects.
+
+import type { ResolvedPipeline } from '../api/defaults.ts';
+import { type SecretKeyReference, secretReferences } from '../api/secret-refs.ts';
+import { effectiveSizes, type Sizes } from '../api/sizes.ts';
+import type { IngestPipeline } from '../api/types.ts';
+import { type RenderOptions, renderAll } from './render/index.ts';
+import type { KubeObject } from './runtime/kube.ts';
+import { credentialsOf, type SecretData, type SecretProblem, secretProblem } from './secrets.ts';
+
+/** The operator-wide defaults (--worker-image, --pgbouncer-image); the spec's own images win. */
+export type Images = Pick<RenderOptions, 'workerImage' | 'pgbouncerImage'>;
+
+export interface DesiredInput {
+  pipeline: IngestPipeline;
+  resolved: ResolvedPipeline;
+  /**
+   * Data of the referenced Secrets that exist (name → key → base64). Undefined renders offline: no Secret
+   * is checked, the pod hashes leave Secrets out and PgBouncer's auth file holds a placeholder.
+   */
+  secretData?: Map<string, SecretData>;
+  images?: Images;
+}
+
+export interface DesiredPipeline {
+  /** Sizes in effect: the spec's, or the autoscaler's within the spec's bounds. */
+  sizes: Sizes;
+  secretRefs: SecretKeyReference[];
+  /** A missing Secret or key: nothing is rendered, the user has to act. */
+  problem?: SecretProblem;
+  /** Every child object, in apply order; empty when there is a problem. */
+  objects: KubeObject[];
+}
+
+export function desiredPipeline({ pipeline, resolved, secretData, images = {} }: DesiredInput): DesiredPipeline {
+  const sizes = effectiveSizes(pipeline, resolved);
+  const secretRefs = secretReferences(resolved);
+  const problem = secretData ? secretProblem(resolved.namespace, secretRefs, secretData) : undefined;
+  if (problem) return { sizes, secretRefs, problem, objects: [] };
+  const objects = renderAll(pipeline, resolved, {
+    ...images,
+    ...sizes,
+    ...(secretData ? { secretData } : {}),
+    ...(secretData && resolved.sink.pgbouncer.enabled ? { pgCredentials: credentialsOf(resolved, secretData) } : {}),
+  });
+  return { sizes, secretRefs, objects };
+}

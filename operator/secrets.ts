@@ -1,0 +1,61 @@
+// What the referenced Secrets say about a pipeline, decided without I/O: which Secret or key is missing
+// (named with the spec field and the command that fixes it) and PgBouncer's credentials. The reconciler
+// reads the Secrets from the API server, `mqtt2pg render --secrets-dir` from files; both decide here.
+
+import type { ResolvedPipeline } from '../api/defaults.ts';
+import { type SecretKeyReference, secretReferences } from '../api/secret-refs.ts';
+import type { PgBouncerCredentials } from './render/pgbouncer.ts';
+
+/** A Secret's data as the API serves it: key → base64. */
+export type SecretData = Record<string, string>;
+
+export interface SecretProblem {
+  reason: 'SecretNotFound' | 'SecretKeyMissing';
+  message: string;
+}
+
+/** The Secrets a pipeline references, each once. */
+export const referencedSecrets = (r: ResolvedPipeline): string[] => [
+  ...new Set(secretReferences(r).map((x) => x.secret)),
+];
+
+function kubectlHint(secret: string, ns: string, keys: string[]) {
+  return `kubectl create secret generic ${secret} -n ${ns} ${keys.map((k) => `--from-literal=${k}=...`).join(' ')}`;
+}
+
+/** The first missing Secret or key, named with the field that references it and how to fix it. */
+export function secretProblem(
+  ns: string,
+  refs: SecretKeyReference[],
+  data: Map<string, SecretData>,
+): SecretProblem | undefined {
+  const missingSecrets = [...new Set(refs.filter((r) => !data.has(r.secret)).map((r) => r.secret))];
+  if (missingSecrets.length > 0) {
+    const parts = missingSecrets.map((s) => {
+      const own = refs.filter((r) => r.secret === s);
+      const fields = [...new Set(own.map((r) => r.field))].join(', ');
+      return `${fields}: Secret "${s}" not found in namespace ${ns}; create it (${kubectlHint(s, ns, [...new Set(own.map((r) => r.key))])})`;
+    });
+    return { reason: 'SecretNotFound', message: parts.join('; ') };
+  }
+  const missingKeys = refs.filter((r) => data.get(r.secret)?.[r.key] === undefined);
+  if (missingKeys.length > 0) {
+    const parts = missingKeys.map((r) => {
+      const has = Object.keys(data.get(r.secret) ?? {}).sort();
+      return `${r.field}: Secret "${r.secret}" has no key "${r.key}" (it has: ${has.join(', ') || 'no keys'}); add the key or point the reference at the key that holds the value`;
+    });
+    return { reason: 'SecretKeyMissing', message: parts.join('; ') };
+  }
+  return undefined;
+}
+
+const decode = (b64: string | undefined) =>
+  Buffer.from(b64 ?? '', 'base64')
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+
+export function credentialsOf(r: ResolvedPipeline, data: Map<string, SecretData>): PgBouncerCredentials {
+  const c = r.sink.postgres.credentials;
+  const d = data.get(c.name) ?? {};
+  return { username: decode(d[c.usernameKey]), password: decode(d[c.passwordKey]) };
+}
