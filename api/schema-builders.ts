@@ -92,3 +92,34 @@ export const passthrough = (description: string): Schema => ({
   description,
   'x-kubernetes-preserve-unknown-fields': true,
 });
+
+// Sub-schemas the API repeats: Secret references, compute resources, images.
+
+export const basicAuthRef = (what: string): Schema =>
+  obj(
+    `Secret holding the ${what} user name and password (a kubernetes.io/basic-auth Secret fits).`,
+    {
+      name: secretName(),
+      usernameKey: secretKey('Key of the user name in the Secret.', 'username'),
+      passwordKey: secretKey('Key of the password in the Secret.', 'password'),
+    },
+    { required: ['name'] },
+  );
+
+export const secretKeyRef = (what: string, defaultKey: string): Schema =>
+  obj(
+    `Secret key holding ${what}.`,
+    { name: secretName(), key: secretKey('Key in the Secret.', defaultKey) },
+    {
+      required: ['name'],
+    },
+  );
+
+export const resources = (whose: string): Schema =>
+  obj(`Compute resources of ${whose} (as in a container's resources).`, {
+    requests: quantityMap('Minimum resources, e.g. {cpu: 250m, memory: 256Mi}.'),
+    limits: quantityMap('Maximum resources, e.g. {memory: 512Mi}.'),
+  });
+
+export const image = (whose: string, dflt: string): Schema =>
+  str(`Container image of ${whose}. Defaults to ${dflt}.`, { minLength: 1, maxLength: 512 });

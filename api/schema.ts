@@ -7,52 +7,26 @@ import { PIPELINE_NAME_RULE } from './names.ts';
 import {
   arr,
   BYTES_PATTERN,
+  basicAuthRef,
   bool,
   bytes,
   DURATION_PATTERN,
   duration,
+  image,
   int,
   K8S_NAME_PATTERN,
   obj,
   passthrough,
-  quantityMap,
+  resources,
   type Schema,
   SQL_IDENTIFIER_PATTERN,
   secretKey,
+  secretKeyRef,
   secretName,
   str,
 } from './schema-builders.ts';
 import { statusSchema } from './schema-status.ts';
 import { BROKER_URL_PATTERN } from './types.ts';
-
-const basicAuthRef = (what: string): Schema =>
-  obj(
-    `Secret holding the ${what} user name and password (a kubernetes.io/basic-auth Secret fits).`,
-    {
-      name: secretName(),
-      usernameKey: secretKey('Key of the user name in the Secret.', 'username'),
-      passwordKey: secretKey('Key of the password in the Secret.', 'password'),
-    },
-    { required: ['name'] },
-  );
-
-const secretKeyRef = (what: string, defaultKey: string): Schema =>
-  obj(
-    `Secret key holding ${what}.`,
-    { name: secretName(), key: secretKey('Key in the Secret.', defaultKey) },
-    {
-      required: ['name'],
-    },
-  );
-
-const resources = (whose: string): Schema =>
-  obj(`Compute resources of ${whose} (as in a container's resources).`, {
-    requests: quantityMap('Minimum resources, e.g. {cpu: 250m, memory: 256Mi}.'),
-    limits: quantityMap('Maximum resources, e.g. {memory: 512Mi}.'),
-  });
-
-const image = (whose: string, dflt: string): Schema =>
-  str(`Container image of ${whose}. Defaults to ${dflt}.`, { minLength: 1, maxLength: 512 });
 
 const sourceSchema: Schema = obj(
   'Where messages come from: the MQTT broker and the shared subscription the workers join.',
