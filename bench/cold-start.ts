@@ -13,10 +13,10 @@ import {
   deleteNamespace,
   kubeClient,
   type PipelineObject,
-  pipelineYaml,
   secretYaml,
   startOperator,
 } from '../test/lib/kube.ts';
+import { apiPipeline } from '../test/lib/pipelines.ts';
 
 const { values } = parseArgs({
   options: { pipelines: { type: 'string', default: '200' }, concurrency: { type: 'string', default: '4' } },
@@ -30,8 +30,8 @@ const rssMiB = (pid: number) => {
 };
 try {
   await apply(ns, secretYaml('pg', { username: 'u', password: 'p' }));
-  const docs = Array.from({ length: n }, (_, i) => pipelineYaml(`p${i}`, `  replicas: ${1 + (i % 3)}\n`));
-  for (let i = 0; i < n; i += 50) await apply(ns, docs.slice(i, i + 50).join('---\n'));
+  const docs = Array.from({ length: n }, (_, i) => apiPipeline(ns, `p${i}`, { replicas: 1 + (i % 3) }));
+  for (let i = 0; i < n; i += 50) await apply(ns, ...docs.slice(i, i + 50));
   const listPath = pipelinesPath(ns);
   const done = async () => {
     const list = await client.request<KubeList<PipelineObject>>('GET', listPath);

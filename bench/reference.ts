@@ -14,11 +14,11 @@
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { freePort } from '../test/lib/free-port.ts';
 import { seriesValues } from '../test/lib/metrics-text.ts';
 import { type LoadgenProgress, runLoadgen } from '../worker/loadgen.ts';
 import { quantile } from './histogram.ts';
@@ -546,17 +546,6 @@ export async function measureReference(env: ReferenceEnv, o: ReferenceOptions): 
     await db.end();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => (addr && typeof addr === 'object' ? res(addr.port) : rej(new Error('no port'))));
-    });
-  });
 }
 
 function tail(path: string): string {

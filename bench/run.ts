@@ -7,8 +7,8 @@ import { cpus, freemem, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { WORKER_METRICS, WORKER_PROCESS_METRICS } from '../api/contract.ts';
 import { command, REPO_ROOT, requireEnv } from '../test/lib/env.ts';
+import { publish } from '../test/lib/publish.ts';
 import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../test/lib/worker-process.ts';
-import { runLoadgen } from '../worker/loadgen.ts';
 import { quantile } from './histogram.ts';
 import { brokerLimit, copyLimit, diskLimit, type Env } from './limits.ts';
 import { benchReference, referenceSummary } from './reference.ts';
@@ -90,24 +90,8 @@ async function watch<T>(label: string, workers: WorkerProcess[], during: Promise
   return { samples, result: result as T };
 }
 
-const load = (p: TestPipeline, runId: string, rate: number, o: { count?: number; durationMs?: number }) =>
-  runLoadgen({
-    url: env.mqttUrl,
-    username: env.mqttUser,
-    password: env.mqttPassword,
-    rate,
-    ...o,
-    devices: 200,
-    tenants: 10,
-    qos: 1,
-    payloadBytes: PAYLOAD,
-    malformedRatio: 0,
-    connections: 1,
-    inflight: 1000,
-    protocolVersion: 5,
-    runId,
-    pathPrefix: p.path,
-  });
+const load = (p: TestPipeline, runId: string, rate: number, o: { count: number } | { durationMs: number }) =>
+  publish(p.path, runId, { rate, ...o, devices: 200, tenants: 10, payloadBytes: PAYLOAD, inflight: 1000 });
 
 const pipelineFor = () => makePipeline({ spec: { flusher: { retry: { initialBackoff: '50ms', maxBackoff: '1s' } } } });
 

@@ -3,8 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { IngestPipeline, IngestPipelineSpec } from '../../api/types.ts';
-import { pipeline } from '../../test/lib/pipelines.ts';
+import type { IngestPipeline } from '../../api/types.ts';
+import { pipeline, type SpecOverrides } from '../../test/lib/pipelines.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import {
   credentialsFrom,
@@ -22,7 +22,7 @@ const postgres = (host: string, database = 'telemetry') => ({
 });
 
 /** A pipeline as the informer holds it, with the status the autoscaler may have written. */
-const stored = (name: string, spec: Partial<IngestPipelineSpec>, status?: IngestPipeline['status']) => {
+const stored = (name: string, spec: SpecOverrides, status?: IngestPipeline['status']) => {
   const { p } = pipeline(spec, name);
   return { ...p, ...(status ? { status } : {}) } as IngestPipeline & KubeObject;
 };

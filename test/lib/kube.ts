@@ -3,6 +3,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { dump } from 'js-yaml';
 import { kubectl, REPO_ROOT, requireEnv } from './env.ts';
 
 export { ensureCrd } from './env.ts';
@@ -26,27 +27,21 @@ export async function deleteNamespace(ns: string): Promise<void> {
   await kubectl(['delete', 'namespace', ns, '--wait=false']);
 }
 
-export async function apply(ns: string, yaml: string): Promise<void> {
+/** kubectl apply in namespace `ns` of YAML text or objects (several make one multi-document stream). */
+export async function apply(ns: string, ...docs: Array<string | object>): Promise<void> {
+  const yaml = docs.map((d) => (typeof d === 'string' ? d : dump(d))).join('\n---\n');
   const r = await kubectl(['apply', '-n', ns, '-f', '-'], yaml);
   if (r.code !== 0) throw new Error(`kubectl apply failed: ${r.stderr}\n${yaml}`);
-}
-
-export function pipelineYaml(name: string, spec = '', pgSecret = 'pg'): string {
-  return `
-apiVersion: mqtt2pg.io/v1alpha1
-kind: IngestPipeline
-metadata: {name: ${name}}
-spec:
-  source:
-    brokers: ["mqtt://broker.iot:1883"]
-  sink:
-    postgres: {host: pg.db, database: telemetry, credentialsSecretRef: {name: ${pgSecret}}}
-${spec}`;
 }
 
 export function secretYaml(name: string, data: Record<string, string>): string {
   const lines = Object.entries(data).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`);
   return `apiVersion: v1\nkind: Secret\nmetadata: {name: ${name}}\nstringData:\n${lines.join('\n')}\n`;
+}
+
+/** Creates or updates Secrets from name → key → value (for example test/lib/pipelines.ts envSecrets()). */
+export async function applySecrets(ns: string, secrets: Record<string, Record<string, string>>): Promise<void> {
+  await apply(ns, ...Object.entries(secrets).map(([name, data]) => secretYaml(name, data)));
 }
 
 export const paths = {
@@ -164,10 +159,4 @@ export function startOperator(args: string[], env: Record<string, string> = {}):
 export async function metricsText(op: OperatorProcess): Promise<string> {
   const res = await fetch(`http://${await op.address()}/metrics`);
   return res.text();
-}
-
-/** The value of a counter/gauge sample (labels as written in the exposition), or 0. */
-export function metricValue(text: string, sample: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
-  return line ? Number(line.slice(sample.length + 1)) : 0;
 }

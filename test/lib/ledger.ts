@@ -4,7 +4,8 @@
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { requireEnv } from './env.ts';
-import type { TestPipeline } from './worker-process.ts';
+import { eventually } from './eventually.ts';
+import type { PipelineTarget } from './pipelines.ts';
 
 export interface DeadLetterLine {
   topic: string;
@@ -40,7 +41,7 @@ export async function withDb<T>(f: (c: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-export async function readDeadLetters(p: TestPipeline): Promise<DeadLetterLine[]> {
+export async function readDeadLetters(p: PipelineTarget): Promise<DeadLetterLine[]> {
   const s3 = s3Client();
   const bucket = requireEnv('S3_BUCKET');
   const lines: DeadLetterLine[] = [];
@@ -63,7 +64,7 @@ export async function readDeadLetters(p: TestPipeline): Promise<DeadLetterLine[]
   return lines;
 }
 
-export async function ledger(p: TestPipeline, runId: string): Promise<Ledger> {
+export async function ledger(p: PipelineTarget, runId: string): Promise<Ledger> {
   const idRe = new RegExp(`${runId}-\\d+`);
   const l: Ledger = { telemetry: new Map(), unparseable: new Map(), deadLetters: new Map() };
   await withDb(async (c) => {
@@ -112,4 +113,19 @@ export function account(l: Ledger, runId: string, count: number): Accounting {
     duplicates += Math.max(0, t + u + d - 1);
   }
   return { missing, duplicates, inSeveral };
+}
+
+/** Waits until every message of run `runId` is in one of the pipeline's places; returns the accounting. */
+export function allStored(p: PipelineTarget, runId: string, count: number, timeoutMs = 120_000): Promise<Accounting> {
+  return eventually(
+    async () => {
+      const a = account(await ledger(p, runId), runId, count);
+      if (a.missing.length > 0)
+        throw new Error(
+          `${a.missing.length} of ${count} ids not (yet) stored, e.g. ${a.missing.slice(0, 3).join(', ')}`,
+        );
+      return a;
+    },
+    { timeoutMs, intervalMs: 500, what: `all ${count} messages of run ${runId} stored` },
+  );
 }

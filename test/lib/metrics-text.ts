@@ -16,3 +16,6 @@ export function seriesValues(text: string): Map<string, number> {
   }
   return out;
 }
+
+/** The value of one series, keyed as seriesValues() keys it, or 0 when it is not exported (yet). */
+export const metricValue = (text: string, series: string): number => seriesValues(text).get(series) ?? 0;

@@ -2,34 +2,29 @@
 // own (own tables, own shared-subscription group, own topic path) so suites never see each other's data.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dump } from 'js-yaml';
-import { REPO_ROOT, requireEnv } from './env.ts';
+import { dump, load } from 'js-yaml';
+import type { IngestPipeline } from '../../api/types.ts';
+import { REPO_ROOT } from './env.ts';
 import { eventually } from './eventually.ts';
 import { seriesValues } from './metrics-text.ts';
+import {
+  type EnvPipelineOptions,
+  envPipeline,
+  envSecrets,
+  overlay,
+  type PipelineTarget,
+  type SpecOverrides,
+} from './pipelines.ts';
 
-export interface TestPipeline {
-  name: string;
-  /** Topic level after evt/ that only this pipeline subscribes to. */
-  path: string;
-  table: string;
-  unparseableTable: string;
-  dlqPrefix: string;
+/** An envPipeline() written where a worker process reads it: its file, a secrets dir and a WAL dir. */
+export interface TestPipeline extends PipelineTarget {
   file: string;
   dir: string;
   secretsDir: string;
   walDir: string;
-}
-
-export interface PipelineOptions {
-  /** Merged into spec (shallow per section). */
-  spec?: Record<string, Record<string, unknown> | unknown>;
-  topicFilter?: string;
-  dlq?: boolean;
-  namespace?: string;
 }
 
 const dirs: string[] = [];
@@ -42,78 +37,26 @@ export function cleanupDirs() {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-export function makePipeline(o: PipelineOptions = {}): TestPipeline {
-  const id = randomBytes(4).toString('hex');
-  const name = `it-${id}`;
-  const dir = mkdtempSync(join(tmpdir(), `mqtt2pg-${name}-`));
+export function makePipeline(o: EnvPipelineOptions = {}): TestPipeline {
+  const { doc, ...target } = envPipeline(o);
+  const dir = mkdtempSync(join(tmpdir(), `mqtt2pg-${target.name}-`));
   dirs.push(dir);
+  // Laid out like mounted Secrets: DIR/<secret>/<key>.
   const secretsDir = join(dir, 'secrets');
-  const secret = (s: string, kv: Record<string, string>) => {
-    mkdirSync(join(secretsDir, s), { recursive: true });
-    for (const [k, v] of Object.entries(kv)) writeFileSync(join(secretsDir, s, k), v);
-  };
-  const pgUrl = new URL(requireEnv('PGBOUNCER_URL'));
-  secret('pg', { username: decodeURIComponent(pgUrl.username), password: decodeURIComponent(pgUrl.password) });
-  secret('mqtt', { username: requireEnv('MQTT_USERNAME'), password: requireEnv('MQTT_PASSWORD') });
-  secret('s3', { accessKeyId: requireEnv('S3_ACCESS_KEY_ID'), secretAccessKey: requireEnv('S3_SECRET_ACCESS_KEY') });
-  const path = `p${id}`;
-  const spec = o.spec ?? {};
-  const section = (k: string) => (spec[k] ?? {}) as Record<string, unknown>;
-  const pipeline = {
-    apiVersion: 'mqtt2pg.io/v1alpha1',
-    kind: 'IngestPipeline',
-    metadata: { name, namespace: o.namespace ?? 'default' },
-    spec: {
-      ...spec,
-      source: {
-        brokers: [requireEnv('MQTT_URL')],
-        topicFilter: o.topicFilter ?? `t/+/d/+/evt/${path}/#`,
-        sessionExpiry: '5m',
-        auth: { secretRef: { name: 'mqtt' } },
-        ...section('source'),
-      },
-      sink: {
-        postgres: {
-          host: pgUrl.hostname,
-          port: Number(pgUrl.port),
-          database: pgUrl.pathname.slice(1),
-          credentialsSecretRef: { name: 'pg' },
-        },
-        pgbouncer: { enabled: false },
-        table: `t_${id}`,
-        unparseableTable: `u_${id}`,
-        ...section('sink'),
-      },
-      flusher: { flushInterval: '50ms', ...section('flusher') },
-      ...(o.dlq === false
-        ? {}
-        : {
-            deadLetter: {
-              s3: {
-                bucket: requireEnv('S3_BUCKET'),
-                endpoint: requireEnv('S3_ENDPOINT'),
-                region: requireEnv('S3_REGION'),
-                forcePathStyle: true,
-                prefix: 'it/',
-                credentialsSecretRef: { name: 's3' },
-              },
-            },
-          }),
-    },
-  };
+  for (const [secret, data] of Object.entries(envSecrets())) {
+    mkdirSync(join(secretsDir, secret), { recursive: true });
+    for (const [k, v] of Object.entries(data)) writeFileSync(join(secretsDir, secret, k), v);
+  }
   const file = join(dir, 'pipeline.yaml');
-  writeFileSync(file, dump(pipeline));
-  return {
-    name,
-    path,
-    table: `t_${id}`,
-    unparseableTable: `u_${id}`,
-    dlqPrefix: `it/${name}/`,
-    file,
-    dir,
-    secretsDir,
-    walDir: join(dir, 'wal'),
-  };
+  writeFileSync(file, dump(doc));
+  return { ...target, file, dir, secretsDir, walDir: join(dir, 'wal') };
+}
+
+/** Lays `spec` (and a namespace) over the pipeline file, for the worker started next. */
+export function rewritePipeline(p: TestPipeline, o: { spec?: SpecOverrides; namespace?: string }): void {
+  const doc = load(readFileSync(p.file, 'utf8')) as IngestPipeline;
+  const next = overlay(doc, { spec: o.spec ?? {}, ...(o.namespace ? { metadata: { namespace: o.namespace } } : {}) });
+  writeFileSync(p.file, dump(next));
 }
 
 export interface Exit {

@@ -8,10 +8,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { dump } from 'js-yaml';
 import mqtt from 'mqtt';
 import pg from 'pg';
+import type { IngestPipeline } from '../../../api/types.ts';
 import { ensureCrd, kubectl, REPO_ROOT, requireEnv } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
+import { apiPipeline, unchecked } from '../../lib/pipelines.ts';
 
 describe('kube-apiserver and the IngestPipeline CRD', () => {
   const ns = `env-${randomBytes(3).toString('hex')}`;
@@ -57,47 +60,42 @@ describe('kube-apiserver and the IngestPipeline CRD', () => {
     assert.match(table.stdout.split('\n')[0] ?? '', /NAME\s+READY\s+REPLICAS\s+FLUSHERS\s+RATE\s+BACKLOG\s+AGE/);
   });
 
-  const pipeline = (name: string, specExtra: string, sourceExtra = '') => `
-apiVersion: mqtt2pg.io/v1alpha1
-kind: IngestPipeline
-metadata: {name: ${name}}
-spec:
-  source:
-    brokers: ["mqtt://broker:1883"]${sourceExtra}
-  sink:
-    postgres: {host: pg, database: telemetry, credentialsSecretRef: {name: pg}}
-${specExtra}`;
-
-  const rejected: Array<[string, string, RegExp]> = [
-    ['unknown field', pipeline('unknown', '  colour: blue\n'), /unknown field "spec\.colour"/],
+  const rejected: Array<[string, IngestPipeline, RegExp]> = [
+    [
+      'unknown field',
+      unchecked(apiPipeline(ns, 'unknown'), { spec: { colour: 'blue' } }),
+      /unknown field "spec\.colour"/,
+    ],
     [
       'a name too long for the objects derived from it',
-      pipeline(`p${'x'.repeat(50)}`, ''),
+      apiPipeline(ns, `p${'x'.repeat(50)}`),
       /metadata\.name must be at most 45 characters/,
     ],
     [
       'bad SQL identifier',
-      pipeline('ident', '  flusher: {}\n').replace(
-        'credentialsSecretRef: {name: pg}}',
-        'credentialsSecretRef: {name: pg}}\n    table: "x; drop table y"',
-      ),
+      apiPipeline(ns, 'ident', { flusher: {}, sink: { table: 'x; drop table y' } }),
       /spec\.sink\.table: Invalid value/,
     ],
     [
       'min above max',
-      pipeline('bounds', '  flusher: {minFlushers: 5, maxFlushers: 2}\n'),
+      apiPipeline(ns, 'bounds', { flusher: { minFlushers: 5, maxFlushers: 2 } }),
       /spec\.flusher: Invalid value.*minFlushers must not exceed flusher\.maxFlushers/,
     ],
     [
       'credentials in a broker URL',
-      pipeline('creds', '').replace('mqtt://broker:1883', 'mqtt://u:p@broker:1883'),
+      apiPipeline(ns, 'creds', { source: { brokers: ['mqtt://u:p@broker:1883'] } }),
       /spec\.source\.brokers: .*must not carry credentials/,
     ],
-    ['QoS out of range', pipeline('qos', '', '\n    qos: 2'), /spec\.source\.qos: Unsupported value: 2/],
-    ['missing sink', pipeline('nosink', '').replace(/ {2}sink:\n.*\n/, ''), /spec\.sink: Required value/],
+    [
+      'QoS out of range',
+      unchecked(apiPipeline(ns, 'qos'), { spec: { source: { qos: 2 } } }),
+      /spec\.source\.qos: Unsupported value: 2/,
+    ],
+    ['missing sink', apiPipeline(ns, 'nosink', { sink: undefined }), /spec\.sink: Required value/],
   ];
-  for (const [what, doc, message] of rejected) {
+  for (const [what, p, message] of rejected) {
     test(`the API server rejects a pipeline with ${what}, naming the field`, async () => {
+      const doc = dump(p);
       const r = await kubectl(['apply', '-n', ns, '-f', '-'], doc);
       assert.notEqual(r.code, 0, `accepted:\n${doc}`);
       assert.match(r.stderr, message);
@@ -105,10 +103,10 @@ ${specExtra}`;
   }
 
   test('the WAL storage type cannot change after creation', async () => {
-    const doc = pipeline('walimm', '  wal: {storage: {type: Ephemeral}}\n');
-    const created = await kubectl(['apply', '-n', ns, '-f', '-'], doc);
+    const walOf = (type: 'Ephemeral' | 'Persistent') => dump(apiPipeline(ns, 'walimm', { wal: { storage: { type } } }));
+    const created = await kubectl(['apply', '-n', ns, '-f', '-'], walOf('Ephemeral'));
     assert.equal(created.code, 0, created.stderr);
-    const r = await kubectl(['apply', '-n', ns, '-f', '-'], doc.replace('type: Ephemeral', 'type: Persistent'));
+    const r = await kubectl(['apply', '-n', ns, '-f', '-'], walOf('Persistent'));
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /spec\.wal\.storage: Invalid value.*wal\.storage\.type is immutable/);
   });

@@ -16,11 +16,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { AppsV1Api, CoreV1Api, KubeConfig, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
-import { dump } from 'js-yaml';
 import pg from 'pg';
 import { kubectl, REPO_ROOT, requireEnv } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
 import {
+  apply,
+  applySecrets,
   condition,
   createNamespace,
   deleteNamespace,
@@ -29,29 +30,18 @@ import {
   type PipelineObject,
   startOperator,
 } from '../../lib/kube.ts';
-import { account, ledger } from '../../lib/ledger.ts';
+import { allStored } from '../../lib/ledger.ts';
 import { seriesValues } from '../../lib/metrics-text.ts';
+import { envPipeline, envSecrets, type SpecOverrides } from '../../lib/pipelines.ts';
 import { publish } from '../../lib/publish.ts';
-import type { TestPipeline } from '../../lib/worker-process.ts';
 import { PodRunner } from '../../local-cluster/pod-runner.ts';
 
-const id = randomBytes(3).toString('hex');
-const name = `e2e-${id}`;
-const path = `e2e${id}`;
+/** The main pipeline's names; the other scenarios' pipelines share its topic level and tables. */
+const targetNames = { tag: 'e2e', id: randomBytes(3).toString('hex'), dlq: 'e2e-local/' };
+const target = envPipeline(targetNames);
+const { id, name, path } = target;
 const replicas = 2;
 const dir = mkdtempSync(join(tmpdir(), `mqtt2pg-local-cluster-${id}-`));
-/** What test/lib/ledger.ts needs to find every message of a run. */
-const target: TestPipeline = {
-  name,
-  path,
-  table: `t_${id}`,
-  unparseableTable: `u_${id}`,
-  dlqPrefix: `e2e-local/${name}/`,
-  file: '',
-  dir,
-  secretsDir: '',
-  walDir: '',
-};
 
 const kc = new KubeConfig();
 kc.loadFromFile(requireEnv('KUBECONFIG'));
@@ -66,58 +56,23 @@ let op: OperatorProcess;
 const runnerLog: string[] = [];
 
 function pipeline(
-  flusher: Record<string, unknown> = {},
-  o: { name?: string; wal?: Record<string, unknown>; replicas?: number; pgbouncer?: boolean } = {},
+  flusher: SpecOverrides['flusher'] = {},
+  o: { name?: string; wal?: SpecOverrides['wal']; replicas?: number; pgbouncer?: boolean } = {},
 ) {
   // With the operator's PgBouncer, the pipeline names PostgreSQL itself; without, the environment's PgBouncer.
-  const db = new URL(requireEnv(o.pgbouncer ? 'DATABASE_URL' : 'PGBOUNCER_URL'));
-  return {
-    apiVersion: 'mqtt2pg.io/v1alpha1',
-    kind: 'IngestPipeline',
-    metadata: { name: o.name ?? name, namespace: ns },
+  return envPipeline({
+    ...targetNames,
+    name: o.name,
+    namespace: ns,
+    direct: o.pgbouncer,
     spec: {
       replicas: o.replicas ?? replicas,
-      ...(o.wal ? { wal: o.wal } : {}),
-      source: {
-        brokers: [requireEnv('MQTT_URL')],
-        topicFilter: `t/+/d/+/evt/${path}/#`,
-        sessionExpiry: '5m',
-        auth: { secretRef: { name: 'mqtt' } },
-      },
-      sink: {
-        postgres: {
-          host: db.hostname,
-          port: Number(db.port),
-          database: db.pathname.slice(1),
-          credentialsSecretRef: { name: 'pg' },
-        },
-        pgbouncer: o.pgbouncer ? { enabled: true, replicas: 1, poolSize: 4 } : { enabled: false },
-        table: target.table,
-        unparseableTable: target.unparseableTable,
-      },
-      flusher: { flushInterval: '50ms', ...flusher },
-      deadLetter: {
-        s3: {
-          bucket: requireEnv('S3_BUCKET'),
-          endpoint: requireEnv('S3_ENDPOINT'),
-          region: requireEnv('S3_REGION'),
-          forcePathStyle: true,
-          prefix: 'e2e-local/',
-          credentialsSecretRef: { name: 's3' },
-        },
-      },
+      wal: o.wal,
+      sink: o.pgbouncer ? { pgbouncer: { enabled: true, replicas: 1, poolSize: 4 } } : {},
+      flusher,
       terminationGracePeriodSeconds: 30,
     },
-  };
-}
-
-function secret(secretName: string, data: Record<string, string>) {
-  return { apiVersion: 'v1', kind: 'Secret', metadata: { name: secretName, namespace: ns }, stringData: data };
-}
-
-async function kubectlApply(...docs: unknown[]) {
-  const r = await kubectl(['apply', '-f', '-'], docs.map((d) => dump(d)).join('---\n'));
-  if (r.code !== 0) throw new Error(`kubectl apply failed: ${r.stderr}`);
+  }).doc;
 }
 
 const getPipeline = async (pipelineName = name) => {
@@ -164,18 +119,8 @@ function load(runId: string, count: number, rate: number) {
   return publish(path, runId, { count, rate });
 }
 
-async function awaitAllStored(runId: string, count: number, timeoutMs = 120_000) {
-  const a = await eventually(
-    async () => {
-      const r = account(await ledger(target, runId), runId, count);
-      if (r.missing.length > 0)
-        throw new Error(
-          `${r.missing.length} of ${count} ids not (yet) stored, e.g. ${r.missing.slice(0, 3).join(', ')}`,
-        );
-      return r;
-    },
-    { timeoutMs, intervalMs: 500, what: `all ${count} messages of run ${runId} stored` },
-  );
+async function awaitAllStored(runId: string, count: number) {
+  const a = await allStored(target, runId, count);
   assert.deepEqual(a.inSeveral, [], 'no message in two destinations');
   return a;
 }
@@ -213,15 +158,7 @@ describe('local cluster: operator + pod runner + real services', { timeout: 600_
   before(async () => {
     await ensureCrd();
     ns = await createNamespace('e2e-local');
-    const pg = new URL(requireEnv('PGBOUNCER_URL'));
-    await kubectlApply(
-      secret('pg', { username: decodeURIComponent(pg.username), password: decodeURIComponent(pg.password) }),
-      secret('mqtt', { username: requireEnv('MQTT_USERNAME'), password: requireEnv('MQTT_PASSWORD') }),
-      secret('s3', {
-        accessKeyId: requireEnv('S3_ACCESS_KEY_ID'),
-        secretAccessKey: requireEnv('S3_SECRET_ACCESS_KEY'),
-      }),
-    );
+    await applySecrets(ns, envSecrets());
     runner = new PodRunner({
       kubeconfig: requireEnv('KUBECONFIG'),
       namespace: ns,
@@ -254,7 +191,7 @@ describe('local cluster: operator + pod runner + real services', { timeout: 600_
   test('apply: the operator creates the workers, they run as pods, the pipeline is Ready and rows land', async (t) =>
     scenario(t, async () => {
       const t0 = performance.now();
-      await kubectlApply(pipeline());
+      await apply(ns, pipeline());
       await eventually(() => apps.readNamespacedDeployment({ name: `${name}-worker`, namespace: ns }), {
         what: 'worker Deployment created by the operator',
       });
@@ -347,7 +284,7 @@ describe('local cluster: operator + pod runner + real services', { timeout: 600_
       const count = 30_000;
       const publishing = load(runId, count, 2500);
       const t0 = performance.now();
-      await kubectlApply(pipeline({ batchSize: 1000 }));
+      await apply(ns, pipeline({ batchSize: 1000 }));
       const generation = (await getPipeline()).metadata.generation;
       assert.equal(generation, 2);
       // Never more than replicas + 1 (maxSurge) worker pods, never fewer than `replicas` ready (maxUnavailable 0).
@@ -421,7 +358,7 @@ describe('local cluster: operator + pod runner + real services', { timeout: 600_
     scenario(t, async () => {
       const sts = `${name}-p`;
       const t0 = performance.now();
-      await kubectlApply(pipeline({}, { name: sts, wal: { storage: { type: 'Persistent', size: '1Gi' } } }));
+      await apply(ns, pipeline({}, { name: sts, wal: { storage: { type: 'Persistent', size: '1Gi' } } }));
       await awaitPipelineReady(1, sts);
       const readyAfter = seconds(t0);
       const set = await apps.readNamespacedStatefulSet({ name: `${sts}-worker`, namespace: ns });
@@ -480,7 +417,7 @@ describe('local cluster: operator + pod runner + real services', { timeout: 600_
     scenario(t, async () => {
       const pb = `${name}-b`;
       const t0 = performance.now();
-      await kubectlApply(pipeline({}, { name: pb, replicas: 1, pgbouncer: true }));
+      await apply(ns, pipeline({}, { name: pb, replicas: 1, pgbouncer: true }));
       const ready = await awaitPipelineReady(1, pb, 1);
       const readyAfter = seconds(t0);
       assert.equal(ready.status?.poolSize, 4);

@@ -17,10 +17,10 @@ import {
   type OperatorProcess,
   type PipelineObject,
   paths,
-  pipelineYaml,
   secretYaml,
   startOperator,
 } from '../../lib/kube.ts';
+import { apiPipeline } from '../../lib/pipelines.ts';
 
 const client = await kubeClient();
 
@@ -49,7 +49,7 @@ describe('API server restart', () => {
   });
 
   test('the operator resumes after kube-apiserver restarts and misses no change', async () => {
-    await apply(ns, pipelineYaml('p1', '  replicas: 1\n'));
+    await apply(ns, apiPipeline(ns, 'p1', { replicas: 1 }));
     await eventually(
       async () => assert.ok(condition(await client.request<PipelineObject>('GET', paths.pipeline(ns, 'p1')), 'Ready')),
       { what: 'first reconcile' },
@@ -58,11 +58,11 @@ describe('API server restart', () => {
     const restarted = await command('test/env/service.sh', ['restart', 'kube-apiserver']);
     assert.equal(restarted.code, 0, restarted.stderr);
     // Changes made before the operator's watches reconnect: they must arrive through the resumed watches.
-    await eventually(() => apply(ns, pipelineYaml('p1', '  replicas: 3\n')), {
+    await eventually(() => apply(ns, apiPipeline(ns, 'p1', { replicas: 3 })), {
       what: 'API server answers',
       timeoutMs: 60_000,
     });
-    await apply(ns, pipelineYaml('p2'));
+    await apply(ns, apiPipeline(ns, 'p2'));
     await client.request('DELETE', paths.configmap(ns, 'p1-worker-config'));
 
     await eventually(

@@ -12,10 +12,8 @@
 // AUTOSCALE_TIMELINE=FILE writes the timeline (time, flushers, backlog) as JSON for docs/autoscaling.md.
 
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { dump, load } from 'js-yaml';
 import pg from 'pg';
 import pino from 'pino';
 import { EventRecorder } from '../../../operator/events.ts';
@@ -26,17 +24,25 @@ import type { KubeObject } from '../../../operator/runtime/kube.ts';
 import { runLoadgen } from '../../../worker/loadgen.ts';
 import { requireEnv } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
+import { freePort } from '../../lib/free-port.ts';
 import {
   apply,
+  applySecrets,
   createNamespace,
   deleteNamespace,
   ensureCrd,
   kubeClient,
   markWorkloadReady,
   paths,
-  secretYaml,
 } from '../../lib/kube.ts';
-import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../../lib/worker-process.ts';
+import { envPipeline, envSecrets, type SpecOverrides } from '../../lib/pipelines.ts';
+import {
+  cleanupDirs,
+  makePipeline,
+  rewritePipeline,
+  type TestPipeline,
+  WorkerProcess,
+} from '../../lib/worker-process.ts';
 
 const client = await kubeClient();
 const RATE = 2000;
@@ -74,34 +80,14 @@ let phase = 'start';
 const t0 = Date.now();
 let restarts = 0;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
 const pgUrl = new URL(requireEnv('PGBOUNCER_URL'));
-const dbUrl = new URL(requireEnv('DATABASE_URL'));
-const user = decodeURIComponent(pgUrl.username);
-const password = decodeURIComponent(pgUrl.password);
 
 const flusherSpec = { batchSize: 50, flushInterval: '20ms', flushers: 1, minFlushers: 1, maxFlushers: 4 };
 
 function startWorker(flushers: number): WorkerProcess {
   // The pipeline file as the pod would get it, in the test namespace (a worker that watches its pipeline
   // finds it by this name and namespace; POD_NAMESPACE and KUBECONFIG are inherited).
-  const doc = load(readFileSync(tp.file, 'utf8')) as {
-    metadata: Record<string, string>;
-    spec: Record<string, Record<string, unknown>>;
-  };
-  doc.metadata.namespace = ns;
-  doc.spec.flusher = { ...doc.spec.flusher, flushers };
-  writeFileSync(tp.file, dump(doc));
+  rewritePipeline(tp, { namespace: ns, spec: { flusher: { flushers } } });
   process.env.POD_NAMESPACE = ns;
   process.env.POD_NAME = `${tp.name}-worker-0`;
   return WorkerProcess.start(tp, { instance: `${tp.name}-worker-0`, args: ['--metrics-port', String(metricsPort)] });
@@ -128,24 +114,9 @@ before(async () => {
   );
   await admin.end();
 
-  await apply(ns, secretYaml('pg', { username: user, password }));
-  await apply(ns, secretYaml('mqtt', { username: requireEnv('MQTT_USERNAME'), password: requireEnv('MQTT_PASSWORD') }));
-  const spec = {
-    source: {
-      brokers: [requireEnv('MQTT_URL')],
-      topicFilter: `t/+/d/+/evt/${tp.path}/#`,
-      auth: { secretRef: { name: 'mqtt' } },
-    },
+  await applySecrets(ns, envSecrets());
+  const spec: SpecOverrides = {
     sink: {
-      // PostgreSQL itself: where the pipeline's PgBouncer would point, and what the autoscaler monitors.
-      postgres: {
-        host: dbUrl.hostname,
-        port: Number(dbUrl.port),
-        database: dbUrl.pathname.slice(1),
-        credentialsSecretRef: { name: 'pg' },
-      },
-      table: tp.table,
-      unparseableTable: tp.unparseableTable,
       // Pinned to the shared test PgBouncer's own default_pool_size (20): the autoscaler reads its pools but
       // must not resize a PgBouncer other suites use.
       pgbouncer: { enabled: true, poolSize: 20 },
@@ -165,10 +136,8 @@ before(async () => {
       scaleDownCooldown: '4s',
     },
   };
-  await apply(
-    ns,
-    dump({ apiVersion: 'mqtt2pg.io/v1alpha1', kind: 'IngestPipeline', metadata: { name: tp.name }, spec }),
-  );
+  // sink.postgres is PostgreSQL itself: where the pipeline's PgBouncer would point, and what the autoscaler monitors.
+  await apply(ns, envPipeline({ id: tp.id, namespace: ns, direct: true, dlq: false, spec }).doc);
 
   // The worker pod, as the kubelet would report it.
   const pod = await client.request<KubeObject>('POST', `/api/v1/namespaces/${ns}/pods`, {

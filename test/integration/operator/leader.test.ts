@@ -16,10 +16,10 @@ import {
   type OperatorProcess,
   type PipelineObject,
   paths,
-  pipelineYaml,
   secretYaml,
   startOperator,
 } from '../../lib/kube.ts';
+import { apiPipeline } from '../../lib/pipelines.ts';
 
 const client = await kubeClient();
 type Lease = KubeObject & { spec: { holderIdentity?: string; leaseTransitions?: number } };
@@ -69,7 +69,7 @@ describe('leader election', () => {
     await b.waitForLog(/another operator is the leader; standing by/);
     assert.equal((await lease()).spec.holderIdentity, 'op-a');
 
-    await apply(ns, pipelineYaml('one'));
+    await apply(ns, apiPipeline(ns, 'one'));
     await eventually(async () => assert.ok(reconciledBy(a, 'one')), { what: 'leader reconciled' });
     assert.equal(reconciledBy(b, 'one'), false, 'the standby does not reconcile');
     assert.ok(!b.logs.some((l) => /caches synced/.test(l)), 'the standby does not even watch');
@@ -82,7 +82,7 @@ describe('leader election', () => {
     assert.equal((await lease()).spec.holderIdentity, 'op-b');
 
     // The new leader reconciles what changed while nobody led.
-    await apply(ns, pipelineYaml('two'));
+    await apply(ns, apiPipeline(ns, 'two'));
     await eventually(
       async () => {
         const p = await client.request<PipelineObject>('GET', paths.pipeline(ns, 'two'));

@@ -3,7 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { load } from 'js-yaml';
+import { dump, load } from 'js-yaml';
+import type { IngestPipeline } from '../../../api/types.ts';
 import { isNotFound, type KubeObject } from '../../../operator/runtime/kube.ts';
 import { kubectl } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
@@ -17,14 +18,14 @@ import {
   kubeClient,
   markWorkloadReady,
   metricsText,
-  metricValue,
   type OperatorProcess,
   type PipelineObject,
   paths,
-  pipelineYaml,
   secretYaml,
   startOperator,
 } from '../../lib/kube.ts';
+import { metricValue } from '../../lib/metrics-text.ts';
+import { apiPipeline, unchecked } from '../../lib/pipelines.ts';
 
 const client = await kubeClient();
 const get = <T = KubeObject>(path: string) => client.request<T & KubeObject>('GET', path);
@@ -68,7 +69,7 @@ describe('operator reconciles IngestPipelines', () => {
   const pipeline = (name: string) => get<PipelineObject>(paths.pipeline(ns, name));
 
   test('a new pipeline gets every child, owned by it, and Ready=False until its workers are ready', async () => {
-    await apply(ns, pipelineYaml('alpha', '  replicas: 2\n'));
+    await apply(ns, apiPipeline(ns, 'alpha', { replicas: 2 }));
     const p = await pipeline('alpha');
     for (const path of childPaths(ns, 'alpha')) {
       const child = await eventually(() => get(path), { what: path });
@@ -148,10 +149,7 @@ describe('operator reconciles IngestPipelines', () => {
     // A config change (table) must roll pods; an image change changes the template directly.
     await apply(
       ns,
-      pipelineYaml('alpha', '  replicas: 2\n  image: registry.local/mqtt2pg:dev\n').replace(
-        'credentialsSecretRef: {name: pg}}',
-        'credentialsSecretRef: {name: pg}}\n    table: fleet',
-      ),
+      apiPipeline(ns, 'alpha', { replicas: 2, image: 'registry.local/mqtt2pg:dev', sink: { table: 'fleet' } }),
     );
     const p = await pipeline('alpha');
     await eventually(
@@ -182,10 +180,7 @@ describe('operator reconciles IngestPipelines', () => {
     // kubectl apply of the same document: no new generation, no child change.
     await apply(
       ns,
-      pipelineYaml('alpha', '  replicas: 2\n  image: registry.local/mqtt2pg:dev\n').replace(
-        'credentialsSecretRef: {name: pg}}',
-        'credentialsSecretRef: {name: pg}}\n    table: fleet',
-      ),
+      apiPipeline(ns, 'alpha', { replicas: 2, image: 'registry.local/mqtt2pg:dev', sink: { table: 'fleet' } }),
     );
     assert.equal((await pipeline('alpha')).metadata.generation, gen);
     const count = async () => metricValue(await metricsText(op), 'mqtt2pg_operator_reconciles_total{result="success"}');
@@ -231,7 +226,7 @@ describe('operator reconciles IngestPipelines', () => {
   });
 
   test('a missing Secret: Degraded naming it; created: recovers; rotated: pods and PgBouncer roll', async () => {
-    await apply(ns, pipelineYaml('beta', '', 'beta-pg'));
+    await apply(ns, apiPipeline(ns, 'beta', {}, 'beta-pg'));
     const degraded = await eventually(
       async () => {
         const s = await pipeline('beta');
@@ -302,15 +297,9 @@ describe('operator reconciles IngestPipelines', () => {
 
   test('turning PgBouncer off removes its children and points workers at PostgreSQL', async () => {
     await apply(ns, secretYaml('gamma-pg', { username: 'g', password: 'g' }));
-    await apply(ns, pipelineYaml('gamma', '', 'gamma-pg'));
+    await apply(ns, apiPipeline(ns, 'gamma', {}, 'gamma-pg'));
     await eventually(() => get(paths.deployment(ns, 'gamma-pgbouncer')), { what: 'PgBouncer created' });
-    await apply(
-      ns,
-      pipelineYaml('gamma', '', 'gamma-pg').replace(
-        'credentialsSecretRef: {name: gamma-pg}}',
-        'credentialsSecretRef: {name: gamma-pg}}\n    pgbouncer: {enabled: false}',
-      ),
-    );
+    await apply(ns, apiPipeline(ns, 'gamma', { sink: { pgbouncer: { enabled: false } } }, 'gamma-pg'));
     await eventually(
       async () => {
         for (const path of [
@@ -332,7 +321,7 @@ describe('operator reconciles IngestPipelines', () => {
 
   test('a persistent WAL gives a StatefulSet with a PVC template', async () => {
     await apply(ns, secretYaml('delta-pg', { username: 'd', password: 'd' }));
-    await apply(ns, pipelineYaml('delta', '  wal: {storage: {type: Persistent, size: 3Gi}}\n', 'delta-pg'));
+    await apply(ns, apiPipeline(ns, 'delta', { wal: { storage: { type: 'Persistent', size: '3Gi' } } }, 'delta-pg'));
     const sts = await eventually(
       () =>
         get<
@@ -354,7 +343,7 @@ describe('operator reconciles IngestPipelines', () => {
   test('an object of the same name that the operator does not own is adopted', async () => {
     await apply(ns, secretYaml('eps-pg', { username: 'e', password: 'e' }));
     await apply(ns, 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: eps-worker-config}\ndata: {stale: "yes"}\n');
-    await apply(ns, pipelineYaml('eps', '', 'eps-pg'));
+    await apply(ns, apiPipeline(ns, 'eps', {}, 'eps-pg'));
     const p = await pipeline('eps');
     await eventually(
       async () => {
@@ -367,16 +356,17 @@ describe('operator reconciles IngestPipelines', () => {
   });
 
   test('the API server rejects invalid pipelines, naming the field', async () => {
-    const cases: Array<[string, RegExp]> = [
-      [pipelineYaml('bad1', '  replicas: -1\n'), /spec\.replicas: Invalid value: -1/],
-      [pipelineYaml('bad2', '  flusher: {flushers: 0}\n'), /spec\.flusher\.flushers: Invalid value/],
-      [pipelineYaml('bad3', '  wal: {sizeLimit: lots}\n'), /spec\.wal\.sizeLimit/],
+    const cases: Array<[IngestPipeline, RegExp]> = [
+      [apiPipeline(ns, 'bad1', { replicas: -1 }), /spec\.replicas: Invalid value: -1/],
+      [apiPipeline(ns, 'bad2', { flusher: { flushers: 0 } }), /spec\.flusher\.flushers: Invalid value/],
+      [apiPipeline(ns, 'bad3', { wal: { sizeLimit: 'lots' } }), /spec\.wal\.sizeLimit/],
       [
-        pipelineYaml('bad4', '').replace('database: telemetry', 'database: telemetry, password: x'),
+        unchecked(apiPipeline(ns, 'bad4'), { spec: { sink: { postgres: { password: 'x' } } } }),
         /spec\.sink\.postgres\.password|unknown field "spec\.sink\.postgres\.password"/,
       ],
     ];
-    for (const [doc, message] of cases) {
+    for (const [p, message] of cases) {
+      const doc = dump(p);
       const r = await kubectl(['apply', '-n', ns, '-f', '-'], doc);
       assert.notEqual(r.code, 0, `accepted:\n${doc}`);
       assert.match(r.stderr, message);
@@ -385,7 +375,7 @@ describe('operator reconciles IngestPipelines', () => {
 
   test('a pipeline the schema accepts but the loader refuses is Degraded with the field named', async () => {
     // flushers within the schema bounds but above the default maxFlushers (8): only the loader catches it.
-    await apply(ns, pipelineYaml('zeta', '  flusher: {flushers: 12}\n'));
+    await apply(ns, apiPipeline(ns, 'zeta', { flusher: { flushers: 12 } }));
     await eventually(
       async () => {
         const s = await pipeline('zeta');

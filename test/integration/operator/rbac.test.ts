@@ -21,10 +21,10 @@ import {
   type OperatorProcess,
   type PipelineObject,
   paths,
-  pipelineYaml,
   secretYaml,
   startOperator,
 } from '../../lib/kube.ts';
+import { apiPipeline } from '../../lib/pipelines.ts';
 
 const client = await kubeClient();
 
@@ -92,7 +92,7 @@ describe('operator RBAC', () => {
       KUBECONFIG: kubeconfigFile,
     });
     await op.waitForLog(/caches synced/);
-    await apply(ns, pipelineYaml('rbac'));
+    await apply(ns, apiPipeline(ns, 'rbac'));
     for (const path of childPaths(ns, 'rbac')) await eventually(() => client.request('GET', path), { what: path });
     await eventually(
       async () => {

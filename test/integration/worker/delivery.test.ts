@@ -7,34 +7,25 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { load } from 'js-yaml';
 import mqtt from 'mqtt';
 import type { LoadgenOptions } from '../../../worker/loadgen.ts';
 import { Wal } from '../../../worker/wal.ts';
 import { requireEnv } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
-import { account, ledger, readDeadLetters, withDb } from '../../lib/ledger.ts';
+import { allStored, ledger, readDeadLetters, withDb } from '../../lib/ledger.ts';
 import { publish } from '../../lib/publish.ts';
-import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../../lib/worker-process.ts';
+import {
+  cleanupDirs,
+  makePipeline,
+  rewritePipeline,
+  type TestPipeline,
+  WorkerProcess,
+} from '../../lib/worker-process.ts';
 
 after(cleanupDirs);
 
 const load1 = (p: TestPipeline, runId: string, extra: Partial<LoadgenOptions> & { count: number }) =>
   publish(p.path, runId, extra);
-
-async function awaitAccounted(p: TestPipeline, runId: string, count: number, timeoutMs = 120_000) {
-  return eventually(
-    async () => {
-      const a = account(await ledger(p, runId), runId, count);
-      if (a.missing.length > 0)
-        throw new Error(
-          `${a.missing.length} of ${count} ids not (yet) stored, e.g. ${a.missing.slice(0, 3).join(', ')}`,
-        );
-      return a;
-    },
-    { timeoutMs, intervalMs: 500, what: `all ${count} messages of run ${runId} stored` },
-  );
-}
 
 async function stopGracefully(w: WorkerProcess) {
   w.kill('SIGTERM');
@@ -72,7 +63,7 @@ describe('no acknowledged message is lost', () => {
     }
     const summary = await publishing;
     assert.equal(summary.acked, count, 'the broker acknowledged every publish');
-    const a = await awaitAccounted(p, runId, count);
+    const a = await allStored(p, runId, count);
     assert.deepEqual(a.inSeveral, []);
     t.diagnostic(`kill -9 twice: all ${count} ids stored; ${a.duplicates} duplicates (at-least-once redeliveries)`);
     await stopGracefully(w);
@@ -130,7 +121,7 @@ describe('rows PostgreSQL rejects and messages that break the contract', () => {
       });
     }
     await client.endAsync();
-    const a = await awaitAccounted(p, runId, total);
+    const a = await allStored(p, runId, total);
     const l = await ledger(p, runId);
     assert.equal(a.duplicates, 0);
     assert.deepEqual([...l.deadLetters.keys()].sort(), [...poison].map((n) => `${runId}-${n}`).sort());
@@ -148,7 +139,7 @@ describe('rows PostgreSQL rejects and messages that break the contract', () => {
   test('contract violations land in the unparseable table with the original topic, payload and reason', async () => {
     const u = randomBytes(3).toString('hex');
     // A filter wider than the contract, so topics with wrong literal segments reach the worker too.
-    const p = makePipeline({ topicFilter: `+/+/+/+/+/${u}/#` });
+    const p = makePipeline({ spec: { source: { topicFilter: `+/+/+/+/+/${u}/#` } } });
     const w = WorkerProcess.start(p);
     await w.waitReady();
     const dev = randomUUID();
@@ -212,7 +203,7 @@ describe('startup self-check fails fast with a message that says what to fix', (
   const failing: Array<[string, (p: TestPipeline) => void, RegExp]> = [
     [
       'a wrong broker address',
-      (p) => rewrite(p, (s) => (s.source.brokers = ['mqtt://127.0.0.1:1'])),
+      (p) => rewritePipeline(p, { spec: { source: { brokers: ['mqtt://127.0.0.1:1'] } } }),
       /cannot connect to mqtt:\/\/127\.0\.0\.1:1.*check source\.brokers/,
     ],
     [
@@ -227,12 +218,12 @@ describe('startup self-check fails fast with a message that says what to fix', (
     ],
     [
       'a missing database',
-      (p) => rewrite(p, (s) => (s.sink.postgres.database = 'nope')),
+      (p) => rewritePipeline(p, { spec: { sink: { postgres: { database: 'nope' } } } }),
       /database "nope" does not exist/,
     ],
     [
       'a missing bucket',
-      (p) => rewrite(p, (s) => (s.deadLetter.s3.bucket = 'no-such-bucket')),
+      (p) => rewritePipeline(p, { spec: { deadLetter: { s3: { bucket: 'no-such-bucket' } } } }),
       /bucket "no-such-bucket" does not exist/,
     ],
     [
@@ -253,13 +244,6 @@ describe('startup self-check fails fast with a message that says what to fix', (
     });
   }
 });
-
-// biome-ignore lint/suspicious/noExplicitAny: test helper editing a YAML document in place
-function rewrite(p: TestPipeline, edit: (spec: any) => void) {
-  const doc = load(readFileSync(p.file, 'utf8')) as { spec: unknown };
-  edit(doc.spec);
-  writeFileSync(p.file, JSON.stringify(doc));
-}
 
 describe('mutual TLS to the broker', () => {
   const tlsPipeline = (withClientCert: boolean) => {
@@ -289,7 +273,7 @@ describe('mutual TLS to the broker', () => {
     const runId = `tls${randomBytes(3).toString('hex')}`;
     const summary = await load1(p, runId, { count: 2000 });
     assert.equal(summary.acked, 2000);
-    const a = await awaitAccounted(p, runId, 2000, 30_000);
+    const a = await allStored(p, runId, 2000, 30_000);
     assert.equal(a.duplicates, 0);
     await stopGracefully(w);
   });

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { ensureCrd, kubectl } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
-import { account, ledger } from '../../lib/ledger.ts';
+import { allStored } from '../../lib/ledger.ts';
 import { publish } from '../../lib/publish.ts';
 import { cleanupDirs, makePipeline, WorkerProcess } from '../../lib/worker-process.ts';
 
@@ -64,14 +64,7 @@ test('a running worker follows status.autoscaling.current.flushers live, within 
   await setFlushers(50); // above flusher.maxFlushers: clamped
   await flushersBecome(6);
   await publishing;
-  const a = await eventually(
-    async () => {
-      const acc = account(await ledger(p, runId), runId, 20_000);
-      assert.deepEqual(acc.missing.length, 0);
-      return acc;
-    },
-    { timeoutMs: 60_000, what: 'every message stored while the flusher count changed' },
-  );
+  const a = await allStored(p, runId, 20_000, 60_000);
   assert.equal(a.duplicates, 0);
   assert.equal(w.child.pid, pid);
   assert.match(w.output, /"from":2,"to":5,"msg":"flusher count changed by the autoscaler"/);

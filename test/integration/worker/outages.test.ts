@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { command, requireEnv } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
-import { account, ledger, readDeadLetters, withDb } from '../../lib/ledger.ts';
+import { allStored, ledger, readDeadLetters, withDb } from '../../lib/ledger.ts';
 import { publish } from '../../lib/publish.ts';
 import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../../lib/worker-process.ts';
 
@@ -23,19 +23,11 @@ after(async () => {
   cleanupDirs();
 });
 
+/** How long a backlog an outage left behind may take to be stored. */
+const DRAIN_MS = 180_000;
+
 const load = (p: TestPipeline, runId: string, count: number, rate: number) =>
   publish(p.path, runId, { count, rate, devices: 20, tenants: 2, inflight: 200 });
-
-async function allStored(p: TestPipeline, runId: string, count: number) {
-  return eventually(
-    async () => {
-      const a = account(await ledger(p, runId), runId, count);
-      if (a.missing.length > 0) throw new Error(`${a.missing.length} of ${count} not stored yet`);
-      return a;
-    },
-    { timeoutMs: 180_000, intervalMs: 500, what: `all ${count} messages stored` },
-  );
-}
 
 describe('PostgreSQL outage', () => {
   test('PostgreSQL down for 20 s under load: the WAL absorbs, nothing is dead-lettered, everything lands', async (t) => {
@@ -69,7 +61,7 @@ describe('PostgreSQL outage', () => {
     }
     const summary = await publishing;
     assert.equal(summary.acked, count);
-    const a = await allStored(p, runId, count);
+    const a = await allStored(p, runId, count, DRAIN_MS);
     assert.equal((await readDeadLetters(p)).length, 0, 'an outage never dead-letters');
     assert.equal(w.child.exitCode, null, 'the worker stayed up');
     await w.waitReady();
@@ -109,7 +101,7 @@ describe('PostgreSQL outage', () => {
     } finally {
       await service('start', 'postgres');
     }
-    const a = await allStored(p, runId, count);
+    const a = await allStored(p, runId, count, DRAIN_MS);
     assert.equal((await readDeadLetters(p)).length, 0);
     t.diagnostic(
       `while full: acked ${acked}/${count}, WAL ${walBytes} B, RSS ${Math.round(rss / 2 ** 20)} MiB; afterwards all stored, ${a.duplicates} duplicates`,
@@ -158,7 +150,7 @@ describe('S3 outage', () => {
     } finally {
       await service('start', 'minio');
     }
-    const a = await allStored(p, runId, total);
+    const a = await allStored(p, runId, total, DRAIN_MS);
     assert.deepEqual(a.inSeveral, []);
     const l = await ledger(p, runId);
     assert.deepEqual([...l.deadLetters.keys()].sort(), [...poison].map((n) => `${runId}-${n}`).sort());
@@ -175,7 +167,7 @@ describe('broker restart', () => {
     await w.waitReady();
     const before = `brk1${randomBytes(3).toString('hex')}`;
     await load(p, before, 3000, 0);
-    await allStored(p, before, 3000);
+    await allStored(p, before, 3000, DRAIN_MS);
     await service('stop', 'mosquitto');
     try {
       await eventually(async () => assert.equal(await w.metric('mqtt2pg_broker_connected'), 0), {
@@ -190,7 +182,7 @@ describe('broker restart', () => {
     await w.waitReady(60_000);
     const after = `brk2${randomBytes(3).toString('hex')}`;
     await load(p, after, 3000, 0);
-    await allStored(p, after, 3000);
+    await allStored(p, after, 3000, DRAIN_MS);
     assert.match(w.output, /lost the broker connection; reconnecting/);
     w.kill('SIGTERM');
     assert.equal((await w.exited).code, 0);
