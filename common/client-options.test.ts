@@ -43,7 +43,7 @@ test('MQTT: credentials from the auth Secret, a client id per instance, the shar
     username: 'ingest',
     password: 'mqtt-pw',
   });
-  const anonymous = pipeline({ source: { brokers: ['mqtt://b:1883'] } }).r;
+  const anonymous = pipeline({ source: { brokers: ['mqtt://b:1883'], auth: undefined } }).r;
   const o = mqttClientOptions(anonymous, secrets, 'x'.repeat(200));
   assert.equal(o.clientId.length, 128, 'the client id is cut to what every broker accepts');
   assert.equal('username' in o || 'password' in o, false);
