@@ -49,7 +49,8 @@ export function secretProblem(
   return undefined;
 }
 
-const decode = (b64: string | undefined) =>
+/** A Secret value as text, without the trailing newline `kubectl create secret --from-file` keeps. */
+export const secretText = (b64: string | undefined) =>
   Buffer.from(b64 ?? '', 'base64')
     .toString('utf8')
     .replace(/\r?\n$/, '');
@@ -57,5 +58,5 @@ const decode = (b64: string | undefined) =>
 export function credentialsOf(r: ResolvedPipeline, data: Map<string, SecretData>): PgBouncerCredentials {
   const c = r.sink.postgres.credentials;
   const d = data.get(c.name) ?? {};
-  return { username: decode(d[c.usernameKey]), password: decode(d[c.passwordKey]) };
+  return { username: secretText(d[c.usernameKey]), password: secretText(d[c.passwordKey]) };
 }

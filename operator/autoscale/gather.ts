@@ -13,6 +13,7 @@ import { PGBOUNCER_PORT } from '../render/config.ts';
 import { names, PIPELINE_LABEL } from '../render/meta.ts';
 import type { InformerSet } from '../runtime/informer.ts';
 import { type KubeObject, keyOf } from '../runtime/kube.ts';
+import { secretText } from '../secrets.ts';
 import {
   connectionNeed,
   type DecideInput,
@@ -99,11 +100,6 @@ export function closeGatherState(st: GatherState): void {
 /** Pods that run a process worth asking: Running, with an IP, not on their way out. */
 const running = (p: PodObject) => p.status?.phase === 'Running' && !!p.status.podIP && !p.metadata.deletionTimestamp;
 
-const decode = (b64: string | undefined) =>
-  Buffer.from(b64 ?? '', 'base64')
-    .toString('utf8')
-    .replace(/\r?\n$/, '');
-
 export function defaultMetricsAddress(pod: PodObject): Endpoint | undefined {
   if (!pod.status?.podIP) return undefined;
   const port =
@@ -128,7 +124,7 @@ export function credentialsFrom(
   if (data[ref.usernameKey] === undefined || data[ref.passwordKey] === undefined) {
     throw new Error(`${field}: Secret "${ref.name}" lacks key "${ref.usernameKey}" or "${ref.passwordKey}"`);
   }
-  return { user: decode(data[ref.usernameKey]), password: decode(data[ref.passwordKey]) };
+  return { user: secretText(data[ref.usernameKey]), password: secretText(data[ref.passwordKey]) };
 }
 
 /**
