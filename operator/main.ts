@@ -2,10 +2,11 @@
 // Caches start only once this process leads: a standby costs the API server one Lease read per retry period.
 
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { HTTP_PATHS } from '../api/contract.ts';
+import { closeServer, portOf, serve } from '../common/http-server.ts';
 import { EventRecorder } from './events.ts';
 import { Manager } from './manager.ts';
 import { OperatorMetrics } from './metrics.ts';
@@ -38,48 +39,20 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
 }
 
-function startHttp(listen: string, metrics: OperatorMetrics, ready: () => boolean, log: Logger): Promise<Server> {
+async function startHttp(listen: string, metrics: OperatorMetrics, ready: () => boolean, log: Logger): Promise<Server> {
   const { host, port } = parseListen(listen);
-  const server = createServer((req, res) => {
-    const url = req.url?.split('?')[0];
-    if (url === HTTP_PATHS.metrics) {
-      metrics.registry.metrics().then(
-        (body) => {
-          res.writeHead(200, { 'content-type': metrics.registry.contentType });
-          res.end(body);
-        },
-        (err: Error) => {
-          res.writeHead(500);
-          res.end(err.message);
-        },
-      );
-      return;
-    }
-    if (url === HTTP_PATHS.healthz) {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok\n');
-      return;
-    }
-    if (url === HTTP_PATHS.readyz) {
-      const ok = ready();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
-      res.end(ok ? 'ok\n' : 'caches not synced\n');
-      return;
-    }
-    res.writeHead(404);
-    res.end();
+  const text = (status: number, body: string) => ({ status, body });
+  const server = await serve(port, host, {
+    [HTTP_PATHS.metrics]: async () => ({
+      status: 200,
+      body: await metrics.registry.metrics(),
+      type: metrics.registry.contentType,
+    }),
+    [HTTP_PATHS.healthz]: async () => text(200, 'ok\n'),
+    [HTTP_PATHS.readyz]: async () => (ready() ? text(200, 'ok\n') : text(503, 'caches not synced\n')),
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      const addr = server.address();
-      log.info(
-        { address: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : listen },
-        'serving /metrics, /healthz, /readyz',
-      );
-      resolve(server);
-    });
-  });
+  log.info({ address: `${host}:${portOf(server)}` }, 'serving /metrics, /healthz, /readyz');
+  return server;
 }
 
 /** Runs until SIGTERM/SIGINT (exit 0) or a lost Lease (exit 1: the pod restarts and campaigns again). */
@@ -157,7 +130,7 @@ export async function runOperator(o: OperatorOptions): Promise<number> {
     await manager.stop();
     if (code === 0) await elector?.release();
     leading = false;
-    server.close();
+    await closeServer(server);
     client.close();
     log.info('stopped');
   }
