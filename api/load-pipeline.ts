@@ -14,7 +14,7 @@ import {
   SECRET_KEY_PATTERN,
   SQL_IDENTIFIER_PATTERN,
 } from './schema-builders.ts';
-import { BROKER_URL_PATTERN, type IngestPipeline } from './types.ts';
+import { API_VERSION, BROKER_URL_PATTERN, type IngestPipeline, KIND } from './types.ts';
 import { schemaAt, validationSchema } from './validation-schema.ts';
 
 export interface Problem {
@@ -238,7 +238,7 @@ export function parsePipelines(text: string): LoadResult {
       return;
     }
     const kind = (doc as { kind?: unknown }).kind;
-    if (typeof kind === 'string' && kind !== 'IngestPipeline') {
+    if (typeof kind === 'string' && kind !== KIND) {
       result.skipped.push({ document, kind });
       return;
     }
@@ -283,6 +283,9 @@ export function loadPipelineFile(file: string): LoadResult {
   }
   return parsePipelines(text);
 }
+
+/** What a command says of a file without a pipeline in it. */
+export const noPipeline = (file: string) => `${file}: holds no ${KIND} (apiVersion: ${API_VERSION}, kind: ${KIND})`;
 
 export function formatProblems(file: string, problems: Problem[]): string {
   return problems

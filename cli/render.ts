@@ -4,8 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { dump } from 'js-yaml';
 import type { ResolvedPipeline } from '../api/defaults.ts';
-import { formatProblems, type LoadResult, loadPipelineFile, parsePipelines } from '../api/load-pipeline.ts';
-import { pipelineNameProblem } from '../api/names.ts';
+import { formatProblems, type LoadResult, loadPipelineFile, noPipeline, parsePipelines } from '../api/load-pipeline.ts';
 import { secretReferences } from '../api/secret-refs.ts';
 import { SecretsDir } from '../common/secrets-dir.ts';
 import { desiredPipeline } from '../operator/desired.ts';
@@ -52,16 +51,12 @@ export async function runRender(argv: string[]): Promise<number> {
   const label = values.file === '-' ? '<stdin>' : values.file;
   const result: LoadResult =
     values.file === '-' ? parsePipelines(readFileSync(0, 'utf8')) : loadPipelineFile(values.file);
-  for (const p of result.pipelines) {
-    const problem = pipelineNameProblem(p.resolved.name);
-    if (problem) result.problems.push({ document: p.document, path: 'metadata.name', message: problem });
-  }
   if (result.problems.length > 0) {
     console.error(formatProblems(label, result.problems));
     return 2;
   }
   if (result.pipelines.length === 0) {
-    console.error(`${label}: holds no IngestPipeline (apiVersion: mqtt2pg.io/v1alpha1, kind: IngestPipeline)`);
+    console.error(noPipeline(label));
     return 2;
   }
   const dir = values['secrets-dir'] ? new SecretsDir(values['secrets-dir']) : undefined;

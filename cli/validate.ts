@@ -1,7 +1,7 @@
 // `mqtt2pg validate -f FILE`: every problem in one pass, each with its field path; exit 2 when any.
 
 import { readFileSync } from 'node:fs';
-import { formatProblems, type LoadResult, loadPipelineFile, parsePipelines } from '../api/load-pipeline.ts';
+import { formatProblems, type LoadResult, loadPipelineFile, noPipeline, parsePipelines } from '../api/load-pipeline.ts';
 import { secretReferences } from '../api/secret-refs.ts';
 import { SecretsDir } from '../common/secrets-dir.ts';
 import { parseCommandArgs } from './args.ts';
@@ -50,7 +50,7 @@ export async function runValidate(argv: string[]): Promise<number> {
     }
     if (result.pipelines.length === 0) {
       failed = true;
-      console.error(`${label}: holds no IngestPipeline (apiVersion: mqtt2pg.io/v1alpha1, kind: IngestPipeline)`);
+      console.error(noPipeline(label));
       continue;
     }
     for (const p of result.pipelines) {
