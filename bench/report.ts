@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../test/lib/env.ts';
 import { quantile } from './histogram.ts';
-import { type ReferenceResult, referenceSummary } from './reference.ts';
+import { type ReferenceResult, referenceSummary } from './reference-result.ts';
 import { committedRate, type Sample } from './sampling.ts';
 import { lineChart } from './svg.ts';
 
