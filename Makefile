@@ -64,7 +64,7 @@ test: deps
 demo: deps
 	scripts/demo.sh
 
-# Needs Docker (kind); the same scenarios run without Docker in make test (test/integration/e2e/local-cluster.test.ts).
+# Needs Docker (kind); the same scenarios run without Docker in make test (test/integration/e2e/local-cluster-*.test.ts).
 e2e-kind: deps
 	test/kind/run.sh
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packaging checks of `make lint` (no services needed): generated chart/install/Argo CD files not drifted
 # from their sources, `helm lint --strict` with the defaults and every charts/mqtt2pg/ci/*.yaml, the
-# Dockerfile and rendered-chart checks of test/packaging/check.ts, and the Argo CD health check's cases on
+# Dockerfile and rendered-chart checks of test/packaging/*.check.ts, and the Argo CD health check's cases on
 # Lua 5.4. Server-side validation against a real API server is in test/integration/e2e/packaging.test.ts (integration).
 #   scripts/check-packaging.sh            check
 #   scripts/check-packaging.sh --update   regenerate the generated files first (then commit them)
@@ -44,7 +44,7 @@ for values in charts/mqtt2pg/ci/*.yaml; do
 done
 echo "helm lint: charts/mqtt2pg clean with the defaults and $(find charts/mqtt2pg/ci -name '*.yaml' | wc -l) ci values files"
 
-HELM=$helm node --test-reporter=dot test/packaging/check.ts
+HELM=$helm node --test --test-reporter=dot test/packaging/*.check.ts
 
 cases=$(mktemp)
 trap 'rm -f "$cases"' EXIT

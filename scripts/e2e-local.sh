@@ -17,7 +17,7 @@ set +a
 echo "== local cluster e2e on Node $(node --version)"
 t0=$SECONDS
 rc=0
-node --test --test-concurrency=1 --test-reporter=spec --test-timeout=900000 test/local-cluster/*.test.ts test/integration/e2e/local-cluster.test.ts || rc=$?
+node --test --test-concurrency=1 --test-reporter=spec --test-timeout=900000 test/local-cluster/*.test.ts test/integration/e2e/local-cluster-*.test.ts || rc=$?
 if [ "$rc" -ne 0 ]; then
   echo "== e2e-local FAILED after $((SECONDS - t0))s (pod and operator logs are printed above the failing scenario)" >&2
   exit "$rc"

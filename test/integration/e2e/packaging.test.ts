@@ -41,7 +41,7 @@ const TOOLS_BIN =
 const HELM = join(TOOLS_BIN, `helm-${shellVars('test/env/versions.sh').HELM_VERSION}`);
 
 // Kinds of the Prometheus Operator: the local API server has no such CRDs, so those objects are checked by
-// test/packaging/check.ts (rendering, metric names) instead.
+// test/packaging/chart.check.ts (rendering, metric names) instead.
 const NO_CRD_HERE = new Set(['ServiceMonitor', 'PodMonitor', 'PrometheusRule']);
 
 async function serverDryRun(docs: Doc[], what: string) {

@@ -1,0 +1,75 @@
+// What the operator-*.test.ts files share: the operator as a process against the real kube-apiserver,
+// watching a namespace of its own that holds the Secret "pg". Workload readiness is supplied by the test (no
+// kubelet), envtest style.
+
+import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
+import { isNotFound, type KubeObject } from '../../../operator/runtime/kube.ts';
+import {
+  apply,
+  createNamespace,
+  deleteNamespace,
+  ensureCrd,
+  kubeClient,
+  type OperatorProcess,
+  type PipelineObject,
+  paths,
+  secretYaml,
+  startOperator,
+} from '../../lib/kube.ts';
+
+export const client = await kubeClient();
+export const get = <T = KubeObject>(path: string) => client.request<T & KubeObject>('GET', path);
+export const exists = async (path: string) => {
+  try {
+    await get(path);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+};
+export type Deployment = KubeObject & {
+  spec: {
+    replicas: number;
+    template: { metadata: { annotations: Record<string, string> }; spec: { containers: Array<{ image: string }> } };
+  };
+};
+export const podHash = (d: Deployment) => d.spec.template.metadata.annotations['mqtt2pg.io/config-hash'];
+export const decode = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString('utf8');
+
+/** `hooks()` inside a describe starts the namespace and operator before its tests and stops them after. */
+export class OperatorUnderTest {
+  ns = '';
+  op!: OperatorProcess;
+
+  hooks(): void {
+    before(async () => {
+      await ensureCrd();
+      this.ns = await createNamespace('op');
+      await apply(this.ns, secretYaml('pg', { username: 'ingest', password: 'first-password' }));
+      this.op = startOperator([
+        '--watch-namespace',
+        this.ns,
+        '--lease-namespace',
+        this.ns,
+        '--resync',
+        '1s',
+        '--log-level',
+        'debug',
+      ]);
+      await this.op.waitForLog(/caches synced/);
+    });
+
+    after(async () => {
+      const code = await this.op?.stop();
+      assert.equal(code, 0, `operator exit code; last logs:\n${this.op?.logs.slice(-10).join('\n')}`);
+      client.close();
+      if (this.ns) await deleteNamespace(this.ns);
+    });
+  }
+
+  pipeline(name: string) {
+    return get<PipelineObject>(paths.pipeline(this.ns, name));
+  }
+}
