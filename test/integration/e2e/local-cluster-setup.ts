@@ -102,7 +102,7 @@ export class LocalClusterE2E {
 
   pipeline(
     flusher: SpecOverrides['flusher'] = {},
-    o: { name?: string; wal?: SpecOverrides['wal']; replicas?: number; pgbouncer?: boolean } = {},
+    o: { name?: string; wal?: SpecOverrides['wal']; replicas?: number; pgbouncer?: boolean; poolSize?: number } = {},
   ) {
     // With the operator's PgBouncer, the pipeline names PostgreSQL itself; without, the environment's PgBouncer.
     return envPipeline({
@@ -113,7 +113,7 @@ export class LocalClusterE2E {
       spec: {
         replicas: o.replicas ?? replicas,
         wal: o.wal,
-        sink: o.pgbouncer ? { pgbouncer: { enabled: true, replicas: 1, poolSize: 4 } } : {},
+        sink: o.pgbouncer ? { pgbouncer: { enabled: true, replicas: 1, poolSize: o.poolSize ?? 4 } } : {},
         flusher,
         terminationGracePeriodSeconds: 30,
       },

@@ -6,32 +6,16 @@ import { after, before, describe, test } from 'node:test';
 import type { KubeObject } from '../../../operator/runtime/kube.ts';
 import { command } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
-import {
-  apply,
-  condition,
-  createNamespace,
-  deleteNamespace,
-  ensureCrd,
-  kubeClient,
-  metricsText,
-  type OperatorProcess,
-  type PipelineObject,
-  paths,
-  secretYaml,
-  startOperator,
-} from '../../lib/kube.ts';
+import { apply, condition, metricsText, type OperatorProcess, paths, startOperator } from '../../lib/kube.ts';
 import { apiPipeline } from '../../lib/pipelines.ts';
-
-const client = await kubeClient();
+import { cleanUp, client, getPipeline, pipelineNamespace } from './operator-setup.ts';
 
 describe('API server restart', () => {
   let ns: string;
   let op: OperatorProcess;
 
   before(async () => {
-    await ensureCrd();
-    ns = await createNamespace('restart');
-    await apply(ns, secretYaml('pg', { username: 'u', password: 'p' }));
+    ns = await pipelineNamespace('restart');
     op = startOperator([
       '--watch-namespace',
       ns,
@@ -44,16 +28,14 @@ describe('API server restart', () => {
 
   after(async () => {
     await op?.stop();
-    client.close();
-    if (ns) await deleteNamespace(ns);
+    await cleanUp(ns);
   });
 
   test('the operator resumes after kube-apiserver restarts and misses no change', async () => {
     await apply(ns, apiPipeline(ns, 'p1', { replicas: 1 }));
-    await eventually(
-      async () => assert.ok(condition(await client.request<PipelineObject>('GET', paths.pipeline(ns, 'p1')), 'Ready')),
-      { what: 'first reconcile' },
-    );
+    await eventually(async () => assert.ok(condition(await getPipeline(ns, 'p1'), 'Ready')), {
+      what: 'first reconcile',
+    });
 
     const restarted = await command('test/env/service.sh', ['restart', 'kube-apiserver']);
     assert.equal(restarted.code, 0, restarted.stderr);
@@ -67,7 +49,7 @@ describe('API server restart', () => {
 
     await eventually(
       async () => {
-        const p1 = await client.request<PipelineObject>('GET', paths.pipeline(ns, 'p1'));
+        const p1 = await getPipeline(ns, 'p1');
         assert.equal(p1.status?.observedGeneration, p1.metadata.generation);
         const d = await client.request<KubeObject & { spec: { replicas: number } }>(
           'GET',

@@ -6,22 +6,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { KubeObject } from '../../../operator/runtime/kube.ts';
 import { eventually } from '../../lib/eventually.ts';
-import {
-  apply,
-  condition,
-  createNamespace,
-  deleteNamespace,
-  ensureCrd,
-  kubeClient,
-  type OperatorProcess,
-  type PipelineObject,
-  paths,
-  secretYaml,
-  startOperator,
-} from '../../lib/kube.ts';
+import { apply, condition, type OperatorProcess, paths, startOperator } from '../../lib/kube.ts';
 import { apiPipeline } from '../../lib/pipelines.ts';
+import { cleanUp, client, getPipeline, pipelineNamespace } from './operator-setup.ts';
 
-const client = await kubeClient();
 type Lease = KubeObject & { spec: { holderIdentity?: string; leaseTransitions?: number } };
 const LEASE_MS = 3000;
 
@@ -51,15 +39,12 @@ describe('leader election', () => {
     op.logs.some((l) => l.includes(`"name":"${name}"`) && l.includes('created'));
 
   before(async () => {
-    await ensureCrd();
-    ns = await createNamespace('leader');
-    await apply(ns, secretYaml('pg', { username: 'u', password: 'p' }));
+    ns = await pipelineNamespace('leader');
   });
 
   after(async () => {
     for (const op of ops) await op.stop('SIGKILL');
-    client.close();
-    if (ns) await deleteNamespace(ns);
+    await cleanUp(ns);
   });
 
   test('two operators: one leader reconciles; killing it hands over within the lease time', async () => {
@@ -85,7 +70,7 @@ describe('leader election', () => {
     await apply(ns, apiPipeline(ns, 'two'));
     await eventually(
       async () => {
-        const p = await client.request<PipelineObject>('GET', paths.pipeline(ns, 'two'));
+        const p = await getPipeline(ns, 'two');
         assert.ok(condition(p, 'Ready'));
       },
       { what: 'new leader reconciles' },

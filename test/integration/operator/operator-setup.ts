@@ -1,6 +1,6 @@
-// What the operator-*.test.ts files share: the operator as a process against the real kube-apiserver,
-// watching a namespace of its own that holds the Secret "pg". Workload readiness is supplied by the test (no
-// kubelet), envtest style.
+// What the operator suites share: a client of the real kube-apiserver, a namespace of their own that holds
+// the Secret "pg", and (OperatorUnderTest) the operator as a process watching it. Workload readiness is
+// supplied by the test (no kubelet), envtest style.
 
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
@@ -38,6 +38,25 @@ export type Deployment = KubeObject & {
 export const podHash = (d: Deployment) => d.spec.template.metadata.annotations['mqtt2pg.io/config-hash'];
 export const decode = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString('utf8');
 
+export const getPipeline = (ns: string, name: string) => get<PipelineObject>(paths.pipeline(ns, name));
+
+/** The CRD, and a new namespace named `<prefix>-<random>` holding the Secret "pg" the pipelines reference. */
+export async function pipelineNamespace(
+  prefix: string,
+  pgCredentials = { username: 'u', password: 'p' },
+): Promise<string> {
+  await ensureCrd();
+  const ns = await createNamespace(prefix);
+  await apply(ns, secretYaml('pg', pgCredentials));
+  return ns;
+}
+
+/** The end of a suite: closes the shared client and deletes its namespace (if it got one). */
+export async function cleanUp(ns: string | undefined): Promise<void> {
+  client.close();
+  if (ns) await deleteNamespace(ns);
+}
+
 /** `hooks()` inside a describe starts the namespace and operator before its tests and stops them after. */
 export class OperatorUnderTest {
   ns = '';
@@ -45,9 +64,7 @@ export class OperatorUnderTest {
 
   hooks(): void {
     before(async () => {
-      await ensureCrd();
-      this.ns = await createNamespace('op');
-      await apply(this.ns, secretYaml('pg', { username: 'ingest', password: 'first-password' }));
+      this.ns = await pipelineNamespace('op', { username: 'ingest', password: 'first-password' });
       this.op = startOperator([
         '--watch-namespace',
         this.ns,
@@ -64,12 +81,11 @@ export class OperatorUnderTest {
     after(async () => {
       const code = await this.op?.stop();
       assert.equal(code, 0, `operator exit code; last logs:\n${this.op?.logs.slice(-10).join('\n')}`);
-      client.close();
-      if (this.ns) await deleteNamespace(this.ns);
+      await cleanUp(this.ns);
     });
   }
 
   pipeline(name: string) {
-    return get<PipelineObject>(paths.pipeline(this.ns, name));
+    return getPipeline(this.ns, name);
   }
 }

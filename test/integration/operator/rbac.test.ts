@@ -10,23 +10,9 @@ import { OPERATOR_NAME, operatorManifests } from '../../../operator/manifests.ts
 import type { KubeObject } from '../../../operator/runtime/kube.ts';
 import { requireEnv } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
-import {
-  apply,
-  childPaths,
-  condition,
-  createNamespace,
-  deleteNamespace,
-  ensureCrd,
-  kubeClient,
-  type OperatorProcess,
-  type PipelineObject,
-  paths,
-  secretYaml,
-  startOperator,
-} from '../../lib/kube.ts';
+import { apply, childPaths, condition, type OperatorProcess, startOperator } from '../../lib/kube.ts';
 import { apiPipeline } from '../../lib/pipelines.ts';
-
-const client = await kubeClient();
+import { cleanUp, client, getPipeline, pipelineNamespace } from './operator-setup.ts';
 
 describe('operator RBAC', () => {
   let ns: string;
@@ -34,8 +20,7 @@ describe('operator RBAC', () => {
   const kubeconfigFile = `${requireEnv('TEST_ENV_DIR')}/kubeconfig-rbac-test`;
 
   before(async () => {
-    await ensureCrd();
-    ns = await createNamespace('rbac');
+    ns = await pipelineNamespace('rbac');
     const manifests = operatorManifests()['rbac.yaml'] as KubeObject[];
     const clusterRole = manifests.find((m) => m.kind === 'ClusterRole');
     const leaseRole = manifests.find((m) => m.kind === 'Role');
@@ -78,13 +63,11 @@ describe('operator RBAC', () => {
     };
     admin.users = [{ name: 'admin', user: { token: token.status.token } }];
     writeFileSync(kubeconfigFile, dump(admin), { mode: 0o600 });
-    await apply(ns, secretYaml('pg', { username: 'u', password: 'p' }));
   });
 
   after(async () => {
     await op?.stop();
-    client.close();
-    if (ns) await deleteNamespace(ns);
+    await cleanUp(ns);
   });
 
   test('the generated rules suffice in namespaced mode', async () => {
@@ -96,7 +79,7 @@ describe('operator RBAC', () => {
     for (const path of childPaths(ns, 'rbac')) await eventually(() => client.request('GET', path), { what: path });
     await eventually(
       async () => {
-        const p = await client.request<PipelineObject>('GET', paths.pipeline(ns, 'rbac'));
+        const p = await getPipeline(ns, 'rbac');
         assert.equal(condition(p, 'Degraded')?.status, 'False');
       },
       { what: 'status written' },
