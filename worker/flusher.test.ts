@@ -38,6 +38,8 @@ class MemoryTable {
   readonly unparseable: UnparseableRow[] = [];
   /** While set, every write fails with it, as when PostgreSQL or the network is down. */
   outage: Error | undefined;
+  /** While set, writes wait until their sink is closed, then fail: a locked table that PgSink's close cuts. */
+  hang = false;
   /** While held, writes wait: lets a test see writes in flight. */
   private gate: Promise<void> | undefined;
   private open = () => {};
@@ -60,11 +62,19 @@ class MemoryTable {
 
   sink(): RowSink {
     this.opened++;
+    let cut = () => {};
+    const closed = new Promise<void>((resolve) => {
+      cut = resolve;
+    });
     return {
       write: async (rows: Row[]) => {
         this.attempts.push(performance.now());
         this.inFlight++;
         try {
+          if (this.hang) {
+            await closed;
+            throw new Error('Connection terminated');
+          }
           await this.gate;
           if (this.outage) throw this.outage;
           if (rows.some((r) => r.kind === 'telemetry' && r.json?.includes('\\u0000')))
@@ -79,6 +89,7 @@ class MemoryTable {
       },
       close: async () => {
         this.closed++;
+        cut();
       },
     };
   }
@@ -272,6 +283,31 @@ test('stopping while PostgreSQL is down hands the claimed batch back to the WAL,
   assert.equal(reopened.messages, 10);
   const claim = await reopened.claim(100);
   assert.deepEqual(claim?.messages.map(idOf), range(0, 10), 'in order, for the next start');
+});
+
+test('stop cuts a write that hangs (a locked table) by closing its sink: bounded, and the batch goes back to the WAL', async (t) => {
+  const { wal, table, pool } = await setup(t);
+  table.hang = true;
+  await append(wal, range(0, 10));
+  pool.setCount(1);
+  await until('a write in flight', () => table.inFlight === 1);
+  const started = performance.now();
+  await pool.stop(50);
+  const took = performance.now() - started;
+  assert.ok(took < 2000, `stop took ${Math.round(took)} ms with a write hanging`);
+  assert.equal(table.inFlight, 0, 'the hung write was cut');
+  assert.equal(table.telemetry.length, 0);
+  assert.equal(wal.available, 10, 'released, claimable again');
+});
+
+test('a drain that waits on a source that does not commit adds no listener per turn', async (t) => {
+  const { wal, table, pool } = await setup(t);
+  table.outage = codeError('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED');
+  await append(wal, range(0, 10));
+  pool.setCount(1);
+  const before = wal.listenerCount('committed');
+  assert.equal(await pool.drain(Date.now() + 800), 10, 'several 250 ms turns, nothing committed');
+  assert.equal(wal.listenerCount('committed'), before);
 });
 
 test('the flusher count changes live: new flushers write at once, surplus ones finish their batch and close', async (t) => {

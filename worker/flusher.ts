@@ -267,12 +267,31 @@ export class FlusherPool<C extends ClaimedBatch> {
     return source.messages;
   }
 
-  /** Stops every flusher; batches still in retry are released to the WAL, which keeps them on disk. */
-  async stop(): Promise<void> {
+  /**
+   * Stops every flusher; batches not committed are released to the WAL, which keeps them on disk. A write
+   * still waiting after `abortAfterMs` (a locked table, PostgreSQL gone behind PgBouncer) is cut by closing
+   * its sink (nothing of it commits), so shutdown stays within the drain budget instead of waiting for the
+   * statement timeout.
+   */
+  async stop(abortAfterMs = 1000): Promise<void> {
     this.aborted = true;
-    for (const f of this.flushers) f.retiring = true;
+    const flushers = [...this.flushers];
+    for (const f of flushers) f.retiring = true;
     this.wake.notify();
     this.sleepers.notify();
-    await Promise.allSettled(this.flushers.map((f) => f.done));
+    const all = Promise.allSettled(flushers.map((f) => f.done));
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([
+      all.then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), abortAfterMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (late) {
+      this.deps.log.warn({ flushers: flushers.length }, 'cutting writes still waiting for PostgreSQL at shutdown');
+      await Promise.allSettled(flushers.map((f) => f.sink.close()));
+    }
+    await all;
   }
 }

@@ -189,7 +189,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     const message = err instanceof StartupError ? err.message : String((err as Error).stack ?? err);
     log.error({ err: message }, 'startup check failed');
     console.error(`mqtt2pg worker: ${message}`);
-    await receiver?.stop(0, 0).catch(() => {});
+    await receiver?.stop().catch(() => {});
     await closeAll();
     return 1;
   }
@@ -221,6 +221,8 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
       clearInterval(sweeper);
       await receiver?.stop();
       const left = (await pool?.drain(deadline)) ?? 0;
+      // Writes still waiting past the deadline (a locked table) are cut: the pod's SIGKILL is near.
+      await pool?.stop(Math.max(0, deadline - Date.now()));
       await closeAll();
       if (left > 0)
         log.warn({ messages: left }, 'drain deadline reached; the rest stays in the WAL and is flushed on restart');

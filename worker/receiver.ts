@@ -38,9 +38,6 @@ export class Receiver extends EventEmitter {
   private brokerIndex = 0;
   private readonly reconnectBackoff = new Backoff({ initialMs: 500, maxMs: 30_000, jitter: 0.5 });
   private reconnectTimer: NodeJS.Timeout | undefined;
-  private lastPublishAt = 0;
-  /** During a graceful stop: still taking in what the broker had already sent this session. */
-  private acceptingDuringStop = false;
   connected = false;
   private readonly receivedQos0;
   private readonly receivedQos1;
@@ -231,7 +228,8 @@ export class Receiver extends EventEmitter {
   }
 
   private onPublish(conn: Connection, packet: IPublishPacket) {
-    if (this.stopping && !this.acceptingDuringStop) return;
+    // Stopping: neither appended nor acknowledged, so the broker keeps it in the session and redelivers it.
+    if (this.stopping) return;
     const message: InboundMessage = {
       topic: packet.topic,
       // A copy: the parser hands out a view of the socket chunk, which would pin the whole chunk in memory
@@ -243,7 +241,6 @@ export class Receiver extends EventEmitter {
     };
     const up = packet.properties?.userProperties;
     if (up) message.userProperties = up;
-    this.lastPublishAt = message.receivedAt;
     if (packet.dup) this.metrics.duplicates.inc();
     if (packet.qos > 0) {
       this.receivedQos1.inc();
@@ -330,40 +327,32 @@ export class Receiver extends EventEmitter {
   }
 
   /**
-   * Graceful stop: leave the shared subscription so the broker routes new messages to the other workers,
-   * take in what it had already sent this session (until quiet), make it durable and acknowledge it, then
-   * disconnect ending the session, so no message waits in a session nobody will resume.
+   * Graceful stop: stop reading, so whatever the broker sends from now on stays unacknowledged in the
+   * session; make what was taken in durable and acknowledge it; disconnect keeping the session, which a
+   * worker under the same client id resumes, receiving what the broker held. The subscription stays too:
+   * a shared subscription left without members would drop what devices publish meanwhile.
    */
-  async stop(quietMs = 300, maxMs = 5000): Promise<void> {
+  async stop(): Promise<void> {
     this.stopping = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     const conn = this.conn;
-    if (!conn?.open) {
-      await this.wal.settled().catch(() => {});
-      return;
-    }
-    this.acceptingDuringStop = true;
-    if (this.paused) conn.socket.resume();
-    this.send(conn, { cmd: 'unsubscribe', messageId: 2, unsubscriptions: [this.opts.subscription] });
-    const until = Date.now() + maxMs;
-    this.lastPublishAt = Date.now();
-    while (Date.now() < until && Date.now() - this.lastPublishAt < quietMs && conn.open) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    conn.socket.pause();
-    this.acceptingDuringStop = false;
+    conn?.socket.pause();
     await this.wal.settled().catch(() => {});
     await new Promise<void>((resolve) => process.nextTick(resolve)); // the last acks' write
-    if (conn.open) {
+    if (conn?.open) {
+      // MQTT 5: a DISCONNECT without a Session Expiry Interval keeps the CONNECT's, so the session (and the
+      // messages queued for it) outlives the connection. Never 0 here: that would drop the broker's queue.
       const disconnect: Packet =
-        this.opts.protocolVersion === 5
-          ? { cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 0 } }
-          : { cmd: 'disconnect' };
+        this.opts.protocolVersion === 5 ? { cmd: 'disconnect', reasonCode: 0 } : { cmd: 'disconnect' };
       await new Promise<void>((resolve) => {
-        conn.socket.end(mqttPacket.generate(disconnect, { protocolVersion: this.opts.protocolVersion }), resolve);
+        const timer = setTimeout(resolve, 2000); // a broker that reads nothing more must not hold the stop
+        conn.socket.end(mqttPacket.generate(disconnect, { protocolVersion: this.opts.protocolVersion }), () => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
     }
-    conn.socket.destroy();
+    conn?.socket.destroy();
     this.connected = false;
     this.metrics.connected.set(0);
   }

@@ -42,6 +42,8 @@ export interface ClaimSource<C extends ClaimedBatch> {
  * transaction holding every row committed, and when it throws nothing of it is committed. A rejection a
  * single row can cause carries its SQLSTATE as `code` (data or integrity classes, see pg-errors.ts): the
  * pool then splits the batch to find the row. Any other error (connection, server, timeout) means "try again".
+ * `close` during a write cuts it (its connection ends): the write throws, and unless its COMMIT had already
+ * gone out nothing of it commits (if it had, the replay from the WAL is a counted duplicate).
  */
 export interface RowSink {
   write(rows: Row[]): Promise<void>;
