@@ -35,6 +35,13 @@ export const ENV = {
   podName: 'POD_NAME',
   /** The pod's namespace: turns on the worker's scale watch; the operator's lease namespace. */
   podNamespace: 'POD_NAMESPACE',
+  /**
+   * "ephemeral" on worker pods whose name (and so MQTT client id) never comes back (Deployment pods): a
+   * stopping worker then leaves the shared subscription and ends its session, since a session nobody resumes
+   * would keep taking its share of the traffic until it expires. Unset: the identity is stable (StatefulSet
+   * ordinals, a worker outside Kubernetes), and the session is kept for the next start to resume.
+   */
+  identity: 'MQTT2PG_IDENTITY',
   /** Namespaces the operator watches (comma-separated; empty: all). */
   watchNamespace: 'WATCH_NAMESPACE',
 } as const;

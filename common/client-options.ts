@@ -24,6 +24,8 @@ export interface MqttClientOptions {
   sessionExpirySeconds: number;
   receiveMaximum: number;
   connectTimeoutMs: number;
+  /** The client id never comes back (see ENV.identity): leave the subscription and end the session on stop. */
+  endSessionOnStop?: boolean;
   username?: string;
   password?: string;
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string; rejectUnauthorized: boolean };

@@ -152,7 +152,9 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
       log.fatal({ err: err.message, dir: walDir }, 'WAL write failed; exiting without acknowledging further messages');
       process.exit(1);
     });
-    receiver = new Receiver(mqttClientOptions(p, secrets, instance), openedWal, metrics, log);
+    const mqttOptions = mqttClientOptions(p, secrets, instance);
+    if (process.env[ENV.identity] === 'ephemeral') mqttOptions.endSessionOnStop = true;
+    receiver = new Receiver(mqttOptions, openedWal, metrics, log);
     await receiver.start().catch((err: Error) => {
       throw new StartupError(err.message);
     });

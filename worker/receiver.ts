@@ -38,6 +38,9 @@ export class Receiver extends EventEmitter {
   private brokerIndex = 0;
   private readonly reconnectBackoff = new Backoff({ initialMs: 500, maxMs: 30_000, jitter: 0.5 });
   private reconnectTimer: NodeJS.Timeout | undefined;
+  /** Ending the session on stop: still taking in what the broker had sent before it saw the UNSUBSCRIBE. */
+  private acceptingDuringStop = false;
+  private lastPublishAt = 0;
   connected = false;
   private readonly receivedQos0;
   private readonly receivedQos1;
@@ -228,8 +231,9 @@ export class Receiver extends EventEmitter {
   }
 
   private onPublish(conn: Connection, packet: IPublishPacket) {
-    // Stopping: neither appended nor acknowledged, so the broker keeps it in the session and redelivers it.
-    if (this.stopping) return;
+    // Stopping: neither appended nor acknowledged, so the broker keeps it in the session and redelivers it;
+    // unless the session ends with this worker, which then takes in what the broker had already sent.
+    if (this.stopping && !this.acceptingDuringStop) return;
     const message: InboundMessage = {
       topic: packet.topic,
       // A copy: the parser hands out a view of the socket chunk, which would pin the whole chunk in memory
@@ -241,6 +245,7 @@ export class Receiver extends EventEmitter {
     };
     const up = packet.properties?.userProperties;
     if (up) message.userProperties = up;
+    this.lastPublishAt = message.receivedAt;
     if (packet.dup) this.metrics.duplicates.inc();
     if (packet.qos > 0) {
       this.receivedQos1.inc();
@@ -327,23 +332,44 @@ export class Receiver extends EventEmitter {
   }
 
   /**
+   * A worker whose client id never comes back (ENV.identity): leave the shared subscription so the broker
+   * routes new messages to the other workers, and take in what it had already sent until the connection is
+   * quiet, for at most a few seconds and never past the WAL limit (a paused socket stays paused: the WAL's
+   * size is what the volume was sized for). What the broker still holds for this session after that is
+   * dropped with the session: the trade-off of an ephemeral identity (docs/reliability.md).
+   */
+  private async leaveSubscription(conn: Connection, quietMs = 300, maxMs = 5000): Promise<void> {
+    this.acceptingDuringStop = true;
+    this.send(conn, { cmd: 'unsubscribe', messageId: 2, unsubscriptions: [this.opts.subscription] });
+    const until = Date.now() + maxMs;
+    this.lastPublishAt = Date.now();
+    while (conn.open && !this.paused && Date.now() < until && Date.now() - this.lastPublishAt < quietMs) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.acceptingDuringStop = false;
+  }
+
+  /**
    * Graceful stop: stop reading, so whatever the broker sends from now on stays unacknowledged in the
    * session; make what was taken in durable and acknowledge it; disconnect keeping the session, which a
    * worker under the same client id resumes, receiving what the broker held. The subscription stays too:
-   * a shared subscription left without members would drop what devices publish meanwhile.
+   * a shared subscription left without members would drop what devices publish meanwhile. A worker whose
+   * client id never comes back (endSessionOnStop) leaves the subscription and ends the session instead.
    */
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     const conn = this.conn;
+    if (this.opts.endSessionOnStop && conn?.open) await this.leaveSubscription(conn);
     conn?.socket.pause();
     await this.wal.settled().catch(() => {});
     await new Promise<void>((resolve) => process.nextTick(resolve)); // the last acks' write
     if (conn?.open) {
       // MQTT 5: a DISCONNECT without a Session Expiry Interval keeps the CONNECT's, so the session (and the
       // messages queued for it) outlives the connection. Never 0 here: that would drop the broker's queue.
+      const end = this.opts.endSessionOnStop ? { properties: { sessionExpiryInterval: 0 } } : {};
       const disconnect: Packet =
-        this.opts.protocolVersion === 5 ? { cmd: 'disconnect', reasonCode: 0 } : { cmd: 'disconnect' };
+        this.opts.protocolVersion === 5 ? { cmd: 'disconnect', reasonCode: 0, ...end } : { cmd: 'disconnect' };
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 2000); // a broker that reads nothing more must not hold the stop
         conn.socket.end(mqttPacket.generate(disconnect, { protocolVersion: this.opts.protocolVersion }), () => {

@@ -20,6 +20,14 @@ test('an ephemeral WAL gives a Deployment with a size-limited emptyDir', () => {
   assert.deepEqual(wal?.emptyDir, { sizeLimit: '1536Mi' });
 });
 
+test('a Deployment pod is told its identity is ephemeral (its session ends with it); a StatefulSet pod is not', () => {
+  const identity = (w: Workload) => podSpec(w).containers[0]?.env?.find((e) => e.name === 'MQTT2PG_IDENTITY')?.value;
+  const eph = pipeline();
+  assert.equal(identity(renderWorker(eph.p, eph.r, input)), 'ephemeral');
+  const pers = pipeline({ wal: { storage: { type: 'Persistent' } } });
+  assert.equal(identity(renderWorker(pers.p, pers.r, input)), undefined);
+});
+
 test('a persistent WAL gives a StatefulSet with a retained PVC per pod', () => {
   const { p, r } = pipeline({ wal: { storage: { type: 'Persistent', size: '12Gi', storageClassName: 'fast' } } });
   const w = renderWorker(p, r, input);

@@ -76,6 +76,8 @@ export function workerPodSpec(p: IngestPipeline, r: ResolvedPipeline, input: Wor
     env: [
       { name: ENV.podName, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: ENV.podNamespace, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      // A Deployment pod's name, so its client id, is never reused: its session must end with it.
+      ...(isPersistent(r) ? [] : [{ name: ENV.identity, value: 'ephemeral' }]),
     ],
     ports: [
       { name: WORKER_PORTS.metrics.name, containerPort: WORKER_PORTS.metrics.port, protocol: 'TCP' },

@@ -1,12 +1,15 @@
 // The worker's stop path against real Mosquitto and PostgreSQL: a SIGTERM while the WAL is full and the
-// broker is holding messages for the worker's session. The worker must stop taking messages (the broker
+// broker is holding messages for the worker's session; and the stop of a worker whose identity never comes
+// back (a Deployment pod), which must end its session rather than strand the broker's queue for it. The worker must stop taking messages (the broker
 // keeps them for the session), stay within its WAL limit and its drain budget, and keep the session, so a
 // worker restarted under the same identity (client id, WAL directory) receives what the broker held.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, test } from 'node:test';
+import mqtt from 'mqtt';
 import pg from 'pg';
+import { ENV } from '../../../api/contract.ts';
 import { Wal } from '../../../worker/wal.ts';
 import { requireEnv } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
@@ -89,4 +92,57 @@ test('SIGTERM with the WAL full and the broker holding messages: bounded stop, a
   );
   w2.kill('SIGTERM');
   assert.equal((await w2.exited).code, 0, w2.output.slice(-2000));
+});
+
+test('SIGTERM of a worker whose identity never comes back (a Deployment pod): it leaves the group and ends its session, the other worker takes the traffic, nothing acknowledged is lost', async (t) => {
+  const p = makePipeline({});
+  const ephemeral = WorkerProcess.start(p, {
+    instance: `${p.name}-eph`,
+    env: { [ENV.identity]: 'ephemeral' },
+    args: ['--drain-timeout', String(DRAIN_SECONDS)],
+  });
+  // Its own WAL directory: two workers never share one (the later --wal-dir wins).
+  const stable = WorkerProcess.start(p, { instance: `${p.name}-0`, args: ['--wal-dir', `${p.walDir}-0`] });
+  await Promise.all([ephemeral.waitReady(), stable.waitReady()]);
+
+  const runId = `eph${randomBytes(3).toString('hex')}`;
+  const count = 20_000;
+  const publishing = publish(p.path, runId, { count, rate: 4000, devices: 20, tenants: 2, inflight: 200 });
+  await eventually(async () => assert.ok((await ephemeral.metric('mqtt2pg_acked_total')) > 1000), {
+    timeoutMs: 30_000,
+    what: 'the ephemeral worker taking its share',
+  });
+  const stopAt = Date.now();
+  ephemeral.kill('SIGTERM');
+  const exit = await ephemeral.exited;
+  const exitMs = Date.now() - stopAt;
+  assert.equal(exit.code, 0, ephemeral.output.slice(-3000));
+  assert.ok(exitMs < (DRAIN_SECONDS + 3) * 1000, `exited ${exitMs} ms after SIGTERM`);
+  const summary = await publishing;
+  assert.equal(summary.acked, count);
+
+  // Its session is gone: the broker keeps no queue for a client id nobody will use again.
+  const probe = mqtt.connect(requireEnv('MQTT_URL'), {
+    clientId: `mqtt2pg-${p.name}-eph`,
+    username: requireEnv('MQTT_USERNAME'),
+    password: requireEnv('MQTT_PASSWORD'),
+    protocolVersion: 5,
+    clean: false,
+    reconnectPeriod: 0,
+    properties: { sessionExpiryInterval: 0 },
+  });
+  const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
+    probe.once('connect', resolve);
+    probe.once('error', reject);
+  });
+  await probe.endAsync();
+  assert.equal(connack.sessionPresent, false, 'the ephemeral worker ended its session');
+
+  const a = await allStored(p, runId, count, 120_000);
+  assert.deepEqual(a.inSeveral, []);
+  t.diagnostic(
+    `acknowledged ${count}; ephemeral worker exited ${exitMs} ms after SIGTERM; stored ${count - a.missing.length}, lost ${a.missing.length}, duplicates ${a.duplicates}`,
+  );
+  stable.kill('SIGTERM');
+  assert.equal((await stable.exited).code, 0, stable.output.slice(-2000));
 });
