@@ -1,9 +1,9 @@
 // One reconcile of one IngestPipeline, a chain of named steps: check (the worker's own loader checks) → read
 // Secrets → desired objects (operator/desired.ts, pure, also behind `mqtt2pg render`) → apply → prune →
-// status. A pipeline carries the drain finalizer; once it is deleted, the steps of operator/deletion.ts run
-// instead (workers scaled to 0, wait for their pods, then the finalizer goes). Problems the user must fix (a missing Secret, an invalid spec) end the reconcile with Degraded and
+// status. Problems the user must fix (a missing Secret, an invalid spec) end the reconcile with Degraded and
 // no retry: the watch on the Secret or the pipeline brings the next one. API errors are thrown and retried
-// with backoff by the work queue.
+// with backoff by the work queue. Every pipeline carries the drain finalizer; once one is deleted, the steps
+// of operator/deletion.ts run instead (workers scaled to 0, wait for their pods, then the finalizer goes).
 
 import type { Logger } from 'pino';
 import { checkPipeline } from '../api/check.ts';
@@ -163,13 +163,10 @@ export class Reconciler {
       return undefined;
     }
     if (step.step === 'release') {
+      const rest = (p.metadata.finalizers ?? []).filter((f) => f !== DRAIN_FINALIZER);
+      await this.setFinalizers(p, ns, rest);
       log.info({ reason: step.reason }, step.message);
       this.d.events.emit(p, step.reason === 'ForceDeleted' ? 'Warning' : 'Normal', step.reason, step.message);
-      await this.setFinalizers(
-        p,
-        ns,
-        (p.metadata.finalizers ?? []).filter((f) => f !== DRAIN_FINALIZER),
-      );
       this.forget(key);
       return undefined;
     }

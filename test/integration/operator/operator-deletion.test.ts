@@ -101,7 +101,11 @@ describe('operator: deleting a pipeline drains its workers before the children g
     await eventually(async () => assert.equal(await exists(paths.pipeline(c.ns, 'gamma')), false), {
       what: 'the pipeline gone once no worker pod is left',
     });
-    const drained = (await events('gamma')).find((e) => e.reason === 'Drained');
+    const drained = await eventually(async () => {
+      const e = (await events('gamma')).find((x) => x.reason === 'Drained');
+      assert.ok(e, 'a Drained event');
+      return e;
+    });
     assert.equal(drained?.type, 'Normal');
     assert.match(drained?.message ?? '', /every worker pod has drained/);
   });
@@ -118,7 +122,11 @@ describe('operator: deleting a pipeline drains its workers before the children g
       what: 'the pipeline gone at once',
     });
     for (const pod of pods) assert.ok(await exists(`${podsPath()}/${pod}`), `${pod} was not waited for`);
-    const forced = (await events('delta')).find((e) => e.reason === 'ForceDeleted');
+    const forced = await eventually(async () => {
+      const e = (await events('delta')).find((x) => x.reason === 'ForceDeleted');
+      assert.ok(e, 'a ForceDeleted event');
+      return e;
+    });
     assert.equal(forced?.type, 'Warning');
     assert.match(forced?.message ?? '', /without waiting for 2 worker pods/);
   });
