@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { IngestPipeline } from '../api/types.ts';
 import { Autoscaler, type AutoscalerOptions, type PodObject } from './autoscale/autoscaler.ts';
+import { forceDelete } from './deletion.ts';
 import type { EventSink } from './events.ts';
 import { CHILD_KINDS, PIPELINES, PODS, SECRETS } from './kinds.ts';
 import type { OperatorMetrics } from './metrics.ts';
@@ -88,6 +89,7 @@ export class Manager {
       pipelines: this.pipelines,
       children: this.children,
       secretMeta: this.secretMeta,
+      pods: this.pods,
       events: deps.events,
       metrics: deps.metrics,
       log: deps.log,
@@ -115,6 +117,7 @@ export class Manager {
           p.metadata.generation !== old.metadata.generation ||
           p.metadata.deletionTimestamp !== old.metadata.deletionTimestamp ||
           p.metadata.uid !== old.metadata.uid ||
+          forceDelete(p) !== forceDelete(old) ||
           JSON.stringify(p.status?.autoscaling?.current) !== JSON.stringify(old.status?.autoscaling?.current)
         ) {
           this.queue.add(keyOf(p));
@@ -131,6 +134,8 @@ export class Manager {
     for (const inf of Object.values(this.children)) {
       inf.addHandlers({ onAdd: owner, onUpdate: owner, onDelete: owner });
     }
+    // A pipeline being deleted waits for its last worker pod to go (operator/deletion.ts).
+    this.pods.addHandlers({ onDelete: owner });
     const secretChanged = (s: KubeObject) => {
       for (const key of this.reconciler.pipelinesUsingSecret(keyOf(s))) this.queue.add(key);
     };

@@ -27,7 +27,8 @@ export function clusterRoleRules() {
     byGroup.set(t.group, [...(byGroup.get(t.group) ?? []), t.plural]);
   }
   return [
-    { apiGroups: [GROUP], resources: [PLURAL], verbs: ['get', 'list', 'watch'] },
+    // patch: the drain finalizer (metadata only; the operator never writes spec).
+    { apiGroups: [GROUP], resources: [PLURAL], verbs: ['get', 'list', 'watch', 'patch'] },
     { apiGroups: [GROUP], resources: [`${PLURAL}/status`], verbs: ['patch'] },
     ...[...byGroup.entries()]
       .sort(([a], [b]) => (a < b ? -1 : 1))

@@ -2,7 +2,8 @@
 // Secrets → desired objects (operator/desired.ts, pure, also behind `mqtt2pg render`) → apply → prune →
 // status. Problems the user must fix (a missing Secret, an invalid spec) end the reconcile with Degraded and
 // no retry: the watch on the Secret or the pipeline brings the next one. API errors are thrown and retried
-// with backoff by the work queue.
+// with backoff by the work queue. Every pipeline carries the drain finalizer; once one is deleted, the steps
+// of operator/deletion.ts run instead (workers scaled to 0, wait for their pods, then the finalizer goes).
 
 import type { Logger } from 'pino';
 import { checkPipeline } from '../api/check.ts';
@@ -10,9 +11,10 @@ import type { ResolvedPipeline } from '../api/defaults.ts';
 import type { Sizes } from '../api/sizes.ts';
 import type { IngestPipeline, IngestPipelineStatus } from '../api/types.ts';
 import { type ApplyResult, applyObject, deleteObject, orphanedChildren } from './apply.ts';
+import { type DeletionStep, DRAIN_FINALIZER, DRAIN_POLL_MS, deletionStep, type WorkerState } from './deletion.ts';
 import { desiredPipeline, type Images } from './desired.ts';
 import type { EventSink } from './events.ts';
-import { CHILD_KINDS, PIPELINES } from './kinds.ts';
+import { CHILD_KINDS, childKind, PIPELINES } from './kinds.ts';
 import type { ConditionSummary, OperatorMetrics } from './metrics.ts';
 import { names, PIPELINE_LABEL, selectorLabels } from './render/meta.ts';
 import type { InformerSet } from './runtime/informer.ts';
@@ -34,6 +36,8 @@ export interface ReconcilerDeps {
   children: Record<string, InformerSet>;
   /** Metadata-only cache of Secrets: notices rotations without holding every Secret's data. */
   secretMeta: InformerSet;
+  /** The pipelines' pods (managed-by label): a deletion waits until no worker pod is left. */
+  pods: InformerSet;
   events: EventSink;
   metrics: OperatorMetrics;
   log: Logger;
@@ -45,6 +49,7 @@ export interface ReconcilerDeps {
 /** What one reconcile saw, for the status: a problem, or the workloads and sizes. */
 interface Observed {
   problem?: Problem;
+  draining?: Problem;
   workers?: WorkloadState;
   pgbouncer?: WorkloadState;
   flushers?: number;
@@ -93,18 +98,24 @@ export class Reconciler {
   }
 
   async reconcile(key: string): Promise<HandlerResult | undefined> {
-    const p = this.d.pipelines.get(key);
-    if (!p || p.metadata.deletionTimestamp) {
-      // Children go with their owner through the garbage collector.
-      this.indexSecrets(key, []);
-      this.written.delete(key);
-      this.d.metrics.pipelineConditions.delete(key);
+    let p = this.d.pipelines.get(key);
+    if (!p) {
+      this.forget(key);
       return undefined;
     }
     const ns = p.metadata.namespace ?? 'default';
     const log = this.d.log.child({ namespace: ns, name: p.metadata.name });
     const end = this.d.metrics.reconcileDuration.startTimer();
     try {
+      const step = deletionStep(p, this.workerState(p, ns));
+      if (step.step !== 'reconcile') {
+        const result = await this.delete(key, p, ns, step, log);
+        this.d.metrics.reconciles.inc({ result: 'success' });
+        return result;
+      }
+      if (step.addFinalizer) {
+        p = await this.setFinalizers(p, ns, [...(p.metadata.finalizers ?? []), DRAIN_FINALIZER]);
+      }
       const outcome = await this.reconcilePipeline(p, ns, log);
       this.d.metrics.reconciles.inc({ result: outcome });
       return undefined;
@@ -115,6 +126,72 @@ export class Reconciler {
     } finally {
       end();
     }
+  }
+
+  /** Children go with their owner through the garbage collector; nothing of the pipeline is kept. */
+  private forget(key: string): void {
+    this.indexSecrets(key, []);
+    this.written.delete(key);
+    this.d.metrics.pipelineConditions.delete(key);
+  }
+
+  /** The worker workload (one still scaled up first) and how many worker pods exist, from the caches. */
+  private workerState(p: IngestPipeline & KubeObject, ns: string): WorkerState {
+    const name = names(p.metadata.name).worker;
+    const workloads = ['Deployment', 'StatefulSet']
+      .map((kind) => this.d.children[kind]?.get(`${ns}/${name}`))
+      .filter((o): o is KubeObject => !!o && !o.metadata.deletionTimestamp)
+      .map((o) => ({ kind: String(o.kind), name, replicas: (o.spec as { replicas?: number }).replicas ?? 1 }));
+    const selector = Object.entries(selectorLabels(p.metadata.name, 'worker'));
+    const pods = this.d.pods
+      .list()
+      .filter((pod) => pod.metadata.namespace === ns && selector.every(([k, v]) => pod.metadata.labels?.[k] === v));
+    const workload = workloads.find((w) => w.replicas > 0) ?? workloads[0];
+    return { ...(workload ? { workload } : {}), pods: pods.length };
+  }
+
+  /** One step of an ordered deletion: stop intake, wait for the worker pods, then let the children go. */
+  private async delete(
+    key: string,
+    p: IngestPipeline & KubeObject,
+    ns: string,
+    step: Exclude<DeletionStep, { step: 'reconcile' }>,
+    log: Logger,
+  ): Promise<HandlerResult | undefined> {
+    if (step.step === 'forget') {
+      this.forget(key);
+      return undefined;
+    }
+    if (step.step === 'release') {
+      const rest = (p.metadata.finalizers ?? []).filter((f) => f !== DRAIN_FINALIZER);
+      await this.setFinalizers(p, ns, rest);
+      log.info({ reason: step.reason }, step.message);
+      this.d.events.emit(p, step.reason === 'ForceDeleted' ? 'Warning' : 'Normal', step.reason, step.message);
+      this.forget(key);
+      return undefined;
+    }
+    if (step.step === 'scaleDown') {
+      // A merge patch of replicas alone: an apply would claim only this field and drop the others.
+      await this.d.client.request('PATCH', objectPath(childKind(step.kind), ns, step.name), {
+        body: { spec: { replicas: 0 } },
+        contentType: 'application/merge-patch+json',
+      });
+      log.info({ kind: step.kind, child: step.name }, step.message);
+    }
+    await this.writeStatus(p, { draining: { reason: step.reason, message: step.message } }, log);
+    return { requeueAfterMs: DRAIN_POLL_MS };
+  }
+
+  /** The finalizers, guarded by the resourceVersion: a concurrent change fails with Conflict and is retried. */
+  private async setFinalizers(
+    p: IngestPipeline & KubeObject,
+    ns: string,
+    finalizers: string[],
+  ): Promise<IngestPipeline & KubeObject> {
+    return this.d.client.request<IngestPipeline & KubeObject>('PATCH', objectPath(PIPELINES, ns, p.metadata.name), {
+      body: { metadata: { finalizers, resourceVersion: p.metadata.resourceVersion } },
+      contentType: 'application/merge-patch+json',
+    });
   }
 
   private async reconcilePipeline(
@@ -251,6 +328,7 @@ export class Reconciler {
       {
         generation: p.metadata.generation ?? 0,
         ...(o.problem ? { problem: o.problem } : {}),
+        ...(o.draining ? { draining: o.draining } : {}),
         ...(o.workers ? { workers: o.workers } : {}),
         ...(o.pgbouncer ? { pgbouncer: o.pgbouncer } : {}),
         flushers: o.flushers ?? p.status?.flushers ?? 0,

@@ -98,3 +98,17 @@ test('rollout state reads the Deployment and StatefulSet controllers’ status',
   assert.equal(workloadState(sts)?.rolledOut, false);
   assert.equal(workloadState({ ...sts, status: { ...sts.status, currentRevision: 'b' } })?.rolledOut, true);
 });
+
+test('a pipeline draining before deletion: Ready=False and Progressing=True say what it waits for', () => {
+  const message = 'waiting for 2 worker pods to drain their WAL';
+  const s = computeStatus(undefined, { ...base, draining: { reason: 'Draining', message } }, t0);
+  assert.deepEqual(
+    s.conditions?.map((c) => [c.type, c.status, c.reason]),
+    [
+      ['Ready', 'False', 'Draining'],
+      ['Progressing', 'True', 'Draining'],
+      ['Degraded', 'False', 'Deleting'],
+    ],
+  );
+  assert.equal(cond(s, 'Ready')?.message, message);
+});

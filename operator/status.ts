@@ -22,6 +22,8 @@ export interface WorkloadState {
 export interface Observation {
   generation: number;
   problem?: Problem;
+  /** The pipeline is being deleted and the operator waits for its workers to drain (operator/deletion.ts). */
+  draining?: Problem;
   workers?: WorkloadState;
   /** Undefined when PgBouncer is disabled. */
   pgbouncer?: WorkloadState;
@@ -70,6 +72,13 @@ export function computeConditions(o: Observation): Array<Omit<Condition, 'lastTr
       condition('Ready', 'False', o.problem.reason, o.problem.message, g),
       condition('Progressing', 'False', o.problem.reason, 'Blocked until the problem reported by Degraded is fixed', g),
       condition('Degraded', 'True', o.problem.reason, o.problem.message, g),
+    ];
+  }
+  if (o.draining) {
+    return [
+      condition('Ready', 'False', o.draining.reason, o.draining.message, g),
+      condition('Progressing', 'True', o.draining.reason, o.draining.message, g),
+      condition('Degraded', 'False', 'Deleting', 'The pipeline is being deleted; Ready says what it waits for', g),
     ];
   }
   const w = o.workers ?? { desired: 0, ready: 0, updated: 0, rolledOut: false };

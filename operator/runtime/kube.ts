@@ -20,6 +20,7 @@ export interface KubeObject {
     annotations?: Record<string, string>;
     ownerReferences?: OwnerReference[];
     deletionTimestamp?: string;
+    finalizers?: string[];
     creationTimestamp?: string;
     [key: string]: unknown;
   };

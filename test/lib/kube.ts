@@ -85,6 +85,22 @@ export interface PipelineObject extends KubeObject {
 
 export const condition = (p: PipelineObject, type: string) => p.status?.conditions?.find((c) => c.type === type);
 
+/**
+ * Field managers other than kubectl that wrote anything of the pipeline besides its status and
+ * metadata.finalizers (the operator's drain finalizer), with what they wrote: GitOps owns the rest.
+ */
+export function writersBeyondStatus(p: KubeObject): string[] {
+  type Entry = { manager: string; subresource?: string; fieldsV1?: Record<string, Record<string, unknown>> };
+  const entries = (p.metadata.managedFields as Entry[] | undefined) ?? [];
+  return entries
+    .filter((m) => !m.manager.startsWith('kubectl') && m.subresource !== 'status')
+    .filter((m) => {
+      const { 'f:metadata': meta, ...rest } = m.fieldsV1 ?? {};
+      return Object.keys(rest).length > 0 || Object.keys(meta ?? {}).some((k) => k !== 'f:finalizers');
+    })
+    .map((m) => `${m.manager}: ${JSON.stringify(m.fieldsV1)}`);
+}
+
 /** Plays the Deployment/StatefulSet controller and kubelet: reports every replica updated and ready. */
 export async function markWorkloadReady(client: KubeClient, path: string): Promise<void> {
   const w = await client.request<KubeObject & { spec: { replicas?: number } }>('GET', path);

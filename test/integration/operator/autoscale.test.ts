@@ -34,6 +34,7 @@ import {
   kubeClient,
   markWorkloadReady,
   paths,
+  writersBeyondStatus,
 } from '../../lib/kube.ts';
 import { envPipeline, envSecrets, type SpecOverrides } from '../../lib/pipelines.ts';
 import {
@@ -343,8 +344,7 @@ test('flushers follow the backlog, back off from a locked table, and return to t
   const p = await getPipeline();
   assert.match(p.status?.autoscaling?.reason ?? '', /at the minimum sizes/);
   assert.equal(p.metadata.generation, 1);
-  const managers = (p.metadata.managedFields as Array<{ manager: string; subresource?: string }>) ?? [];
-  for (const m of managers.filter((x) => !x.manager.startsWith('kubectl'))) assert.equal(m.subresource, 'status');
+  assert.deepEqual(writersBeyondStatus(p), []);
 
   const decisions = history().map((x) => x.decision);
   const summary = timeline
