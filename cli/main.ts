@@ -11,6 +11,7 @@ Usage: mqtt2pg <command> [options]
 Commands:
   worker -f FILE [--secrets-dir DIR]     run one ingest worker (the same code a worker pod runs)
   migrate -f FILE [--secrets-dir DIR]    create or upgrade the pipeline's tables
+  drain -f FILE --wal-dir DIR            flush a WAL left behind (a scaled-down ordinal's volume) and exit
   loadgen [--url URL] [--rate N] ...     publish synthetic device traffic; progress, then a JSON summary
   validate -f FILE [--secrets-dir DIR]   check a pipeline file; every problem names its field and the fix
   render -f FILE [--secrets-dir DIR]     print the Kubernetes objects the operator creates for a pipeline
@@ -29,6 +30,7 @@ const commands: Record<string, Command> = {
   operator: async (argv) => (await import('./operator.ts')).runOperatorCommand(argv),
   worker: async (argv) => (await import('./worker.ts')).runWorkerCommand(argv),
   migrate: async (argv) => (await import('./migrate.ts')).runMigrateCommand(argv),
+  drain: async (argv) => (await import('./drain.ts')).runDrainCommand(argv),
   loadgen: async (argv) => (await import('./loadgen.ts')).runLoadgenCommand(argv),
   crd: async () => {
     const { renderCrdYaml } = await import('../crds/generate.ts');

@@ -5,8 +5,9 @@ import { pino } from 'pino';
 
 export type Logger = pino.Logger;
 
-export function createLogger(level: string, base: Record<string, unknown> = {}): Logger {
-  return pino({
+/** Logs to stdout, or to `destination` (a file descriptor: 2 keeps stdout for a command's own output). */
+export function createLogger(level: string, base: Record<string, unknown> = {}, destination?: number): Logger {
+  const options: pino.LoggerOptions = {
     level,
     base,
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -15,5 +16,6 @@ export function createLogger(level: string, base: Record<string, unknown> = {}):
       censor: '[redacted]',
     },
     formatters: { level: (label) => ({ level: label }) },
-  });
+  };
+  return destination === undefined ? pino(options) : pino(options, pino.destination(destination));
 }

@@ -1,27 +1,26 @@
 // Wiring of one worker: self-check → WAL (replay) → subscribe → flushers; metrics and health listeners;
-// SIGTERM drains the WAL into PostgreSQL and exits 0. The same code runs in a pod and on a laptop.
+// SIGTERM drains the WAL into PostgreSQL and exits 0. The same code runs in a pod and on a laptop. The
+// pipeline loading and the flush side are built in wiring.ts, which `mqtt2pg drain` shares.
 
 import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import pg from 'pg';
 import { ENV, HTTP_PATHS } from '../api/contract.ts';
 import type { ResolvedPipeline } from '../api/defaults.ts';
-import { loadSinglePipeline } from '../api/load-pipeline.ts';
-import { secretReferences } from '../api/secret-refs.ts';
-import { mqttClientOptions, pgClientConfig, s3ClientConfig } from '../common/client-options.ts';
+import { mqttClientOptions, pgClientConfig } from '../common/client-options.ts';
 import { closeServer, portOf, serve } from '../common/http-server.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
-import { SecretsDir } from '../common/secrets-dir.ts';
+import type { SecretsDir } from '../common/secrets-dir.ts';
 import type { S3DeadLetterStore } from './deadletter.ts';
-import { FlusherPool } from './flusher.ts';
+import type { FlusherPool } from './flusher.ts';
 import { WorkerMetrics } from './metrics.ts';
 import { migrate } from './migrate.ts';
 import { explainPgConnectError } from './pg-errors.ts';
-import { PgSink } from './pg-sink.ts';
 import { Receiver } from './receiver.ts';
 import { type ScaleWatch, watchScale } from './scale-watch.ts';
 import { qualified } from './sql.ts';
-import { type Claim, Wal } from './wal.ts';
+import type { Claim, Wal } from './wal.ts';
+import { flusherPool, loadPipelineAndSecrets, openDeadLetters, openWal, StartupError } from './wiring.ts';
 
 export interface WorkerArgs {
   file: string;
@@ -39,11 +38,6 @@ export interface WorkerArgs {
   drainTimeoutSeconds?: number;
   /** Follow the autoscaler's flusher count through the API (default: when POD_NAMESPACE is set, i.e. in a pod). */
   watchScale?: boolean;
-}
-
-/** Startup failures the user must fix: printed as one clear line, exit 1, nothing acknowledged. */
-export class StartupError extends Error {
-  override name = 'StartupError';
 }
 
 async function checkPostgres(p: ResolvedPipeline, secrets: SecretsDir, runMigrations: boolean, log: Logger) {
@@ -76,20 +70,9 @@ async function checkPostgres(p: ResolvedPipeline, secrets: SecretsDir, runMigrat
 }
 
 export async function runWorker(args: WorkerArgs): Promise<number> {
-  let loaded: ReturnType<typeof loadSinglePipeline>;
-  try {
-    loaded = loadSinglePipeline(args.file, args.name);
-  } catch (err) {
-    console.error(`mqtt2pg worker: ${(err as Error).message}`);
-    return 2;
-  }
-  const p = loaded.resolved;
-  const secrets = new SecretsDir(args.secretsDir);
-  const missing = secrets.missing(secretReferences(p));
-  if (missing.length > 0) {
-    console.error(`mqtt2pg worker: ${missing.join('\n')}`);
-    return 1;
-  }
+  const loaded = loadPipelineAndSecrets('worker', args.file, args.name, args.secretsDir);
+  if ('exitCode' in loaded) return loaded.exitCode;
+  const { p, secrets } = loaded;
   const instance = args.instance ?? process.env[ENV.podName] ?? `${hostname()}-${p.name}`;
   const log = createLogger(p.logLevel, { pipeline: `${p.namespace}/${p.name}`, instance });
   let wal: Wal | undefined;
@@ -130,20 +113,9 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
 
   try {
     await checkPostgres(p, secrets, args.migrate, log);
-    if (p.deadLetter) {
-      // The AWS SDK is loaded only by pipelines that dead-letter to S3.
-      const { S3DeadLetterStore } = await import('./deadletter.ts');
-      deadLetters = new S3DeadLetterStore(s3ClientConfig(p, secrets), {
-        pipeline: p.name,
-        bucket: p.deadLetter.bucket,
-        prefix: p.deadLetter.prefix,
-      });
-      await deadLetters.check().catch((err: Error) => {
-        throw new StartupError(`dead-letter store: ${err.message}`);
-      });
-    }
+    deadLetters = await openDeadLetters(p, secrets);
     const walDir = resolvePath(args.walDir ?? `wal-${p.name}`);
-    wal = await Wal.open({ dir: walDir, sizeLimitBytes: p.wal.sizeLimitBytes, retentionMs: p.wal.retentionMs });
+    wal = await openWal(p, walDir);
     if (wal.messages > 0)
       log.info({ messages: wal.messages, bytes: wal.bytes }, 'replaying the WAL before new messages');
     const openedWal = wal;
@@ -158,17 +130,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     await receiver.start().catch((err: Error) => {
       throw new StartupError(err.message);
     });
-    const sinkConfig = pgClientConfig(p, secrets);
-    pool = new FlusherPool(
-      { ...p.flusher, payloadFormat: p.sink.payloadFormat },
-      {
-        source: openedWal,
-        newSink: () => new PgSink(sinkConfig, { ...p.sink, statementTimeoutMs: p.sink.postgres.statementTimeoutMs }),
-        deadLetters,
-        metrics,
-        log,
-      },
-    );
+    pool = flusherPool(p, secrets, openedWal, { deadLetters, metrics, log });
     pool.setCount(p.flusher.flushers);
     if (args.watchScale ?? process.env[ENV.podNamespace] !== undefined) {
       const flushers = pool;

@@ -1,0 +1,47 @@
+// What `mqtt2pg drain` tells the operator: a progress line each second on stderr, a JSON summary on stdout,
+// and, when it gives up, why and what is left. Pure, so the wording is tested without services.
+
+export interface DrainProgress {
+  /** Messages in the WAL when the drain started. */
+  atStart: number;
+  left: number;
+  /** Messages flushed per second over the last interval. */
+  rate: number;
+  elapsedMs: number;
+}
+
+export function progressLine(p: DrainProgress): string {
+  const done = p.atStart - p.left;
+  const pct = p.atStart > 0 ? Math.floor((done / p.atStart) * 100) : 100;
+  const eta = p.rate > 0 && p.left > 0 ? `, about ${Math.ceil(p.left / p.rate)} s to go` : '';
+  return `drain: ${Math.round(p.elapsedMs / 1000)}s ${p.left} of ${p.atStart} messages left (${pct}% flushed), ${Math.round(p.rate)}/s${eta}`;
+}
+
+export interface DrainSummary {
+  walDir: string;
+  messagesAtStart: number;
+  /** Messages taken out of the WAL: rows + unparseable + deadLettered. */
+  flushed: number;
+  /** Rows committed to the telemetry table. */
+  rows: number;
+  /** Rows committed to the unparseable table because the payload broke the device contract. */
+  unparseable: number;
+  /** Rows PostgreSQL rejected, stored in the DLQ (or the unparseable table without one). */
+  deadLettered: number;
+  left: number;
+  seconds: number;
+}
+
+export function summaryJson(s: DrainSummary): string {
+  return JSON.stringify({ ...s, seconds: Math.round(s.seconds * 10) / 10 });
+}
+
+/** Why the drain stopped short, what stays in the WAL, and that running it again is safe. */
+export function gaveUpMessage(o: { walDir: string; left: number; stalledMs: number; lastError: string | undefined }) {
+  const why = o.lastError ?? 'no write finished (a locked table, or PostgreSQL not answering)';
+  return (
+    `could not finish: nothing was flushed for ${Math.round(o.stalledMs / 1000)} s; last error: ${why}. ` +
+    `${o.left} messages stay in the WAL at ${o.walDir}, intact (a message leaves it only after its commit); ` +
+    'fix the cause and run the command again'
+  );
+}
