@@ -72,9 +72,9 @@ const EXPECTED: Record<string, Expectation> = {
   'wal.retention': { applied: (r) => r.wal.retentionMs },
   'wal.storage.type': { applied: (r) => r.wal.storage.type },
   'wal.storage.size': {
-    text: '1.5 × sizeLimit',
+    text: 'the larger of 1.5 × sizeLimit and sizeLimit + 64Mi',
     applied: (r) => r.wal.storage.sizeBytes,
-    means: (r) => Math.ceil(1.5 * r.wal.sizeLimitBytes),
+    means: (r) => Math.max(Math.ceil(1.5 * r.wal.sizeLimitBytes), r.wal.sizeLimitBytes + 64 * 2 ** 20),
   },
   // Left out of the PVC template, so the API server fills in the cluster's default StorageClass.
   'wal.storage.storageClassName': {

@@ -5,6 +5,16 @@ import { clamp } from './sizes.ts';
 import type { BasicAuthSecretRef, IngestPipeline, S3CredentialsSecretRef, SecretKeyRef } from './types.ts';
 import { parseBytes, parseDurationMs } from './units.ts';
 
+/**
+ * The WAL volume when wal.storage.size is absent. Besides the records (at most sizeLimit), LevelDB keeps its
+ * own log of the current memtable (4 MiB, two while one is flushed), the MANIFEST, and during a compaction
+ * the new table files next to the inputs they replace (one compaction reads at most 25 files of 2 MiB).
+ * Half the limit again covers that for large limits; the 64 MiB floor covers it for small ones.
+ */
+export const WAL_VOLUME_FLOOR_BYTES = 64 * 2 ** 20;
+export const defaultWalVolumeBytes = (sizeLimitBytes: number): number =>
+  Math.max(Math.ceil(sizeLimitBytes * 1.5), sizeLimitBytes + WAL_VOLUME_FLOOR_BYTES);
+
 export interface ResolvedBasicAuthRef {
   name: string;
   usernameKey: string;
@@ -213,8 +223,8 @@ export function resolvePipeline(p: IngestPipeline): ResolvedPipeline {
       sizeLimitBytes,
       retentionMs: parseDurationMs(wal.retention ?? '168h'),
       storage: {
-        type: wal.storage?.type ?? 'Ephemeral',
-        sizeBytes: wal.storage?.size ? parseBytes(wal.storage.size) : Math.ceil(sizeLimitBytes * 1.5),
+        type: wal.storage?.type ?? 'Persistent',
+        sizeBytes: wal.storage?.size ? parseBytes(wal.storage.size) : defaultWalVolumeBytes(sizeLimitBytes),
         ...(wal.storage?.storageClassName ? { storageClassName: wal.storage.storageClassName } : {}),
       },
     },

@@ -41,7 +41,7 @@ test('a minimal pipeline gets every default, in code', () => {
   assert.equal(p.sink.unparseableTable, 'telemetry_unparseable');
   assert.equal(p.sink.pgbouncer.enabled, true);
   assert.equal(p.wal.sizeLimitBytes, 2 ** 30);
-  assert.equal(p.wal.storage.type, 'Ephemeral');
+  assert.equal(p.wal.storage.type, 'Persistent');
   assert.equal(p.flusher.flushIntervalMs, 100);
   assert.equal(p.flusher.flushers, 2);
   assert.equal(p.autoscaling.enabled, false);
@@ -147,6 +147,13 @@ test('bounds that depend on defaults are checked after defaults are applied', ()
     'spec.flusher.flushers: must lie within flusher.minFlushers..maxFlushers (1..8); got 12',
   ]);
   assert.deepEqual(problemsOf(withSpec('  wal: {sizeLimit: 4Gi, storage: {size: 1Gi}}\n')).length, 1);
+});
+
+test('the default WAL volume leaves LevelDB room beside the records: half the limit, at least 64 MiB', () => {
+  const volume = (sizeLimit: string) =>
+    parsePipelines(withSpec(`  wal: {sizeLimit: ${sizeLimit}}\n`)).pipelines[0]?.resolved.wal.storage.sizeBytes;
+  assert.equal(volume('4Gi'), 6 * 2 ** 30);
+  assert.equal(volume('32Mi'), 96 * 2 ** 20);
 });
 
 test('YAML syntax errors name the line', () => {

@@ -181,10 +181,13 @@ const walSchema: Schema = obj(
       'WAL volume.',
       {
         type: str(
-          'Ephemeral (default; an emptyDir, survives container restarts but not pod deletion) or Persistent (a StatefulSet with a PVC per pod). Immutable.',
+          'Persistent (default; a StatefulSet with a PVC per pod: pod names, MQTT client ids and WALs survive pod deletion, eviction and rollouts) or Ephemeral (a Deployment with an emptyDir: survives container restarts but not pod deletion; a stopped pod ends its broker session). Immutable.',
           { enum: ['Ephemeral', 'Persistent'] },
         ),
-        size: bytes('Volume size. Defaults to 1.5 × sizeLimit.', '2Gi'),
+        size: bytes(
+          "Volume size (the PVC, or the emptyDir limit). Defaults to the larger of 1.5 × sizeLimit and sizeLimit + 64Mi: room beside the records for LevelDB's own files (its log, MANIFEST, and a compaction's new tables before the old ones go).",
+          '2Gi',
+        ),
         storageClassName: str('StorageClass of the PVCs (Persistent only). Defaults to the cluster default.', {
           pattern: K8S_NAME_PATTERN,
           maxLength: 253,
@@ -193,7 +196,7 @@ const walSchema: Schema = obj(
       {
         'x-kubernetes-validations': [
           {
-            rule: "(has(self.type) ? self.type : 'Ephemeral') == (has(oldSelf.type) ? oldSelf.type : 'Ephemeral')",
+            rule: "(has(self.type) ? self.type : 'Persistent') == (has(oldSelf.type) ? oldSelf.type : 'Persistent')",
             message:
               'wal.storage.type is immutable: switching between Ephemeral and Persistent would lose unflushed WAL entries; create a new pipeline instead',
           },

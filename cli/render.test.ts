@@ -27,13 +27,13 @@ test('the minimal example renders the worker, its config, RBAC, PDB and a PgBoun
     'ConfigMap/telemetry-pgbouncer-config',
     'ConfigMap/telemetry-worker-config',
     'Deployment/telemetry-pgbouncer',
-    'Deployment/telemetry-worker',
     'PodDisruptionBudget/telemetry-worker',
     'Role/telemetry-worker',
     'RoleBinding/telemetry-worker',
     'Secret/telemetry-pgbouncer-auth',
     'Service/telemetry-pgbouncer',
     'ServiceAccount/telemetry-worker',
+    'StatefulSet/telemetry-worker',
   ]);
   for (const o of objs) assert.equal(o.metadata.namespace, 'iot');
   // Without --secrets-dir the derived PgBouncer auth file holds no credentials.

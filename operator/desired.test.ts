@@ -45,7 +45,7 @@ test('with the Secrets, PgBouncer authenticates with the PostgreSQL credentials 
   const hash = (o: { objects: unknown[] }, kind: string, name: string) =>
     find(o.objects, kind, name)?.spec?.template?.metadata.annotations[CONFIG_HASH_ANNOTATION];
   const rotated = desiredPipeline({ pipeline: p, resolved: r, secretData: secrets('new') });
-  assert.notEqual(hash(rotated, 'Deployment', 'fleet-worker'), hash(d, 'Deployment', 'fleet-worker'));
+  assert.notEqual(hash(rotated, 'StatefulSet', 'fleet-worker'), hash(d, 'StatefulSet', 'fleet-worker'));
   assert.notEqual(hash(rotated, 'Deployment', 'fleet-pgbouncer'), hash(d, 'Deployment', 'fleet-pgbouncer'));
 });
 
@@ -66,7 +66,7 @@ test('the objects run at the sizes in effect: the autoscaler’s, within the spe
   p.status = { autoscaling: { current: { replicas: 3, flushers: 5, poolSize: 20 } } };
   const d = desiredPipeline({ pipeline: p, resolved: r, secretData: secrets() });
   assert.deepEqual(d.sizes, { replicas: 3, flushers: 5, poolSize: 20 });
-  assert.equal(find(d.objects, 'Deployment', 'fleet-worker')?.spec?.replicas, 3);
+  assert.equal(find(d.objects, 'StatefulSet', 'fleet-worker')?.spec?.replicas, 3);
   assert.match(find(d.objects, 'ConfigMap', 'fleet-worker-config')?.data?.['pipeline.yaml'] ?? '', /flushers: 5/);
   assert.match(
     find(d.objects, 'ConfigMap', 'fleet-pgbouncer-config')?.data?.['pgbouncer.ini'] ?? '',
@@ -78,7 +78,7 @@ test('the operator’s default images apply unless the spec names its own', () =
   const image = (spec: Parameters<typeof pipeline>[0]) => {
     const { p, r } = pipeline(spec);
     const d = desiredPipeline({ pipeline: p, resolved: r, images: { workerImage: 'mirror/mqtt2pg:1' } });
-    const w = find(d.objects, 'Deployment', 'fleet-worker') as unknown as {
+    const w = find(d.objects, 'StatefulSet', 'fleet-worker') as unknown as {
       spec: { template: { spec: { containers: Array<{ image: string }> } } };
     };
     return w.spec.template.spec.containers[0]?.image;

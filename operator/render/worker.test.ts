@@ -10,8 +10,8 @@ type Workload = ReturnType<typeof renderWorker>;
 const podSpec = (w: Workload) => w.spec.template.spec as V1PodSpec;
 const input = { image: DEFAULT_WORKER_IMAGE, replicas: 3, configHash: 'abc' };
 
-test('an ephemeral WAL gives a Deployment with a size-limited emptyDir', () => {
-  const { p, r } = pipeline({ wal: { sizeLimit: '1Gi' } });
+test('an ephemeral WAL (opt-in) gives a Deployment with a size-limited emptyDir', () => {
+  const { p, r } = pipeline({ wal: { sizeLimit: '1Gi', storage: { type: 'Ephemeral' } } });
   const w = renderWorker(p, r, input);
   assert.equal(w.kind, 'Deployment');
   assert.equal(w.metadata.name, 'fleet-worker');
@@ -22,13 +22,19 @@ test('an ephemeral WAL gives a Deployment with a size-limited emptyDir', () => {
 
 test('a Deployment pod is told its identity is ephemeral (its session ends with it); a StatefulSet pod is not', () => {
   const identity = (w: Workload) => podSpec(w).containers[0]?.env?.find((e) => e.name === 'MQTT2PG_IDENTITY')?.value;
-  const eph = pipeline();
+  const eph = pipeline({ wal: { storage: { type: 'Ephemeral' } } });
   assert.equal(identity(renderWorker(eph.p, eph.r, input)), 'ephemeral');
-  const pers = pipeline({ wal: { storage: { type: 'Persistent' } } });
+  const pers = pipeline();
   assert.equal(identity(renderWorker(pers.p, pers.r, input)), undefined);
 });
 
-test('a persistent WAL gives a StatefulSet with a retained PVC per pod', () => {
+test('a persistent WAL (the default) gives a StatefulSet with a retained PVC per pod', () => {
+  const byDefault = pipeline({ wal: { sizeLimit: '1Gi' } });
+  const d = renderWorker(byDefault.p, byDefault.r, input);
+  assert.equal(d.kind, 'StatefulSet');
+  const claims = (d.spec as { volumeClaimTemplates: Array<{ spec: { resources: unknown } }> }).volumeClaimTemplates;
+  assert.deepEqual(claims[0]?.spec.resources, { requests: { storage: '1536Mi' } }, '1.5 × sizeLimit');
+
   const { p, r } = pipeline({ wal: { storage: { type: 'Persistent', size: '12Gi', storageClassName: 'fast' } } });
   const w = renderWorker(p, r, input);
   assert.equal(w.kind, 'StatefulSet');
@@ -114,7 +120,7 @@ test('resources, image, scheduling and pod metadata come from the spec', () => {
     },
   });
   const objects = renderAll(p, r);
-  const w = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'fleet-worker') as unknown as Workload;
+  const w = objects.find((o) => o.kind === 'StatefulSet' && o.metadata.name === 'fleet-worker') as unknown as Workload;
   const spec = podSpec(w);
   assert.equal(spec.containers[0]?.image, 'registry.local/mqtt2pg:dev');
   assert.deepEqual(spec.containers[0]?.resources, { requests: { cpu: '1' }, limits: { memory: '2Gi' } });
@@ -140,6 +146,6 @@ test('the pod hash follows the config and the referenced Secrets, not unrelated 
   const scaled = pipeline({ replicas: 5 });
   assert.equal(workerPodHash(scaled.p, scaled.r, 2, secrets('cDE=')), base, 'scaling does not roll the pods');
   const objects = renderAll(p, r, { secretData: secrets('cDE=') });
-  const w = objects.find((o) => o.metadata.name === 'fleet-worker' && o.kind === 'Deployment') as unknown as Workload;
+  const w = objects.find((o) => o.metadata.name === 'fleet-worker' && o.kind === 'StatefulSet') as unknown as Workload;
   assert.equal(w.spec.template.metadata.annotations[CONFIG_HASH_ANNOTATION], base);
 });

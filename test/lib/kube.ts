@@ -58,7 +58,7 @@ export const paths = {
   lease: (ns: string, name: string) => `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${name}`,
 };
 
-/** Every child path of pipeline `name` with PgBouncer on and an ephemeral WAL. */
+/** Every child path of pipeline `name` with PgBouncer on and the default (persistent) WAL. */
 export const childPaths = (ns: string, name: string) => [
   paths.serviceaccount(ns, `${name}-worker`),
   paths.role(ns, `${name}-worker`),
@@ -68,7 +68,7 @@ export const childPaths = (ns: string, name: string) => [
   paths.secret(ns, `${name}-pgbouncer-auth`),
   paths.deployment(ns, `${name}-pgbouncer`),
   paths.service(ns, `${name}-pgbouncer`),
-  paths.deployment(ns, `${name}-worker`),
+  paths.statefulset(ns, `${name}-worker`),
   paths.pdb(ns, `${name}-worker`),
 ];
 

@@ -1,8 +1,8 @@
 // The end-to-end scenarios of the kind suite on the local cluster (local-cluster-setup.ts): apply → rows land;
 // kill -9 a worker → no loss; change the spec → the pods roll (under load, without loss); delete → children
-// and processes gone. Each scenario builds on the previous one's Deployment pipeline. Persistent WAL
-// pipelines and the operator's PgBouncer as a pod have files of their own (local-cluster-storage.test.ts,
-// local-cluster-pgbouncer.test.ts).
+// and processes gone. Each scenario builds on the previous one's Deployment pipeline (wal.storage.type
+// Ephemeral, opt-in). Persistent WAL pipelines (the default) and the operator's PgBouncer as a pod have
+// files of their own (local-cluster-storage.test.ts, local-cluster-pgbouncer.test.ts).
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -13,6 +13,8 @@ import { LocalClusterE2E, names, podReady, replicas, seconds, templateAnnotation
 
 const c = new LocalClusterE2E();
 const { id, name } = c.target;
+/** This file is about the Deployment shape, which a pipeline gets only by opting into an Ephemeral WAL. */
+const asDeployment = { wal: { storage: { type: 'Ephemeral' as const } } };
 /** The later scenarios build on the first one's pipeline. */
 let applied = false;
 
@@ -22,7 +24,7 @@ describe('local cluster: a Deployment pipeline from apply to delete, on real ser
   test('apply: the operator creates the workers, they run as pods, the pipeline is Ready and rows land', async (t) =>
     c.scenario(t, async () => {
       const t0 = performance.now();
-      await apply(c.ns, c.pipeline());
+      await apply(c.ns, c.pipeline({}, asDeployment));
       await eventually(() => c.apps.readNamespacedDeployment({ name: `${name}-worker`, namespace: c.ns }), {
         what: 'worker Deployment created by the operator',
       });
@@ -115,7 +117,7 @@ describe('local cluster: a Deployment pipeline from apply to delete, on real ser
       const count = 30_000;
       const publishing = c.load(runId, count, 2500);
       const t0 = performance.now();
-      await apply(c.ns, c.pipeline({ batchSize: 1000 }));
+      await apply(c.ns, c.pipeline({ batchSize: 1000 }, asDeployment));
       const generation = (await c.getPipeline()).metadata.generation;
       assert.equal(generation, 2);
       // Never more than replicas + 1 (maxSurge) worker pods, never fewer than `replicas` ready (maxUnavailable 0).

@@ -53,11 +53,11 @@ describe('API server restart', () => {
         assert.equal(p1.status?.observedGeneration, p1.metadata.generation);
         const d = await client.request<KubeObject & { spec: { replicas: number } }>(
           'GET',
-          paths.deployment(ns, 'p1-worker'),
+          paths.statefulset(ns, 'p1-worker'),
         );
         assert.equal(d.spec.replicas, 3);
         await client.request('GET', paths.configmap(ns, 'p1-worker-config'));
-        await client.request('GET', paths.deployment(ns, 'p2-worker'));
+        await client.request('GET', paths.statefulset(ns, 'p2-worker'));
       },
       { what: 'changes after the restart reconciled', timeoutMs: 60_000 },
     );

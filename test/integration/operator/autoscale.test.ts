@@ -187,9 +187,9 @@ before(async () => {
     { log, metrics: new OperatorMetrics(), events },
   );
   await manager.start();
-  await eventually(() => client.request('GET', paths.deployment(ns, `${tp.name}-worker`)), { what: 'workload' });
+  await eventually(() => client.request('GET', paths.statefulset(ns, `${tp.name}-worker`)), { what: 'workload' });
   await markWorkloadReady(client, paths.deployment(ns, `${tp.name}-pgbouncer`));
-  await markWorkloadReady(client, paths.deployment(ns, `${tp.name}-worker`));
+  await markWorkloadReady(client, paths.statefulset(ns, `${tp.name}-worker`));
 });
 
 after(async () => {

@@ -19,7 +19,7 @@ describe('operator: following changes to a pipeline, its children and its Secret
   // The pipeline the drift scenarios change: reconciled, its PgBouncer and workers ready.
   before(async () => {
     await apply(c.ns, apiPipeline(c.ns, 'alpha', { replicas: 2 }));
-    for (const path of [paths.deployment(c.ns, 'alpha-pgbouncer'), paths.deployment(c.ns, 'alpha-worker')]) {
+    for (const path of [paths.deployment(c.ns, 'alpha-pgbouncer'), paths.statefulset(c.ns, 'alpha-worker')]) {
       await eventually(() => get(path), { what: path });
       await markWorkloadReady(client, path);
     }
@@ -50,7 +50,7 @@ describe('operator: following changes to a pipeline, its children and its Secret
   });
 
   test('a spec change is followed: observedGeneration, children, and a pod roll through the hash', async () => {
-    const before = await get<Deployment>(paths.deployment(c.ns, 'alpha-worker'));
+    const before = await get<Deployment>(paths.statefulset(c.ns, 'alpha-worker'));
     // A config change (table) must roll pods; an image change changes the template directly.
     await apply(
       c.ns,
@@ -61,7 +61,7 @@ describe('operator: following changes to a pipeline, its children and its Secret
       async () => {
         const s = await c.pipeline('alpha');
         assert.equal(s.status?.observedGeneration, p.metadata.generation);
-        const d = await get<Deployment>(paths.deployment(c.ns, 'alpha-worker'));
+        const d = await get<Deployment>(paths.statefulset(c.ns, 'alpha-worker'));
         assert.equal(d.spec.template.spec.containers[0]?.image, 'registry.local/mqtt2pg:dev');
         assert.notEqual(podHash(d), podHash(before), 'config hash changed: pods roll');
         const cm = await get<{ data: Record<string, string> }>(paths.configmap(c.ns, 'alpha-worker-config'));
@@ -73,7 +73,7 @@ describe('operator: following changes to a pipeline, its children and its Secret
     await eventually(async () => assert.equal(condition(await c.pipeline('alpha'), 'Progressing')?.status, 'True'), {
       what: 'Progressing=True during the rollout',
     });
-    await markWorkloadReady(client, paths.deployment(c.ns, 'alpha-worker'));
+    await markWorkloadReady(client, paths.statefulset(c.ns, 'alpha-worker'));
     await eventually(async () => assert.equal(condition(await c.pipeline('alpha'), 'Ready')?.status, 'True'), {
       what: 'Ready again after the rollout',
     });
@@ -106,7 +106,7 @@ describe('operator: following changes to a pipeline, its children and its Secret
       body: { data: { 'pgbouncer.ini': 'hacked' } },
       contentType: 'application/merge-patch+json',
     });
-    await client.request('PATCH', paths.deployment(c.ns, 'alpha-worker'), {
+    await client.request('PATCH', paths.statefulset(c.ns, 'alpha-worker'), {
       body: { spec: { replicas: 7 } },
       contentType: 'application/merge-patch+json',
     });
@@ -114,7 +114,7 @@ describe('operator: following changes to a pipeline, its children and its Secret
       async () => {
         const cm = await get<{ data: Record<string, string> }>(paths.configmap(c.ns, 'alpha-pgbouncer-config'));
         assert.match(cm.data['pgbouncer.ini'] ?? '', /pool_mode = transaction/);
-        assert.equal((await get<Deployment>(paths.deployment(c.ns, 'alpha-worker'))).spec.replicas, 2);
+        assert.equal((await get<Deployment>(paths.statefulset(c.ns, 'alpha-worker'))).spec.replicas, 2);
       },
       { what: 'hand edits reverted' },
     );
@@ -158,24 +158,24 @@ describe('operator: following changes to a pipeline, its children and its Secret
       'json',
     ]);
     assert.match(events.stdout, /SecretNotFound/);
-    assert.equal(await exists(paths.deployment(c.ns, 'beta-worker')), false);
+    assert.equal(await exists(paths.statefulset(c.ns, 'beta-worker')), false);
 
     await apply(c.ns, secretYaml('beta-pg', { username: 'beta', password: 'one' }));
     await eventually(
       async () => {
         const s = await c.pipeline('beta');
         assert.equal(condition(s, 'Degraded')?.status, 'False');
-        assert.ok(await exists(paths.deployment(c.ns, 'beta-worker')));
+        assert.ok(await exists(paths.statefulset(c.ns, 'beta-worker')));
       },
       { what: 'recovered once the Secret exists' },
     );
-    const worker = await get<Deployment>(paths.deployment(c.ns, 'beta-worker'));
+    const worker = await get<Deployment>(paths.statefulset(c.ns, 'beta-worker'));
     const bouncer = await get<Deployment>(paths.deployment(c.ns, 'beta-pgbouncer'));
 
     await apply(c.ns, secretYaml('beta-pg', { username: 'beta', password: 'two' }));
     await eventually(
       async () => {
-        assert.notEqual(podHash(await get<Deployment>(paths.deployment(c.ns, 'beta-worker'))), podHash(worker));
+        assert.notEqual(podHash(await get<Deployment>(paths.statefulset(c.ns, 'beta-worker'))), podHash(worker));
         assert.notEqual(podHash(await get<Deployment>(paths.deployment(c.ns, 'beta-pgbouncer'))), podHash(bouncer));
         const auth = await get<{ data: Record<string, string> }>(paths.secret(c.ns, 'beta-pgbouncer-auth'));
         assert.equal(decode(auth.data['userlist.txt']), '"beta" "two"\n');

@@ -46,7 +46,7 @@ describe('operator: the children and status of an IngestPipeline', () => {
     assert.equal(doc.spec.sink.postgres.port, 6432);
     const auth = await get<{ data: Record<string, string> }>(paths.secret(c.ns, 'alpha-pgbouncer-auth'));
     assert.equal(decode(auth.data['userlist.txt']), '"ingest" "first-password"\n');
-    const worker = await get<Deployment>(paths.deployment(c.ns, 'alpha-worker'));
+    const worker = await get<Deployment>(paths.statefulset(c.ns, 'alpha-worker'));
     assert.equal(worker.spec.replicas, 2);
 
     const status = await eventually(
@@ -68,7 +68,7 @@ describe('operator: the children and status of an IngestPipeline', () => {
         what: 'Ready=False WorkersNotReady once PgBouncer is ready',
       },
     );
-    await markWorkloadReady(client, paths.deployment(c.ns, 'alpha-worker'));
+    await markWorkloadReady(client, paths.statefulset(c.ns, 'alpha-worker'));
     const ready = await eventually(
       async () => {
         const s = await c.pipeline('alpha');
@@ -110,12 +110,9 @@ describe('operator: the children and status of an IngestPipeline', () => {
     assert.equal(s.status?.poolSize, 10, 'the last pool size is kept in status, not churned');
   });
 
-  test('a persistent WAL gives a StatefulSet with a PVC template', async () => {
+  test('the default WAL is persistent (a StatefulSet with a PVC template); Ephemeral opts into a Deployment', async () => {
     await apply(c.ns, secretYaml('delta-pg', { username: 'd', password: 'd' }));
-    await apply(
-      c.ns,
-      apiPipeline(c.ns, 'delta', { wal: { storage: { type: 'Persistent', size: '3Gi' } } }, 'delta-pg'),
-    );
+    await apply(c.ns, apiPipeline(c.ns, 'delta', { wal: { sizeLimit: '2Gi' } }, 'delta-pg'));
     const sts = await eventually(
       () =>
         get<
@@ -125,13 +122,33 @@ describe('operator: the children and status of an IngestPipeline', () => {
         >(paths.statefulset(c.ns, 'delta-worker')),
       { what: 'StatefulSet created' },
     );
-    assert.equal(sts.spec.volumeClaimTemplates[0]?.spec.resources.requests.storage, '3Gi');
+    assert.equal(sts.spec.volumeClaimTemplates[0]?.spec.resources.requests.storage, '3Gi', '1.5 × sizeLimit');
     assert.equal(await exists(paths.deployment(c.ns, 'delta-worker')), false);
     await markWorkloadReady(client, paths.deployment(c.ns, 'delta-pgbouncer'));
     await markWorkloadReady(client, paths.statefulset(c.ns, 'delta-worker'));
     await eventually(async () => assert.equal(condition(await c.pipeline('delta'), 'Ready')?.status, 'True'), {
       what: 'Ready with a StatefulSet',
     });
+
+    await apply(c.ns, secretYaml('zeta-pg', { username: 'z', password: 'z' }));
+    await apply(c.ns, apiPipeline(c.ns, 'zeta', { wal: { storage: { type: 'Ephemeral' } } }, 'zeta-pg'));
+    type PodTemplate = {
+      spec: {
+        template: {
+          spec: {
+            volumes: Array<{ name: string; emptyDir?: unknown }>;
+            containers: Array<{ env: Array<{ name: string; value?: string }> }>;
+          };
+        };
+      };
+    };
+    const dep = await eventually(() => get<KubeObject & PodTemplate>(paths.deployment(c.ns, 'zeta-worker')), {
+      what: 'Deployment created',
+    });
+    const pod = dep.spec.template.spec;
+    assert.ok(pod.volumes.find((v) => v.name === 'wal')?.emptyDir, 'the WAL is an emptyDir');
+    assert.equal(pod.containers[0]?.env.find((e) => e.name === 'MQTT2PG_IDENTITY')?.value, 'ephemeral');
+    assert.equal(await exists(paths.statefulset(c.ns, 'zeta-worker')), false);
   });
 
   test('an object of the same name that the operator does not own is adopted', async () => {

@@ -47,7 +47,7 @@ async function runningPipeline(name: string): Promise<string[]> {
       const p = await c.pipeline(name);
       assert.deepEqual(p.metadata.finalizers, ['mqtt2pg.io/drain']);
       assert.equal(p.metadata.generation, 1, 'the finalizer is metadata: the spec is untouched');
-      assert.equal((await get<Deployment>(paths.deployment(c.ns, `${name}-worker`))).spec.replicas, 2);
+      assert.equal((await get<Deployment>(paths.statefulset(c.ns, `${name}-worker`))).spec.replicas, 2);
     },
     { what: `${name}: finalizer and workers` },
   );
@@ -72,7 +72,7 @@ describe('operator: deleting a pipeline drains its workers before the children g
         assert.ok(p.metadata.deletionTimestamp);
         assert.equal(condition(p, 'Ready')?.reason, 'Draining');
         assert.match(condition(p, 'Ready')?.message ?? '', /waiting for 2 worker pods to drain/);
-        assert.equal((await get<Deployment>(paths.deployment(c.ns, 'gamma-worker'))).spec.replicas, 0);
+        assert.equal((await get<Deployment>(paths.statefulset(c.ns, 'gamma-worker'))).spec.replicas, 0);
         return p;
       },
       { what: 'workers scaled to 0, Ready=False Draining' },
