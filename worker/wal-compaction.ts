@@ -33,10 +33,7 @@ export class DeletedRangeCompactor {
 
   /** Notes keys just deleted (and their record bytes); starts a compaction once enough have piled up. */
   deleted(keys: readonly Buffer[], bytes: number): void {
-    for (const k of keys) {
-      if (this.from === undefined || Buffer.compare(k, this.from) < 0) this.from = k;
-      if (this.to === undefined || Buffer.compare(k, this.to) > 0) this.to = k;
-    }
+    for (const k of keys) this.widen(k);
     this.deletedBytes += bytes;
     this.startIfDue();
   }
@@ -44,6 +41,11 @@ export class DeletedRangeCompactor {
   /** Resolves once no compaction runs or is due (close() waits for it; LevelDB must not close mid-compaction). */
   async settled(): Promise<void> {
     while (this.running) await this.running;
+  }
+
+  private widen(k: Buffer): void {
+    if (this.from === undefined || Buffer.compare(k, this.from) < 0) this.from = k;
+    if (this.to === undefined || Buffer.compare(k, this.to) > 0) this.to = k;
   }
 
   private startIfDue(): void {
@@ -55,7 +57,12 @@ export class DeletedRangeCompactor {
     this.deletedBytes = 0;
     this.running = this.db
       .compactRange(from, to)
-      .catch((err: Error) => this.onError(err))
+      .catch((err: Error) => {
+        // The failed range joins the next one, so its dead bytes are still given back.
+        this.widen(from);
+        this.widen(to);
+        this.onError(err);
+      })
       .finally(() => {
         this.running = undefined;
         // Deletes noted while this one ran may already be due: their compaction starts now, not concurrently.

@@ -84,7 +84,7 @@ export class Wal extends EventEmitter {
     this.compactor = new DeletedRangeCompactor(
       compactable,
       this.opts.sizeLimitBytes * COMPACT_AFTER_DELETED_SHARE,
-      // Not fatal: nothing is lost, only disk space is not yet given back; the next compaction retries the range.
+      // Not fatal: nothing is lost, only disk space is not yet given back; the next compaction covers this range too.
       (err) => this.emit('compactionFailed', err),
     );
   }
