@@ -67,6 +67,7 @@ export const WORKER_METRICS = {
   brokerConnected: 'mqtt2pg_broker_connected',
   walMessages: 'mqtt2pg_wal_messages',
   walBytes: 'mqtt2pg_wal_bytes',
+  walDiskBytes: 'mqtt2pg_wal_disk_bytes',
   walOldestUnflushedAge: 'mqtt2pg_wal_oldest_unflushed_age_seconds',
   walExpired: 'mqtt2pg_wal_expired_total',
 } as const;

@@ -89,6 +89,7 @@ export async function runDrain(args: DrainArgs): Promise<number> {
     return fail(`${message}; the WAL at ${walDir} is intact (${atStart} messages), run the command again`);
   }
   wal.on('error', (err: Error) => log.error({ err: err.message }, 'WAL write failed'));
+  wal.on('compactionFailed', (err: Error) => log.warn({ err: err.message }, 'WAL compaction failed'));
   log.info({ messages: atStart, bytes: wal.bytes }, 'draining the WAL into PostgreSQL');
   const pool = flusherPool(p, secrets, wal, { deadLetters, metrics, log });
   pool.setCount(p.flusher.flushers);

@@ -124,6 +124,12 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
       log.fatal({ err: err.message, dir: walDir }, 'WAL write failed; exiting without acknowledging further messages');
       process.exit(1);
     });
+    openedWal.on('compactionFailed', (err: Error) =>
+      log.warn(
+        { err: err.message, dir: walDir },
+        'WAL compaction failed; deleted records keep their disk space for now',
+      ),
+    );
     const mqttOptions = mqttClientOptions(p, secrets, instance);
     if (process.env[ENV.identity] === 'ephemeral') mqttOptions.endSessionOnStop = true;
     receiver = new Receiver(mqttOptions, openedWal, metrics, log);

@@ -32,6 +32,7 @@ test('the worker’s /metrics page carries every series the autoscaler reads', a
   const metrics = new WorkerMetrics('fleet', () => ({
     messages: 7,
     bytes: 700,
+    diskBytes: 9000,
     oldestReceivedAt: Date.now() - 4_000,
     expired: 0,
   }));
@@ -50,6 +51,7 @@ test('the worker’s /metrics page carries every series the autoscaler reads', a
     assert.ok(served.has(name), `${name} is not on the worker's /metrics page`);
   }
   assert.equal(served.get(AUTOSCALER_SERIES.walMessages), 7);
+  assert.equal(served.get(WORKER_METRICS.walDiskBytes), 9000);
   assert.equal(served.get(AUTOSCALER_SERIES.received), 40);
   assert.equal(served.get(AUTOSCALER_SERIES.batchCount), 1);
   assert.ok((served.get(AUTOSCALER_SERIES.oldestUnflushedAge) ?? 0) >= 4);

@@ -8,6 +8,7 @@ import { WORKER_METRICS as M, WORKER_PROCESS_METRICS_PREFIX } from '../api/contr
 export interface WalView {
   messages: number;
   bytes: number;
+  diskBytes: number;
   oldestReceivedAt: number | undefined;
   expired: number;
 }
@@ -117,6 +118,14 @@ export class WorkerMetrics {
       registers,
       collect() {
         this.set(wal()?.bytes ?? 0);
+      },
+    });
+    new Gauge({
+      name: M.walDiskBytes,
+      help: 'Bytes of the WAL directory on disk (records plus LevelDB files and deleted records not yet compacted)',
+      registers,
+      collect() {
+        this.set(wal()?.diskBytes ?? 0);
       },
     });
     new Gauge({

@@ -3,12 +3,14 @@
 //
 // Group commit: while one synced write runs, arriving messages queue; the next write takes them all. One
 // LevelDB record holds one group (see wal-record.ts). Flushers claim whole groups, oldest first; a group is
-// deleted only when its batch is acknowledged.
+// deleted only when its batch is acknowledged; wal-compaction.ts then gives the deleted records' disk space back.
 
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Level } from 'level';
 import type { InboundMessage } from './message.ts';
+import { type Compactable, DeletedRangeCompactor } from './wal-compaction.ts';
 import { decodeGroup, decodeKey, encodeGroup, encodeKey, type GroupKey } from './wal-record.ts';
 
 export interface WalOptions {
@@ -41,10 +43,13 @@ type Durable = (() => void) | undefined;
 
 // Per-message overhead the key/record framing adds, for size accounting before encoding.
 const FRAMING_BYTES = 16;
+/** Share of the size limit deleted between two compactions of the deleted range (wal-compaction.ts). */
+const COMPACT_AFTER_DELETED_SHARE = 0.25;
 
 export class Wal extends EventEmitter {
   readonly opts: Required<WalOptions>;
   private readonly db: Level<Buffer, Buffer>;
+  private readonly compactor: DeletedRangeCompactor;
   private nextSeq = 0n;
   /** Groups on disk, not claimed, oldest first. */
   private readonly queue: Group[] = [];
@@ -73,6 +78,15 @@ export class Wal extends EventEmitter {
     };
     mkdirSync(opts.dir, { recursive: true });
     this.db = new Level<Buffer, Buffer>(opts.dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    // In Node, `level` is classic-level, which has compactRange; the browser-neutral type leaves it out.
+    const compactable = this.db as unknown as Compactable;
+    if (typeof compactable.compactRange !== 'function') throw new Error('the WAL needs classic-level (LevelDB)');
+    this.compactor = new DeletedRangeCompactor(
+      compactable,
+      this.opts.sizeLimitBytes * COMPACT_AFTER_DELETED_SHARE,
+      // Not fatal: nothing is lost, only disk space is not yet given back; the next compaction covers this range too.
+      (err) => this.emit('compactionFailed', err),
+    );
   }
 
   /** Opens the log and rebuilds its index from the keys alone: what a restart replays. */
@@ -265,6 +279,24 @@ export class Wal extends EventEmitter {
     this.forget(claim.groups);
   }
 
+  /** Bytes of the WAL directory's files: records plus LevelDB's logs, tables and dead bytes not yet compacted. */
+  get diskBytes(): number {
+    let total = 0;
+    for (const f of readdirSync(this.opts.dir)) {
+      try {
+        total += statSync(join(this.opts.dir, f)).size;
+      } catch {
+        // removed by LevelDB between the listing and the stat
+      }
+    }
+    return total;
+  }
+
+  /** Resolves once no compaction of deleted records runs or is due. */
+  compactionSettled(): Promise<void> {
+    return this.compactor.settled();
+  }
+
   /** Hands a claim back (shutdown before it committed): its groups go back to the head, in order. */
   release(claim: Claim): void {
     for (const g of claim.groups) {
@@ -277,13 +309,19 @@ export class Wal extends EventEmitter {
   }
 
   private forget(groups: Group[]) {
+    let bytes = 0;
     for (const g of groups) {
+      bytes += g.bytes;
       this.claimed.delete(g);
       this.bytes -= g.bytes;
       this.messages -= g.count;
       if (g.cached) this.cachedBytes -= g.bytes;
       delete g.messages;
     }
+    this.compactor.deleted(
+      groups.map((g) => g.key),
+      bytes,
+    );
     this.emit('committed');
   }
 
@@ -309,6 +347,7 @@ export class Wal extends EventEmitter {
     if (this.closed) return;
     await this.settled().catch(() => {});
     this.closed = true;
+    await this.compactor.settled();
     await this.db.close();
   }
 }
