@@ -131,8 +131,10 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
       ),
     );
     const mqttOptions = mqttClientOptions(p, secrets, instance);
-    if (process.env[ENV.identity] === 'ephemeral') mqttOptions.endSessionOnStop = true;
+    const ephemeral = process.env[ENV.identity] === 'ephemeral';
+    if (ephemeral) mqttOptions.endSessionOnStop = true;
     receiver = new Receiver(mqttOptions, openedWal, metrics, log);
+    const rx = receiver;
     await receiver.start().catch((err: Error) => {
       throw new StartupError(err.message);
     });
@@ -146,11 +148,26 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
           name: p.name,
           minFlushers: p.flusher.minFlushers,
           maxFlushers: p.flusher.maxFlushers,
+          minReplicas: p.autoscaling.minReplicas,
+          maxReplicas: p.autoscaling.maxReplicas,
+          instance,
         },
-        (n) => {
-          if (n === flushers.count) return;
-          log.info({ from: flushers.count, to: n }, 'flusher count changed by the autoscaler');
-          flushers.setCount(n);
+        {
+          flushers: (n) => {
+            if (n === flushers.count) return;
+            log.info({ from: flushers.count, to: n }, 'flusher count changed by the autoscaler');
+            flushers.setCount(n);
+          },
+          leaving: (leaving) => {
+            if (ephemeral || leaving === rx.endsSessionOnStop) return;
+            log.info(
+              { leaving },
+              leaving
+                ? 'this worker is scaled away or its pipeline deleted: it will end its broker session when it stops'
+                : 'this worker stays in the pipeline: it will keep its broker session when it stops',
+            );
+            rx.endsSessionOnStop = leaving;
+          },
         },
         log,
       );

@@ -356,6 +356,15 @@ export class Receiver extends EventEmitter {
    * a shared subscription left without members would drop what devices publish meanwhile. A worker whose
    * client id never comes back (endSessionOnStop) leaves the subscription and ends the session instead.
    */
+  /** Whether stop() ends the session (see MqttClientOptions.endSessionOnStop); the scale watch may change it. */
+  get endsSessionOnStop(): boolean {
+    return this.opts.endSessionOnStop === true;
+  }
+
+  set endsSessionOnStop(end: boolean) {
+    this.opts.endSessionOnStop = end;
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);

@@ -1,6 +1,9 @@
-// In a cluster, the autoscaler's flusher count reaches the worker live: the worker watches its own
-// IngestPipeline and applies status.autoscaling.current.flushers without a restart (the operator keeps the
-// count out of the pod config hash). The worker's Role allows get/list/watch on that one object.
+// In a cluster, the worker watches its own IngestPipeline. The autoscaler's flusher count reaches it live:
+// it applies status.autoscaling.current.flushers without a restart (the operator keeps the count out of the
+// pod config hash). And a StatefulSet worker learns whether its ordinal is being scaled away (or the pipeline
+// deleted): such a worker's client id does not come back, so on SIGTERM it must end its broker session rather
+// than keep one that would take its share of the traffic until it expires. The worker's Role allows
+// get/list/watch on that one object.
 
 import { pipelinesPath } from '../api/contract.ts';
 import { clampCount } from '../api/sizes.ts';
@@ -12,11 +15,35 @@ export interface ScaleTarget {
   name: string;
   minFlushers: number;
   maxFlushers: number;
+  minReplicas: number;
+  maxReplicas: number;
+  /** This worker's instance (its pod name): "<pipeline>-worker-<ordinal>" for StatefulSet pods. */
+  instance: string;
 }
 
 interface PipelineLike {
-  spec?: { autoscaling?: { enabled?: boolean } };
-  status?: { autoscaling?: { current?: { flushers?: unknown } } };
+  metadata?: { deletionTimestamp?: string };
+  spec?: { replicas?: number; autoscaling?: { enabled?: boolean } };
+  status?: { autoscaling?: { current?: { flushers?: unknown; replicas?: unknown } } };
+}
+
+/**
+ * Whether this worker's identity is going away for good: the pipeline is being deleted, or the worker is a
+ * StatefulSet pod whose ordinal is at or beyond the replicas the pipeline now asks for (the spec's, or the
+ * autoscaler's within bounds). Any other worker (a Deployment pod, a worker outside Kubernetes) is not an
+ * ordinal and is never "leaving" here.
+ */
+export function identityLeaving(obj: PipelineLike, t: ScaleTarget): boolean {
+  if (obj.metadata?.deletionTimestamp) return true;
+  const prefix = `${t.name}-worker-`;
+  const ordinal = t.instance.startsWith(prefix) ? t.instance.slice(prefix.length) : '';
+  if (!/^\d+$/.test(ordinal)) return false;
+  const spec = obj.spec?.replicas ?? 1;
+  const auto =
+    obj.spec?.autoscaling?.enabled === true
+      ? clampCount(obj.status?.autoscaling?.current?.replicas, { min: t.minReplicas, max: t.maxReplicas })
+      : undefined;
+  return Number(ordinal) >= (auto ?? spec);
 }
 
 /** The flusher count a pipeline object asks for, or undefined when autoscaling does not drive it. */
@@ -32,7 +59,12 @@ export interface ScaleWatch {
   stop(): void;
 }
 
-export async function watchScale(t: ScaleTarget, apply: (flushers: number) => void, log: Logger): Promise<ScaleWatch> {
+export interface ScaleHandlers {
+  flushers(n: number): void;
+  leaving(leaving: boolean): void;
+}
+
+export async function watchScale(t: ScaleTarget, on: ScaleHandlers, log: Logger): Promise<ScaleWatch> {
   // Loaded only here: the generated client is large, and workers outside a cluster never need it.
   const { KubeConfig, Watch } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
@@ -54,7 +86,8 @@ export async function watchScale(t: ScaleTarget, apply: (flushers: number) => vo
           backoff.reset();
           if (phase !== 'ADDED' && phase !== 'MODIFIED') return;
           const n = desiredFlushers(obj, t);
-          if (n !== undefined) apply(n);
+          if (n !== undefined) on.flushers(n);
+          on.leaving(identityLeaving(obj, t));
         },
         (err: unknown) => restart(err),
       );
