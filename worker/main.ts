@@ -148,8 +148,6 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
           name: p.name,
           minFlushers: p.flusher.minFlushers,
           maxFlushers: p.flusher.maxFlushers,
-          minReplicas: p.autoscaling.minReplicas,
-          maxReplicas: p.autoscaling.maxReplicas,
           instance,
         },
         {

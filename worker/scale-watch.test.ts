@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { IngestPipeline } from '../api/types.ts';
+import { apiPipeline, type SpecOverrides } from '../test/lib/pipelines.ts';
 import { desiredFlushers, identityLeaving } from './scale-watch.ts';
 
 const t = {
@@ -28,25 +30,25 @@ test('the autoscaler count applies only when autoscaling is on, clamped to the f
 });
 
 test('a StatefulSet worker whose ordinal is scaled away, or whose pipeline is deleted, is leaving for good', () => {
-  assert.equal(identityLeaving({ spec: { replicas: 2 } }, t), false, 'ordinal 1 of 2 stays');
-  assert.equal(identityLeaving({ spec: { replicas: 1 } }, t), true, 'ordinal 1 of 1 goes');
-  assert.equal(identityLeaving({}, t), true, 'replicas default to 1');
-  assert.equal(identityLeaving({ spec: { replicas: 3 } }, { ...t, instance: 'p-worker-3' }), true);
-  const auto = (replicas: unknown) => ({
-    spec: { replicas: 1, autoscaling: { enabled: true } },
-    status: { autoscaling: { current: { replicas } } },
-  });
-  assert.equal(identityLeaving(auto(3), t), false, "the autoscaler's replicas win while autoscaling is on");
-  assert.equal(identityLeaving(auto(9), { ...t, instance: 'p-worker-3' }), false, 'clamped to maxReplicas 4');
-  assert.equal(identityLeaving(auto(undefined), t), true, 'no autoscaler count: the spec');
-  assert.equal(
-    identityLeaving({ metadata: { deletionTimestamp: '2026-11-30T00:00:00Z' }, spec: { replicas: 5 } }, t),
-    true,
-  );
-  assert.equal(
-    identityLeaving({ spec: { replicas: 1 } }, { ...t, instance: 'p-worker-7f9c-abcde' }),
-    false,
-    'not an ordinal',
-  );
-  assert.equal(identityLeaving({ spec: { replicas: 1 } }, { ...t, instance: 'other-worker-3' }), false);
+  const stored = (spec: SpecOverrides, status?: IngestPipeline['status'], deleting = false): IngestPipeline => {
+    const o = apiPipeline('iot', 'p', spec);
+    if (status) o.status = status;
+    if (deleting) o.metadata.deletionTimestamp = '2026-11-30T00:00:00Z';
+    return o;
+  };
+  assert.equal(identityLeaving(stored({ replicas: 2 }), 'p-worker-1'), false, 'ordinal 1 of 2 stays');
+  assert.equal(identityLeaving(stored({ replicas: 1 }), 'p-worker-1'), true, 'ordinal 1 of 1 goes');
+  assert.equal(identityLeaving(stored({}), 'p-worker-1'), true, 'replicas default to 1');
+  assert.equal(identityLeaving(stored({ replicas: 3 }), 'p-worker-3'), true);
+  const auto = (replicas: number | undefined) =>
+    stored(
+      { replicas: 1, autoscaling: { enabled: true, maxReplicas: 4 } },
+      replicas === undefined ? undefined : { autoscaling: { current: { replicas, flushers: 2, poolSize: 10 } } },
+    );
+  assert.equal(identityLeaving(auto(3), 'p-worker-1'), false, "the autoscaler's replicas win while autoscaling is on");
+  assert.equal(identityLeaving(auto(9), 'p-worker-3'), false, 'clamped to maxReplicas 4');
+  assert.equal(identityLeaving(auto(undefined), 'p-worker-1'), true, 'no autoscaler count: the spec');
+  assert.equal(identityLeaving(stored({ replicas: 5 }, undefined, true), 'p-worker-1'), true, 'pipeline deleted');
+  assert.equal(identityLeaving(stored({ replicas: 1 }), 'p-worker-7f9c-abcde'), false, 'not an ordinal');
+  assert.equal(identityLeaving(stored({ replicas: 1 }), 'other-worker-3'), false);
 });

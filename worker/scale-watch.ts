@@ -5,8 +5,10 @@
 // than keep one that would take its share of the traffic until it expires. The worker's Role allows
 // get/list/watch on that one object.
 
+import { checkPipeline } from '../api/check.ts';
 import { pipelinesPath } from '../api/contract.ts';
-import { clampCount } from '../api/sizes.ts';
+import { clampCount, effectiveSizes } from '../api/sizes.ts';
+import type { IngestPipeline } from '../api/types.ts';
 import { Backoff } from '../common/backoff.ts';
 import type { Logger } from '../common/logger.ts';
 
@@ -15,35 +17,28 @@ export interface ScaleTarget {
   name: string;
   minFlushers: number;
   maxFlushers: number;
-  minReplicas: number;
-  maxReplicas: number;
   /** This worker's instance (its pod name): "<pipeline>-worker-<ordinal>" for StatefulSet pods. */
   instance: string;
 }
 
 interface PipelineLike {
-  metadata?: { deletionTimestamp?: string };
-  spec?: { replicas?: number; autoscaling?: { enabled?: boolean } };
-  status?: { autoscaling?: { current?: { flushers?: unknown; replicas?: unknown } } };
+  spec?: { autoscaling?: { enabled?: boolean } };
+  status?: { autoscaling?: { current?: { flushers?: unknown } } };
 }
 
 /**
  * Whether this worker's identity is going away for good: the pipeline is being deleted, or the worker is a
- * StatefulSet pod whose ordinal is at or beyond the replicas the pipeline now asks for (the spec's, or the
+ * StatefulSet pod whose ordinal is at or beyond the replicas in effect (api/sizes.ts: the spec's, or the
  * autoscaler's within bounds). Any other worker (a Deployment pod, a worker outside Kubernetes) is not an
- * ordinal and is never "leaving" here.
+ * ordinal and is never "leaving" here; neither is one whose pipeline no longer passes the checks.
  */
-export function identityLeaving(obj: PipelineLike, t: ScaleTarget): boolean {
-  if (obj.metadata?.deletionTimestamp) return true;
-  const prefix = `${t.name}-worker-`;
-  const ordinal = t.instance.startsWith(prefix) ? t.instance.slice(prefix.length) : '';
+export function identityLeaving(obj: IngestPipeline, instance: string): boolean {
+  if (obj.metadata.deletionTimestamp) return true;
+  const prefix = `${obj.metadata.name}-worker-`;
+  const ordinal = instance.startsWith(prefix) ? instance.slice(prefix.length) : '';
   if (!/^\d+$/.test(ordinal)) return false;
-  const spec = obj.spec?.replicas ?? 1;
-  const auto =
-    obj.spec?.autoscaling?.enabled === true
-      ? clampCount(obj.status?.autoscaling?.current?.replicas, { min: t.minReplicas, max: t.maxReplicas })
-      : undefined;
-  return Number(ordinal) >= (auto ?? spec);
+  const checked = checkPipeline(obj);
+  return 'resolved' in checked && Number(ordinal) >= effectiveSizes(obj, checked.resolved).replicas;
 }
 
 /** The flusher count a pipeline object asks for, or undefined when autoscaling does not drive it. */
@@ -82,12 +77,12 @@ export async function watchScale(t: ScaleTarget, on: ScaleHandlers, log: Logger)
       controller = await watch.watch(
         path,
         { fieldSelector: `metadata.name=${t.name}`, allowWatchBookmarks: false },
-        (phase: string, obj: PipelineLike) => {
+        (phase: string, obj: IngestPipeline) => {
           backoff.reset();
           if (phase !== 'ADDED' && phase !== 'MODIFIED') return;
           const n = desiredFlushers(obj, t);
           if (n !== undefined) on.flushers(n);
-          on.leaving(identityLeaving(obj, t));
+          on.leaving(identityLeaving(obj, t.instance));
         },
         (err: unknown) => restart(err),
       );
