@@ -73,6 +73,8 @@ export interface RequestArgs {
   contentType?: string;
   accept?: string;
   timeoutMs?: number;
+  /** Aborts the request (it rejects with an AbortError), e.g. when a deadline passes while it waits. */
+  signal?: AbortSignal;
 }
 
 export interface WatchHandle {
@@ -135,7 +137,7 @@ export class KubeClient {
     const payload =
       args.body === undefined ? undefined : typeof args.body === 'string' ? args.body : JSON.stringify(args.body);
     return new Promise<T>((resolve, reject) => {
-      const req = request(opts, (res) => {
+      const req = request(args.signal ? { ...opts, signal: args.signal } : opts, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);

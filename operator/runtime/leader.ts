@@ -1,11 +1,14 @@
 // Lease-based leader election (coordination.k8s.io/v1), the algorithm of client-go's leaderelection: a
 // candidate takes the Lease when it is absent, released, or has not been renewed for leaseDuration as
-// measured on the candidate's own clock (so clock skew between nodes does not matter); every write carries
-// the resourceVersion it read, so two candidates can never both win. The leader renews every retryPeriod
-// and gives up when it could not renew for renewDeadline, before anyone else may take over.
+// measured on the candidate's own monotonic clock (so neither clock skew between nodes nor a step of the wall
+// clock matters); every write carries the resourceVersion it read, so two candidates can never both win. The
+// leader renews every retryPeriod and gives up when it could not renew for renewDeadline, before anyone else
+// may take over, even while a renewal is still waiting for an answer.
 
 import { sleep } from '../../common/backoff.ts';
 import { ApiError, isConflict, isNotFound, type KubeClient } from './kube.ts';
+
+const monotonicMs = (): number => performance.now();
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -53,7 +56,10 @@ export function validateLeaderElection(
 export class LeaderElector {
   private readonly client: KubeClient;
   private readonly o: LeaderElectionOptions;
+  /** `at` is on the monotonic clock: when this candidate first saw that resourceVersion. */
   private observed?: { holder: string; renewTime: string; rv: string; durationMs: number; at: number };
+  /** Monotonic time at which the last successful acquire or renew started: the Lease is ours from then on. */
+  private renewedAt = 0;
   private lease?: Lease;
   private leading = false;
 
@@ -75,8 +81,10 @@ export class LeaderElector {
   async acquire(signal: AbortSignal): Promise<boolean> {
     let announced = false;
     while (!signal.aborted) {
+      const started = monotonicMs();
       try {
-        if (await this.tryAcquireOrRenew()) {
+        if (await this.tryAcquireOrRenew(signal)) {
+          this.renewedAt = started;
           this.leading = true;
           this.o.log?.('info', 'became the leader', {
             lease: `${this.o.namespace}/${this.o.name}`,
@@ -98,29 +106,36 @@ export class LeaderElector {
 
   /**
    * Renews until renewal fails for renewDeadline (resolves 'lost') or the signal aborts (resolves 'stopped').
+   * The deadline counts from the start of the last successful renewal, on the monotonic clock, and cuts a
+   * renewal that is still waiting: a standby counts the lease duration from when it saw that renewal, so
+   * stepping down at the deadline always comes before a takeover, however long a request hangs.
    */
   async hold(signal: AbortSignal): Promise<'lost' | 'stopped'> {
-    let lastRenew = Date.now();
     while (!signal.aborted) {
       await sleep(this.o.retryPeriodMs, signal);
       if (signal.aborted) break;
+      const left = this.renewedAt + this.o.renewDeadlineMs - monotonicMs();
+      if (left <= 0) return this.stepDown('the renew deadline passed');
+      const started = monotonicMs();
       try {
-        if (await this.tryAcquireOrRenew()) {
-          lastRenew = Date.now();
+        if (await this.tryAcquireOrRenew(AbortSignal.any([signal, AbortSignal.timeout(left)]))) {
+          this.renewedAt = started;
           continue;
         }
         // Someone else holds a valid Lease: we lost it (e.g. our renewals were delayed past the duration).
-        this.leading = false;
-        return 'lost';
+        return this.stepDown('another candidate holds the Lease');
       } catch (err) {
+        if (signal.aborted) break;
         this.o.log?.('warn', 'leader election: renewing the Lease failed', { err: (err as Error).message });
-      }
-      if (Date.now() - lastRenew > this.o.renewDeadlineMs) {
-        this.leading = false;
-        return 'lost';
       }
     }
     return 'stopped';
+  }
+
+  private stepDown(why: string): 'lost' {
+    this.leading = false;
+    this.o.log?.('warn', 'leader election: stepping down', { why, renewDeadlineMs: this.o.renewDeadlineMs });
+    return 'lost';
   }
 
   /** Hands the Lease over at once on graceful shutdown instead of making the next leader wait it out. */
@@ -141,12 +156,12 @@ export class LeaderElector {
     }
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const now = new Date();
     const durationSeconds = Math.max(1, Math.round(this.o.leaseDurationMs / 1000));
     let current: Lease | undefined;
     try {
-      current = await this.client.request<Lease>('GET', this.path, { timeoutMs: this.o.retryPeriodMs * 2 });
+      current = await this.client.request<Lease>('GET', this.path, { timeoutMs: this.o.retryPeriodMs * 2, signal });
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -167,7 +182,7 @@ export class LeaderElector {
         this.lease = await this.client.request<Lease>(
           'POST',
           `/apis/coordination.k8s.io/v1/namespaces/${this.o.namespace}/leases`,
-          { body: lease, timeoutMs: this.o.retryPeriodMs * 2 },
+          { body: lease, timeoutMs: this.o.retryPeriodMs * 2, signal },
         );
         return true;
       } catch (err) {
@@ -180,10 +195,10 @@ export class LeaderElector {
     const rv = current.metadata.resourceVersion ?? '';
     const durationMs = (current.spec.leaseDurationSeconds ?? durationSeconds) * 1000;
     if (!this.observed || this.observed.rv !== rv) {
-      this.observed = { holder, renewTime, rv, durationMs, at: Date.now() };
+      this.observed = { holder, renewTime, rv, durationMs, at: monotonicMs() };
     }
     const ours = holder === this.o.identity;
-    const expired = holder === '' || Date.now() > this.observed.at + this.observed.durationMs;
+    const expired = holder === '' || monotonicMs() > this.observed.at + this.observed.durationMs;
     if (!ours && !expired) return false;
     const lease: Lease = {
       ...current,
@@ -199,6 +214,7 @@ export class LeaderElector {
       this.lease = await this.client.request<Lease>('PUT', this.path, {
         body: lease,
         timeoutMs: this.o.retryPeriodMs * 2,
+        signal,
       });
     } catch (err) {
       if (isConflict(err)) return false;
@@ -210,7 +226,7 @@ export class LeaderElector {
       renewTime: updated.spec.renewTime ?? '',
       rv: updated.metadata.resourceVersion ?? '',
       durationMs: durationSeconds * 1000,
-      at: Date.now(),
+      at: monotonicMs(),
     };
     return true;
   }
