@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isSubset, needsApply, orphanedChildren, withAppliedHash } from './apply.ts';
+import { isSubset, needsApply, orphanedChildren, ownershipConflict, withAppliedHash } from './apply.ts';
 import type { KubeObject } from './runtime/kube.ts';
 
 const desired: KubeObject = {
@@ -45,4 +45,26 @@ test('children no longer rendered are pruned, but only those this pipeline contr
     orphanedChildren('p1', [desired], live).map((o) => `${o.kind}/${o.metadata.name}`),
     ['Deployment/p-pgbouncer'],
   );
+});
+
+test('an object of a child name is ours only with a controller reference to the pipeline', () => {
+  const obj = (ownerReferences?: object[]) =>
+    ({ kind: 'ConfigMap', metadata: { name: 'p-worker-config', namespace: 'ns', ownerReferences } }) as never;
+  assert.equal(ownershipConflict('p1', undefined), undefined, 'absent: create it');
+  assert.equal(
+    ownershipConflict('p1', obj([{ uid: 'p1', controller: true, kind: 'IngestPipeline', name: 'p' }])),
+    undefined,
+  );
+  const foreign = ownershipConflict('p1', obj());
+  assert.match(
+    foreign?.message ?? '',
+    /^ConfigMap p-worker-config already exists and is not owned by this pipeline \(it has no controller\).*kubectl delete configmap p-worker-config -n ns/,
+  );
+  const other = ownershipConflict('p1', obj([{ uid: 'x', controller: true, kind: 'Deployment', name: 'web' }]));
+  assert.match(other?.message ?? '', /controlled by Deployment web/);
+  const notController = ownershipConflict(
+    'p1',
+    obj([{ uid: 'p1', controller: false, kind: 'IngestPipeline', name: 'p' }]),
+  );
+  assert.ok(notController, 'an owner reference without controller is not control');
 });

@@ -2,7 +2,9 @@
 // renders: fields other controllers set (the Deployment controller's status, a defaulted clusterIP) are left
 // alone, fields it owns and someone edited by hand are put back (force), fields it stops rendering are
 // removed. An apply the live object already satisfies is skipped without a request, so a resync of an
-// unchanged pipeline costs the API server nothing and never bumps a resourceVersion.
+// unchanged pipeline costs the API server nothing and never bumps a resourceVersion. Force applies only to
+// the operator's own children: an object of the same name it did not create (no controller reference to the
+// pipeline) is never taken over, changed or deleted; the pipeline reports the conflict instead.
 
 import { childKind } from './kinds.ts';
 import { APPLIED_HASH_ANNOTATION, FIELD_MANAGER, stableHash } from './render/meta.ts';
@@ -15,6 +17,33 @@ export interface ApplyResult {
   name: string;
   action: ApplyAction;
   object?: KubeObject;
+}
+
+/** An object of a child's name exists and the pipeline does not control it: the user has to resolve it. */
+export class OwnershipConflict extends Error {
+  readonly kind: string;
+  readonly objectName: string;
+  constructor(kind: string, name: string, namespace: string | undefined, controller: string | undefined) {
+    super(
+      `${kind} ${name} already exists and is not owned by this pipeline (${controller ? `it is controlled by ${controller}` : 'it has no controller'}); the operator does not take over objects it did not create: delete or rename it (kubectl delete ${kind.toLowerCase()} ${name}${namespace ? ` -n ${namespace}` : ''}), or give the pipeline another name`,
+    );
+    this.name = 'OwnershipConflict';
+    this.kind = kind;
+    this.objectName = name;
+  }
+}
+
+/** The conflict `live` poses for a child of the pipeline `ownerUid`, or undefined when it is absent or ours. */
+export function ownershipConflict(ownerUid: string, live: KubeObject | undefined): OwnershipConflict | undefined {
+  if (!live) return undefined;
+  const controller = (live.metadata.ownerReferences ?? []).find((r) => r.controller);
+  if (controller?.uid === ownerUid) return undefined;
+  return new OwnershipConflict(
+    String(live.kind),
+    live.metadata.name,
+    live.metadata.namespace,
+    controller ? `${controller.kind} ${controller.name}` : undefined,
+  );
 }
 
 /** The desired object stamped with the hash of its own content. */
@@ -58,13 +87,27 @@ export function needsApply(stamped: KubeObject, live: KubeObject | undefined): b
   return !isSubset(wantMeta, hm) || !isSubset(wantRest, haveRest);
 }
 
-export async function applyObject(client: KubeClient, desired: KubeObject, live?: KubeObject): Promise<ApplyResult> {
-  const stamped = withAppliedHash(desired);
+/**
+ * Applies `desired` (a child of the pipeline `ownerUid`). `live` comes from the operator's cache, which holds
+ * only objects with the operator's labels: without it, the API server is asked whether an object of that
+ * name already exists (a creation, or a foreign object), so a foreign one is refused, never overwritten.
+ */
+export async function applyObject(
+  client: KubeClient,
+  ownerUid: string,
+  desired: KubeObject,
+  cached?: KubeObject,
+): Promise<ApplyResult> {
   const kind = String(desired.kind);
   const name = desired.metadata.name;
-  if (!needsApply(stamped, live)) return { kind, name, action: 'Noop', ...(live ? { object: live } : {}) };
   const type = childKind(kind);
-  const applied = await client.request<KubeObject>('PATCH', objectPath(type, desired.metadata.namespace, name), {
+  const path = objectPath(type, desired.metadata.namespace, name);
+  const live = cached ?? (await getIfExists(client, path));
+  const conflict = ownershipConflict(ownerUid, live && { ...live, kind });
+  if (conflict) throw conflict;
+  const stamped = withAppliedHash(desired);
+  if (!needsApply(stamped, live)) return { kind, name, action: 'Noop', ...(live ? { object: live } : {}) };
+  const applied = await client.request<KubeObject>('PATCH', path, {
     query: { fieldManager: FIELD_MANAGER, force: true },
     body: stamped,
     contentType: 'application/apply-patch+yaml',
@@ -75,6 +118,15 @@ export async function applyObject(client: KubeClient, desired: KubeObject, live?
       ? 'Noop'
       : 'Patched';
   return { kind, name, action, object: applied };
+}
+
+async function getIfExists(client: KubeClient, path: string): Promise<KubeObject | undefined> {
+  try {
+    return await client.request<KubeObject>('GET', path);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
 }
 
 export async function deleteObject(client: KubeClient, obj: KubeObject): Promise<ApplyResult> {

@@ -10,7 +10,7 @@ import { checkPipeline } from '../api/check.ts';
 import type { ResolvedPipeline } from '../api/defaults.ts';
 import type { Sizes } from '../api/sizes.ts';
 import type { IngestPipeline, IngestPipelineStatus } from '../api/types.ts';
-import { type ApplyResult, applyObject, deleteObject, orphanedChildren } from './apply.ts';
+import { type ApplyResult, applyObject, deleteObject, OwnershipConflict, orphanedChildren } from './apply.ts';
 import { type DeletionStep, DRAIN_FINALIZER, DRAIN_POLL_MS, deletionStep, type WorkerState } from './deletion.ts';
 import { desiredPipeline, type Images } from './desired.ts';
 import type { EventSink } from './events.ts';
@@ -245,14 +245,18 @@ export class Reconciler {
     try {
       for (const obj of desired) {
         const live = this.d.children[String(obj.kind)]?.get(`${ns}/${obj.metadata.name}`);
-        results.push(await applyObject(this.d.client, obj, live));
+        results.push(await applyObject(this.d.client, p.metadata.uid ?? '', obj, live));
       }
       for (const orphan of orphanedChildren(p.metadata.uid ?? '', desired, this.liveChildren(ns, p.metadata.name))) {
         results.push(await deleteObject(this.d.client, orphan));
       }
       return results;
     } catch (err) {
-      if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
+      if (err instanceof OwnershipConflict) {
+        // Not in the cache (no labels of ours), so no watch brings the next reconcile: the queue's backoff
+        // retries until the user has removed or renamed it.
+        await this.writeStatus(p, { problem: { reason: 'NameConflict', message: err.message } }, log);
+      } else if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
         // The API server refused what we rendered: tell the user (an object of the same name owned by
         // another controller, a quota, an admission webhook), then retry with backoff.
         await this.writeStatus(

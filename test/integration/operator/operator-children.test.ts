@@ -1,6 +1,6 @@
 // The operator against the real kube-apiserver (operator-setup.ts): what it writes for a pipeline (every
 // child, owned and labelled; PgBouncer on or off; a Deployment or a StatefulSet; an orphan of the same name
-// adopted), its status, and what it never writes.
+// never taken over), its status, and what it never writes.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -151,18 +151,33 @@ describe('operator: the children and status of an IngestPipeline', () => {
     assert.equal(await exists(paths.statefulset(c.ns, 'zeta-worker')), false);
   });
 
-  test('an object of the same name that the operator does not own is adopted', async () => {
+  test('an object of the same name that the operator does not own is never taken over: Degraded names it', async () => {
     await apply(c.ns, secretYaml('eps-pg', { username: 'e', password: 'e' }));
-    await apply(c.ns, 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: eps-worker-config}\ndata: {stale: "yes"}\n');
+    await apply(c.ns, 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: eps-worker-config}\ndata: {mine: "yes"}\n');
     await apply(c.ns, apiPipeline(c.ns, 'eps', {}, 'eps-pg'));
-    const p = await c.pipeline('eps');
+    const p = await eventually(
+      async () => {
+        const p = await c.pipeline('eps');
+        const degraded = condition(p, 'Degraded');
+        assert.equal(degraded?.status, 'True');
+        assert.equal(degraded?.reason, 'NameConflict');
+        assert.match(degraded?.message ?? '', /ConfigMap eps-worker-config .*not owned by this pipeline/);
+        return p;
+      },
+      { what: 'Degraded NameConflict' },
+    );
+    const cm = await get<{ data: Record<string, string> }>(paths.configmap(c.ns, 'eps-worker-config'));
+    assert.deepEqual(cm.data, { mine: 'yes' }, 'the foreign ConfigMap is left as it was');
+    assert.equal(cm.metadata.ownerReferences, undefined);
+    // Once the user removes it, the operator creates its own.
+    await kubectl(['delete', 'configmap', 'eps-worker-config', '-n', c.ns]);
     await eventually(
       async () => {
-        const cm = await get<{ data: Record<string, string> }>(paths.configmap(c.ns, 'eps-worker-config'));
-        assert.equal(cm.metadata.ownerReferences?.[0]?.uid, p.metadata.uid);
-        assert.ok(cm.data['pipeline.yaml']);
+        const own = await get<{ data: Record<string, string> }>(paths.configmap(c.ns, 'eps-worker-config'));
+        assert.equal(own.metadata.ownerReferences?.[0]?.uid, p.metadata.uid);
+        assert.ok(own.data['pipeline.yaml']);
       },
-      { what: 'orphan adopted' },
+      { what: 'own ConfigMap created after the conflict is gone', timeoutMs: 60_000 },
     );
   });
 
