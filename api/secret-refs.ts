@@ -43,3 +43,23 @@ export function secretReferences(r: ResolvedPipeline): SecretKeyReference[] {
 
 /** Names of the Secrets a pipeline needs, each once. */
 export const secretNames = (r: ResolvedPipeline) => [...new Set(secretReferences(r).map((x) => x.secret))];
+
+/**
+ * The references the worker itself reads: all but the autoscaler's monitoring credentials, which only the
+ * operator uses. Worker pods mount exactly these keys and nothing else of a Secret.
+ */
+export const workerSecretReferences = (r: ResolvedPipeline): SecretKeyReference[] =>
+  secretReferences(r).filter((x) => !x.field.startsWith('spec.autoscaling.'));
+
+/** Secret name → the keys of it the worker reads, Secrets in name order. */
+export function workerSecretKeys(r: ResolvedPipeline): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const ref of workerSecretReferences(r).sort((a, b) =>
+    a.secret < b.secret ? -1 : a.secret > b.secret ? 1 : 0,
+  )) {
+    const keys = out.get(ref.secret) ?? [];
+    if (!keys.includes(ref.key)) keys.push(ref.key);
+    out.set(ref.secret, keys);
+  }
+  return out;
+}

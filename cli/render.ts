@@ -18,9 +18,10 @@ StatefulSet), its ConfigMap, ServiceAccount, Role, RoleBinding, PodDisruptionBud
 Deployment, Service, ConfigMap and Secret. Owner references are left out (the pipeline has no uid yet).
 
   -f, --file FILE          pipeline file, or - for standard input
-      --secrets-dir DIR    read the referenced Secrets from DIR/<secret>/<key>: the config hash then covers
-                           them and PgBouncer's auth file holds the real credentials (printed!). Without it,
-                           the auth file holds a placeholder.
+      --secrets-dir DIR    read the referenced Secrets from DIR/<secret>/<key>: they are checked and
+                           PgBouncer's auth file holds the real credentials (printed!). Without it, the auth
+                           file holds a placeholder. The pod hashes never cover Secrets here: the operator
+                           hashes their resourceVersions, which files do not have.
       --worker-image IMAGE     as the operator's flag
       --pgbouncer-image IMAGE  as the operator's flag`;
 

@@ -30,9 +30,15 @@ test('a missing Secret blocks the pipeline: the problem names it and nothing is 
   assert.deepEqual(d.sizes, { replicas: 1, flushers: r.flusher.flushers, poolSize: 10 }, 'sizes still known');
 });
 
-test('with the Secrets, PgBouncer authenticates with the PostgreSQL credentials and the pods hash them', () => {
+const versions = (pg = '1') =>
+  new Map([
+    ['mqtt-creds', '7'],
+    ['pg-creds', pg],
+  ]);
+
+test('with the Secrets, PgBouncer authenticates with the PostgreSQL credentials and the pods hash their versions', () => {
   const { p, r } = pipeline();
-  const d = desiredPipeline({ pipeline: p, resolved: r, secretData: secrets() });
+  const d = desiredPipeline({ pipeline: p, resolved: r, secretData: secrets(), secretVersions: versions() });
   assert.equal(d.problem, undefined);
   assert.deepEqual(d.secretRefs.map((x) => `${x.secret}/${x.key}`).sort(), [
     'mqtt-creds/password',
@@ -44,9 +50,24 @@ test('with the Secrets, PgBouncer authenticates with the PostgreSQL credentials 
   assert.equal(Buffer.from(auth?.data?.['userlist.txt'] ?? '', 'base64').toString(), '"ingest" "pw"\n');
   const hash = (o: { objects: unknown[] }, kind: string, name: string) =>
     find(o.objects, kind, name)?.spec?.template?.metadata.annotations[CONFIG_HASH_ANNOTATION];
-  const rotated = desiredPipeline({ pipeline: p, resolved: r, secretData: secrets('new') });
+  const rotated = desiredPipeline({
+    pipeline: p,
+    resolved: r,
+    secretData: secrets('new'),
+    secretVersions: versions('2'),
+  });
   assert.notEqual(hash(rotated, 'StatefulSet', 'fleet-worker'), hash(d, 'StatefulSet', 'fleet-worker'));
   assert.notEqual(hash(rotated, 'Deployment', 'fleet-pgbouncer'), hash(d, 'Deployment', 'fleet-pgbouncer'));
+  // The annotations anyone who may view pods can read reveal nothing about the values: the same versions
+  // with another password give the same hashes, so a guessed password cannot be checked against them.
+  const guessed = desiredPipeline({
+    pipeline: p,
+    resolved: r,
+    secretData: secrets('guess'),
+    secretVersions: versions(),
+  });
+  assert.equal(hash(guessed, 'StatefulSet', 'fleet-worker'), hash(d, 'StatefulSet', 'fleet-worker'));
+  assert.equal(hash(guessed, 'Deployment', 'fleet-pgbouncer'), hash(d, 'Deployment', 'fleet-pgbouncer'));
 });
 
 test('offline (no Secret data) nothing is checked and the auth file holds a placeholder', () => {

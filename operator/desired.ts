@@ -22,6 +22,8 @@ export interface DesiredInput {
    * is checked, the pod hashes leave Secrets out and PgBouncer's auth file holds a placeholder.
    */
   secretData?: Map<string, SecretData>;
+  /** resourceVersion of each referenced Secret that exists: the pod hashes follow these, never the values. */
+  secretVersions?: Map<string, string>;
   images?: Images;
 }
 
@@ -35,7 +37,13 @@ export interface DesiredPipeline {
   objects: KubeObject[];
 }
 
-export function desiredPipeline({ pipeline, resolved, secretData, images = {} }: DesiredInput): DesiredPipeline {
+export function desiredPipeline({
+  pipeline,
+  resolved,
+  secretData,
+  secretVersions,
+  images = {},
+}: DesiredInput): DesiredPipeline {
   const sizes = effectiveSizes(pipeline, resolved);
   const secretRefs = secretReferences(resolved);
   const problem = secretData ? secretProblem(resolved.namespace, secretRefs, secretData) : undefined;
@@ -43,7 +51,7 @@ export function desiredPipeline({ pipeline, resolved, secretData, images = {} }:
   const objects = renderAll(pipeline, resolved, {
     ...images,
     ...sizes,
-    ...(secretData ? { secretData } : {}),
+    ...(secretVersions ? { secretVersions } : {}),
     ...(secretData && resolved.sink.pgbouncer.enabled ? { pgCredentials: credentialsOf(resolved, secretData) } : {}),
   });
   return { sizes, secretRefs, objects };

@@ -207,8 +207,8 @@ export class Reconciler {
       return 'problem';
     }
     const r = checked.resolved;
-    const secretData = await this.readSecrets(key, ns, r);
-    const desired = desiredPipeline({ pipeline: p, resolved: r, secretData, images: this.d.render });
+    const { secretData, secretVersions } = await this.readSecrets(key, ns, r);
+    const desired = desiredPipeline({ pipeline: p, resolved: r, secretData, secretVersions, images: this.d.render });
     if (desired.problem) {
       log.warn({ reason: desired.problem.reason }, desired.problem.message);
       await this.writeStatus(p, { problem: desired.problem }, log);
@@ -219,19 +219,26 @@ export class Reconciler {
     return 'success';
   }
 
-  /** The data of every Secret the pipeline references and that exists; remembers who uses which. */
-  private async readSecrets(key: string, ns: string, r: ResolvedPipeline): Promise<Map<string, SecretData>> {
+  /** The data and version of every Secret the pipeline references and that exists; remembers who uses which. */
+  private async readSecrets(
+    key: string,
+    ns: string,
+    r: ResolvedPipeline,
+  ): Promise<{ secretData: Map<string, SecretData>; secretVersions: Map<string, string> }> {
     const secrets = referencedSecrets(r);
     this.indexSecrets(
       key,
       secrets.map((s) => `${ns}/${s}`),
     );
-    const data = new Map<string, SecretData>();
+    const secretData = new Map<string, SecretData>();
+    const secretVersions = new Map<string, string>();
     for (const name of secrets) {
       const d = await this.readSecret(ns, name);
-      if (d) data.set(name, d);
+      if (!d) continue;
+      secretData.set(name, d);
+      secretVersions.set(name, this.secretCache.get(`${ns}/${name}`)?.rv ?? '');
     }
-    return data;
+    return { secretData, secretVersions };
   }
 
   /** Server-side applies every desired object, then deletes the children it no longer renders. */

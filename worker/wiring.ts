@@ -5,7 +5,7 @@
 
 import type { ResolvedPipeline } from '../api/defaults.ts';
 import { loadSinglePipeline } from '../api/load-pipeline.ts';
-import { secretReferences } from '../api/secret-refs.ts';
+import { workerSecretReferences } from '../api/secret-refs.ts';
 import { pgClientConfig, s3ClientConfig } from '../common/client-options.ts';
 import type { Logger } from '../common/logger.ts';
 import { SecretsDir } from '../common/secrets-dir.ts';
@@ -38,7 +38,7 @@ export function loadPipelineAndSecrets(
     return { exitCode: 2 };
   }
   const secrets = new SecretsDir(secretsDir);
-  const missing = secrets.missing(secretReferences(p));
+  const missing = secrets.missing(workerSecretReferences(p));
   if (missing.length > 0) {
     console.error(`mqtt2pg ${command}: ${missing.join('\n')}`);
     return { exitCode: 1 };

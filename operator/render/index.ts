@@ -3,6 +3,7 @@
 // configuration before the workloads that mount them.
 
 import type { ResolvedPipeline } from '../../api/defaults.ts';
+import { workerSecretKeys } from '../../api/secret-refs.ts';
 import type { IngestPipeline } from '../../api/types.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import { renderWorkerConfig, workerConfigHashInput } from './config.ts';
@@ -21,19 +22,29 @@ export interface RenderOptions {
   flushers?: number;
   poolSize?: number;
   replicas?: number;
-  /** Data of every referenced Secret (name → key → base64), so rotating one rolls the workers. */
-  secretData?: Map<string, Record<string, string>>;
+  /**
+   * resourceVersion of every referenced Secret (name → version), so rotating one rolls the pods that read it.
+   * Versions, never values: the pod annotations are readable by anyone who may view pods, and a hash of a
+   * password can be guessed offline. Absent offline (`mqtt2pg render`): the hashes then leave Secrets out.
+   */
+  secretVersions?: Map<string, string>;
   /** The PostgreSQL credentials for PgBouncer's auth file. */
   pgCredentials?: PgBouncerCredentials;
+}
+
+/** The versions of `secrets` (null offline), in name order. */
+export function secretVersionsOf(names: string[], versions?: Map<string, string>): Array<[string, string]> | null {
+  if (!versions) return null;
+  return [...new Set(names)].sort().map((s) => [s, versions.get(s) ?? '']);
 }
 
 export function workerPodHash(
   p: IngestPipeline,
   r: ResolvedPipeline,
   flushers: number,
-  secretData?: Map<string, Record<string, string>>,
+  secretVersions?: Map<string, string>,
 ) {
-  const secrets = secretData ? [...secretData.entries()].sort(([a], [b]) => (a < b ? -1 : 1)) : null;
+  const secrets = secretVersionsOf([...workerSecretKeys(r).keys()], secretVersions);
   return stableHash({ config: workerConfigHashInput(p, r, flushers), secrets });
 }
 
@@ -48,6 +59,10 @@ export function renderAll(p: IngestPipeline, r: ResolvedPipeline, o: RenderOptio
         image: r.sink.pgbouncer.image ?? o.pgbouncerImage ?? DEFAULT_PGBOUNCER_IMAGE,
         poolSize: o.poolSize ?? r.sink.pgbouncer.poolSize,
         ...(o.pgCredentials ? { credentials: o.pgCredentials } : {}),
+        secretVersions: secretVersionsOf(
+          [r.sink.postgres.credentials.name, ...(r.sink.postgres.ca ? [r.sink.postgres.ca.name] : [])],
+          o.secretVersions,
+        ),
       }) as KubeObject[]),
     );
   }
@@ -55,7 +70,7 @@ export function renderAll(p: IngestPipeline, r: ResolvedPipeline, o: RenderOptio
     renderWorker(p, r, {
       image: p.spec.image ?? o.workerImage ?? DEFAULT_WORKER_IMAGE,
       replicas: o.replicas ?? r.replicas,
-      configHash: workerPodHash(p, r, flushers, o.secretData),
+      configHash: workerPodHash(p, r, flushers, o.secretVersions),
     }) as KubeObject,
   );
   out.push(renderPdb(p, r) as KubeObject);

@@ -52,7 +52,7 @@ test('pgbouncer.ini pools transactions in front of the spec database with the sp
 test('the auth Secret holds the credentials; the ConfigMap never does', () => {
   const { p, r } = pipeline();
   const { cm, secret } = parts(
-    renderPgBouncer(p, r, { image: DEFAULT_PGBOUNCER_IMAGE, poolSize: 10, credentials: creds }),
+    renderPgBouncer(p, r, { image: DEFAULT_PGBOUNCER_IMAGE, poolSize: 10, credentials: creds, secretVersions: null }),
   );
   assert.equal(secret.kind, 'Secret');
   const userlist = Buffer.from(secret.data['userlist.txt'] ?? '', 'base64').toString();
@@ -64,16 +64,22 @@ test('userlist lines double embedded quotes', () => {
   assert.equal(userlistLine({ username: 'a"b', password: 'p' }), '"a""b" "p"\n');
 });
 
-const poolHash = (spec: Parameters<typeof pipeline>[0], password: string, poolSize: number) => {
+const poolHash = (spec: Parameters<typeof pipeline>[0], version: string, poolSize: number, password = 'pw') => {
   const { p, r } = pipeline(spec);
-  return parts(renderPgBouncer(p, r, { image: 'x', poolSize, credentials: { username: 'u', password } })).deploy.spec
-    .template.metadata.annotations[CONFIG_HASH_ANNOTATION];
+  const input = {
+    image: 'x',
+    poolSize,
+    credentials: { username: 'u', password },
+    secretVersions: [['pg-creds', version]],
+  };
+  return parts(renderPgBouncer(p, r, input as never)).deploy.spec.template.metadata.annotations[CONFIG_HASH_ANNOTATION];
 };
 
-test('the Deployment rolls when the password changes', () => {
+test('the Deployment rolls when the credentials Secret changes; its hash says nothing about the password', () => {
   for (const spec of [{}, { autoscaling: { enabled: true } }]) {
     assert.equal(poolHash(spec, 'a', 10), poolHash(spec, 'a', 10));
-    assert.notEqual(poolHash(spec, 'a', 10), poolHash(spec, 'b', 10));
+    assert.notEqual(poolHash(spec, 'a', 10), poolHash(spec, 'b', 10), 'a new Secret version rolls the pods');
+    assert.equal(poolHash(spec, 'a', 10, 'pw'), poolHash(spec, 'a', 10, 'guess'), 'the password is not an input');
   }
 });
 
@@ -109,7 +115,9 @@ test('the Service exposes 6432 to the workers and selects only PgBouncer pods', 
       pgbouncer: { replicas: 2 },
     },
   });
-  const { svc, deploy } = parts(renderPgBouncer(p, r, { image: 'img', poolSize: 10, credentials: creds }));
+  const { svc, deploy } = parts(
+    renderPgBouncer(p, r, { image: 'img', poolSize: 10, credentials: creds, secretVersions: null }),
+  );
   assert.equal(svc.metadata.name, 'fleet-pgbouncer');
   assert.deepEqual(
     svc.spec.ports.map((x) => x.port),
@@ -134,7 +142,9 @@ test('a CA for PostgreSQL is mounted into PgBouncer and named in its config', ()
       },
     },
   });
-  const { cm, deploy } = parts(renderPgBouncer(p, r, { image: 'img', poolSize: 10, credentials: creds }));
+  const { cm, deploy } = parts(
+    renderPgBouncer(p, r, { image: 'img', poolSize: 10, credentials: creds, secretVersions: null }),
+  );
   assert.match(cm.data['pgbouncer.ini'] ?? '', /^server_tls_ca_file = \/etc\/pgbouncer-server-ca\/ca\.crt$/m);
   assert.equal(deploy.spec.template.spec.volumes?.find((v) => v.name === 'server-ca')?.secret?.secretName, 'pg-ca');
 });

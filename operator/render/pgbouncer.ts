@@ -29,6 +29,8 @@ export interface PgBouncerInput {
   poolSize: number;
   /** Read from the referenced Secret; absent when rendering offline (`mqtt2pg render` without --secrets-dir). */
   credentials?: PgBouncerCredentials;
+  /** Versions of the credentials and CA Secrets (null offline): a rotation rolls PgBouncer, revealing nothing. */
+  secretVersions: Array<[string, string]> | null;
 }
 
 /** A userlist.txt line: both fields double-quoted, a quote inside doubled (PgBouncer's own escaping). */
@@ -136,7 +138,7 @@ export function renderPgBouncer(p: IngestPipeline, r: ResolvedPipeline, input: P
   const sizeLive = r.autoscaling.enabled;
   const hash = stableHash({
     ini: pgbouncerIni(r, sizeLive ? 0 : input.poolSize),
-    auth,
+    secrets: input.secretVersions,
     ca: r.sink.postgres.ca ?? null,
   });
   return [

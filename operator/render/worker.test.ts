@@ -131,21 +131,35 @@ test('resources, image, scheduling and pod metadata come from the spec', () => {
   assert.equal((meta.annotations as Record<string, string>).a, 'b');
 });
 
-test('the pod hash follows the config and the referenced Secrets, not unrelated changes', () => {
+test('the pod hash follows the config and the referenced Secrets’ versions, not unrelated changes', () => {
   const { p, r } = pipeline();
-  const secrets = (password: string) =>
+  const secrets = (pgVersion: string) =>
     new Map([
-      ['pg-creds', { username: 'dXNlcg==', password }],
-      ['mqtt-creds', { username: 'bQ==', password: 'cA==' }],
+      ['pg-creds', pgVersion],
+      ['mqtt-creds', '41'],
     ]);
-  const base = workerPodHash(p, r, 2, secrets('cDE='));
-  assert.equal(workerPodHash(p, r, 2, secrets('cDE=')), base, 'stable');
-  assert.notEqual(workerPodHash(p, r, 2, secrets('cDI=')), base, 'a rotated password rolls the pods');
+  const base = workerPodHash(p, r, 2, secrets('100'));
+  assert.equal(workerPodHash(p, r, 2, secrets('100')), base, 'stable');
+  assert.notEqual(workerPodHash(p, r, 2, secrets('101')), base, 'a rotated Secret rolls the pods');
   const changed = pipeline({ sink: { ...p.spec.sink, table: 'other' } });
-  assert.notEqual(workerPodHash(changed.p, changed.r, 2, secrets('cDE=')), base, 'a config change rolls the pods');
+  assert.notEqual(workerPodHash(changed.p, changed.r, 2, secrets('100')), base, 'a config change rolls the pods');
   const scaled = pipeline({ replicas: 5 });
-  assert.equal(workerPodHash(scaled.p, scaled.r, 2, secrets('cDE=')), base, 'scaling does not roll the pods');
-  const objects = renderAll(p, r, { secretData: secrets('cDE=') });
+  assert.equal(workerPodHash(scaled.p, scaled.r, 2, secrets('100')), base, 'scaling does not roll the pods');
+  const objects = renderAll(p, r, { secretVersions: secrets('100') });
   const w = objects.find((o) => o.metadata.name === 'fleet-worker' && o.kind === 'StatefulSet') as unknown as Workload;
   assert.equal(w.spec.template.metadata.annotations[CONFIG_HASH_ANNOTATION], base);
+});
+
+test('worker pods mount only the Secret keys the worker reads, never the autoscaler’s monitoring credentials', () => {
+  const { p, r } = pipeline({
+    autoscaling: {
+      enabled: true,
+      postgresMonitoring: { credentialsSecretRef: { name: 'pg-monitor' } },
+    },
+  });
+  const spec = podSpec(renderWorker(p, r, input));
+  const mounted = (spec.volumes ?? [])
+    .filter((v) => v.secret)
+    .map((v) => `${v.secret?.secretName}: ${(v.secret?.items ?? []).map((i) => i.key).join(',')}`);
+  assert.deepEqual(mounted, ['mqtt-creds: username,password', 'pg-creds: username,password']);
 });

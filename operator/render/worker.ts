@@ -13,7 +13,7 @@ import {
   WORKER_WAL_DIR,
 } from '../../api/contract.ts';
 import { DEFAULT_IMAGE_PULL_POLICY, type ResolvedPipeline } from '../../api/defaults.ts';
-import { secretNames } from '../../api/secret-refs.ts';
+import { workerSecretKeys } from '../../api/secret-refs.ts';
 import type { IngestPipeline } from '../../api/types.ts';
 import { CONFIG_HASH_ANNOTATION, names, objectMeta, quantity, selectorLabels, labels as stdLabels } from './meta.ts';
 
@@ -29,7 +29,7 @@ export interface WorkerInput {
   image: string;
   /** Worker pods now: the spec's, or the autoscaler's. */
   replicas: number;
-  /** Hash of the restart-relevant config and the referenced Secrets' data; a change rolls the pods. */
+  /** Hash of the restart-relevant config and the referenced Secrets' versions; a change rolls the pods. */
   configHash: string;
 }
 
@@ -41,13 +41,14 @@ const secretVolume = (i: number) => `secret-${i}`;
 const healthGet = (path: string) => ({ path, port: WORKER_PORTS.health.name });
 
 export function workerPodSpec(p: IngestPipeline, r: ResolvedPipeline, input: WorkerInput): V1PodSpec {
-  const secrets = secretNames(r);
+  // Only the keys the worker reads: a Secret that also holds other credentials exposes none of them.
+  const secrets = [...workerSecretKeys(r)];
   const n = names(r.name);
   const mounts: V1VolumeMount[] = [
     { name: 'config', mountPath: WORKER_CONFIG_DIR, readOnly: true },
     { name: 'wal', mountPath: WORKER_WAL_DIR },
     { name: 'tmp', mountPath: '/tmp' },
-    ...secrets.map((s, i) => ({ name: secretVolume(i), mountPath: `${DEFAULT_SECRETS_DIR}/${s}`, readOnly: true })),
+    ...secrets.map(([s], i) => ({ name: secretVolume(i), mountPath: `${DEFAULT_SECRETS_DIR}/${s}`, readOnly: true })),
   ];
   const volumes: V1Volume[] = [
     // No subPath: a ConfigMap mounted as a directory follows updates, so flusher changes apply live.
@@ -57,7 +58,10 @@ export function workerPodSpec(p: IngestPipeline, r: ResolvedPipeline, input: Wor
     },
     ...(isPersistent(r) ? [] : [{ name: 'wal', emptyDir: { sizeLimit: quantity(r.wal.storage.sizeBytes) } }]),
     { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
-    ...secrets.map((s, i) => ({ name: secretVolume(i), secret: { secretName: s, defaultMode: 0o440 } })),
+    ...secrets.map(([s, keys], i) => ({
+      name: secretVolume(i),
+      secret: { secretName: s, defaultMode: 0o440, items: keys.map((key) => ({ key, path: key })) },
+    })),
   ];
   const container: V1Container = {
     name: 'worker',
