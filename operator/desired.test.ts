@@ -107,3 +107,24 @@ test('the operator’s default images apply unless the spec names its own', () =
   assert.equal(image({}), 'mirror/mqtt2pg:1');
   assert.equal(image({ image: 'own/mqtt2pg:2' }), 'own/mqtt2pg:2');
 });
+
+test('a user name that would inject settings into PgBouncer’s files is refused, naming the Secret key', () => {
+  const { p, r } = pipeline();
+  const data = secrets();
+  data.set('pg-creds', { username: b64('ingest\nadmin_users = evil'), password: b64('pw') });
+  const d = desiredPipeline({ pipeline: p, resolved: r, secretData: data });
+  assert.equal(d.problem?.reason, 'InvalidCredentials');
+  assert.match(d.problem?.message ?? '', /Secret "pg-creds" key "username" holds a user name PgBouncer cannot list/);
+  assert.deepEqual(d.objects, []);
+  data.set('pg-creds', { username: b64('ingest'), password: b64('p\u0000w') });
+  assert.match(
+    desiredPipeline({ pipeline: p, resolved: r, secretData: data }).problem?.message ?? '',
+    /key "password" holds a control character/,
+  );
+  data.set('pg-creds', { username: b64('ingest'), password: b64('p w"x\n') });
+  assert.equal(
+    desiredPipeline({ pipeline: p, resolved: r, secretData: data }).problem,
+    undefined,
+    'quotes and a trailing newline are fine',
+  );
+});

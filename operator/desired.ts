@@ -9,7 +9,13 @@ import { effectiveSizes, type Sizes } from '../api/sizes.ts';
 import type { IngestPipeline } from '../api/types.ts';
 import { type RenderOptions, renderAll } from './render/index.ts';
 import type { KubeObject } from './runtime/kube.ts';
-import { credentialsOf, type SecretData, type SecretProblem, secretProblem } from './secrets.ts';
+import {
+  credentialsOf,
+  pgbouncerCredentialsProblem,
+  type SecretData,
+  type SecretProblem,
+  secretProblem,
+} from './secrets.ts';
 
 /** The operator-wide defaults (--worker-image, --pgbouncer-image); the spec's own images win. */
 export type Images = Pick<RenderOptions, 'workerImage' | 'pgbouncerImage'>;
@@ -46,13 +52,16 @@ export function desiredPipeline({
 }: DesiredInput): DesiredPipeline {
   const sizes = effectiveSizes(pipeline, resolved);
   const secretRefs = secretReferences(resolved);
-  const problem = secretData ? secretProblem(resolved.namespace, secretRefs, secretData) : undefined;
-  if (problem) return { sizes, secretRefs, problem, objects: [] };
+  const missing = secretData ? secretProblem(resolved.namespace, secretRefs, secretData) : undefined;
+  if (missing) return { sizes, secretRefs, problem: missing, objects: [] };
+  const pgCredentials = secretData && resolved.sink.pgbouncer.enabled ? credentialsOf(resolved, secretData) : undefined;
+  const invalid = pgCredentials && pgbouncerCredentialsProblem(resolved, pgCredentials);
+  if (invalid) return { sizes, secretRefs, problem: invalid, objects: [] };
   const objects = renderAll(pipeline, resolved, {
     ...images,
     ...sizes,
     ...(secretVersions ? { secretVersions } : {}),
-    ...(secretData && resolved.sink.pgbouncer.enabled ? { pgCredentials: credentialsOf(resolved, secretData) } : {}),
+    ...(pgCredentials ? { pgCredentials } : {}),
   });
   return { sizes, secretRefs, objects };
 }

@@ -10,7 +10,7 @@ import type { PgBouncerCredentials } from './render/pgbouncer.ts';
 export type SecretData = Record<string, string>;
 
 export interface SecretProblem {
-  reason: 'SecretNotFound' | 'SecretKeyMissing';
+  reason: 'SecretNotFound' | 'SecretKeyMissing' | 'InvalidCredentials';
   message: string;
 }
 
@@ -59,4 +59,33 @@ export function credentialsOf(r: ResolvedPipeline, data: Map<string, SecretData>
   const c = r.sink.postgres.credentials;
   const d = data.get(c.name) ?? {};
   return { username: secretText(d[c.usernameKey]), password: secretText(d[c.passwordKey]) };
+}
+
+/**
+ * PgBouncer's files are line- and list-based: the user name goes into admin_users/stats_users (a comma list)
+ * and both values into userlist.txt. A value that cannot be written there as itself is refused rather than
+ * escaped into something else, or a newline in a user name would inject settings into PgBouncer's config.
+ */
+export function pgbouncerCredentialsProblem(r: ResolvedPipeline, c: PgBouncerCredentials): SecretProblem | undefined {
+  const ref = r.sink.postgres.credentials;
+  const where = (key: string) => `spec.sink.postgres.credentialsSecretRef: Secret "${ref.name}" key "${key}"`;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  const control = /[\u0000-\u001f\u007f]/;
+  const problems: string[] = [];
+  if (c.username === '') problems.push(`${where(ref.usernameKey)} is empty`);
+  if (/[\s,"'=;#\\]/.test(c.username) || control.test(c.username)) {
+    problems.push(
+      `${where(ref.usernameKey)} holds a user name PgBouncer cannot list (white space, a control character or one of , " ' = ; # \\); use a plain role name`,
+    );
+  }
+  if (control.test(c.password)) {
+    problems.push(
+      `${where(ref.passwordKey)} holds a control character (a trailing newline is dropped; others are not allowed)`,
+    );
+  }
+  if (problems.length === 0) return undefined;
+  return {
+    reason: 'InvalidCredentials',
+    message: `${problems.join('; ')}; with spec.sink.pgbouncer.enabled the operator writes them into PgBouncer's files`,
+  };
 }
