@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkPipeline } from './check.ts';
-import { DEFAULT_IMAGE_PULL_POLICY, type ResolvedPipeline } from './defaults.ts';
+import { DEFAULT_IMAGE_PULL_POLICY, DEFAULT_METRICS_FROM, type ResolvedPipeline } from './defaults.ts';
 import { BYTES_PATTERN, DURATION_PATTERN, specSchema } from './schema.ts';
 import type { Schema } from './schema-builders.ts';
 import { API_VERSION, type IngestPipeline, type IngestPipelineSpec, KIND } from './types.ts';
@@ -144,6 +144,13 @@ const EXPECTED: Record<string, Expectation> = {
   imagePullPolicy: { applied: () => DEFAULT_IMAGE_PULL_POLICY },
   terminationGracePeriodSeconds: { applied: (r) => r.terminationGracePeriodSeconds },
   logLevel: { applied: (r) => r.logLevel },
+  'networkPolicy.enabled': { applied: (r) => r.networkPolicy.enabled },
+  'networkPolicy.metricsFrom': {
+    text: 'Prometheus pods in any namespace',
+    applied: (r) => r.networkPolicy.metricsFrom,
+    // The constant itself (compared by identity); operator/render/network-policy.test.ts checks what it holds.
+    means: () => DEFAULT_METRICS_FROM,
+  },
 };
 
 interface Documented {

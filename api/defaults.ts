@@ -2,7 +2,13 @@
 // default would show as drift in Argo CD). Every default is documented in the field's description.
 
 import { clamp } from './sizes.ts';
-import type { BasicAuthSecretRef, IngestPipeline, S3CredentialsSecretRef, SecretKeyRef } from './types.ts';
+import type {
+  BasicAuthSecretRef,
+  IngestPipeline,
+  NetworkPolicyPeerSpec,
+  S3CredentialsSecretRef,
+  SecretKeyRef,
+} from './types.ts';
 import { parseBytes, parseDurationMs } from './units.ts';
 
 /**
@@ -111,7 +117,13 @@ export interface ResolvedPipeline {
   replicas: number;
   terminationGracePeriodSeconds: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  networkPolicy: { enabled: boolean; metricsFrom: NetworkPolicyPeerSpec[] };
 }
+
+/** Who scrapes worker metrics by default: Prometheus pods as the Prometheus Operator labels them, anywhere. */
+export const DEFAULT_METRICS_FROM: NetworkPolicyPeerSpec[] = [
+  { namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } },
+];
 
 export const DEFAULT_TOPIC_FILTER = 't/+/d/+/evt/#';
 /** Applied where they are used (the worker pod, the autoscaler's loop), not on the resolved pipeline. */
@@ -274,5 +286,9 @@ export function resolvePipeline(p: IngestPipeline): ResolvedPipeline {
     replicas,
     terminationGracePeriodSeconds: p.spec.terminationGracePeriodSeconds ?? 60,
     logLevel: p.spec.logLevel ?? 'info',
+    networkPolicy: {
+      enabled: p.spec.networkPolicy?.enabled ?? true,
+      metricsFrom: p.spec.networkPolicy?.metricsFrom ?? DEFAULT_METRICS_FROM,
+    },
   };
 }

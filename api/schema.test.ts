@@ -109,6 +109,7 @@ const everything: IngestPipeline = {
     },
     terminationGracePeriodSeconds: 60,
     logLevel: 'info',
+    networkPolicy: { enabled: true, metricsFrom: [{ namespaceSelector: {}, podSelector: {} }] },
   },
 };
 

@@ -328,6 +328,21 @@ const podSchema: Schema = obj('Scheduling and metadata for worker pods.', {
   priorityClassName: str('PriorityClass of worker pods.', { pattern: K8S_NAME_PATTERN, maxLength: 253 }),
 });
 
+const networkPolicySchema: Schema = obj(
+  'NetworkPolicies the operator renders for the pipeline: PgBouncer takes connections only from the pipeline’s workers and the operator; the workers’ metrics and health ports only from the operator and metricsFrom. Egress is not restricted.',
+  {
+    enabled: bool('Render the NetworkPolicies (needs a network plugin that enforces them). Defaults to true.'),
+    metricsFrom: arr(
+      'Who may scrape the worker metrics besides the operator, as NetworkPolicy peers; the default is podSelector app.kubernetes.io/name=prometheus with namespaceSelector {}, the label the Prometheus Operator gives its pods. Defaults to Prometheus pods in any namespace.',
+      obj('A NetworkPolicy peer.', {
+        namespaceSelector: passthrough('A label selector for namespaces.'),
+        podSelector: passthrough('A label selector for pods.'),
+      }),
+      { maxItems: 16 },
+    ),
+  },
+);
+
 export const specSchema: Schema = obj(
   'Desired state of the pipeline: an MQTT shared subscription ingested into PostgreSQL.',
   {
@@ -357,6 +372,7 @@ export const specSchema: Schema = obj(
       { minimum: 10, maximum: 3600 },
     ),
     logLevel: str('Worker log level. Defaults to info.', { enum: ['trace', 'debug', 'info', 'warn', 'error'] }),
+    networkPolicy: networkPolicySchema,
   },
   { required: ['source', 'sink'] },
 );

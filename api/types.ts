@@ -164,6 +164,18 @@ export interface IngestPipelineSpec {
   pod?: PodSpecOverrides;
   terminationGracePeriodSeconds?: number;
   logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  networkPolicy?: NetworkPolicySpec;
+}
+
+/** A NetworkPolicy peer as in networking.k8s.io/v1 (label selectors passed through). */
+export interface NetworkPolicyPeerSpec {
+  namespaceSelector?: Record<string, unknown>;
+  podSelector?: Record<string, unknown>;
+}
+
+export interface NetworkPolicySpec {
+  enabled?: boolean;
+  metricsFrom?: NetworkPolicyPeerSpec[];
 }
 
 export interface Condition {

@@ -18,7 +18,7 @@ const render = (...args: string[]) =>
 
 type Obj = { kind: string; metadata: { name: string; namespace: string }; spec?: Record<string, unknown> };
 
-test('the minimal example renders the worker, its config, RBAC, PDB and a PgBouncer', () => {
+test('the minimal example renders the worker, its config, RBAC, PDB, NetworkPolicies and a PgBouncer', () => {
   const r = render('-f', 'manifests/examples/minimal.yaml');
   assert.equal(r.status, 0, r.stderr);
   const objs = loadAll(r.stdout) as Obj[];
@@ -27,6 +27,8 @@ test('the minimal example renders the worker, its config, RBAC, PDB and a PgBoun
     'ConfigMap/telemetry-pgbouncer-config',
     'ConfigMap/telemetry-worker-config',
     'Deployment/telemetry-pgbouncer',
+    'NetworkPolicy/telemetry-pgbouncer',
+    'NetworkPolicy/telemetry-worker',
     'PodDisruptionBudget/telemetry-worker',
     'Role/telemetry-worker',
     'RoleBinding/telemetry-worker',
@@ -94,7 +96,7 @@ test('with --secrets-dir it prints exactly the objects the reconciler applies fo
     secretData,
     images: { workerImage: 'w:1' },
   });
-  assert.equal(desired.objects.length, 10);
+  assert.equal(desired.objects.length, 12);
   assert.deepEqual(loadAll(r.stdout), JSON.parse(JSON.stringify(desired.objects)));
   const auth = (loadAll(r.stdout) as Array<Obj & { data?: Record<string, string> }>).find((o) => o.kind === 'Secret');
   const userlist = Buffer.from(auth?.data?.['userlist.txt'] ?? '', 'base64').toString();

@@ -17,8 +17,11 @@ import {
   secretProblem,
 } from './secrets.ts';
 
-/** The operator-wide defaults (--worker-image, --pgbouncer-image); the spec's own images win. */
-export type Images = Pick<RenderOptions, 'workerImage' | 'pgbouncerImage'>;
+/**
+ * The operator-wide defaults (--worker-image, --pgbouncer-image; the spec's own images win) and where the
+ * operator runs (its NetworkPolicy peer).
+ */
+export type Images = Pick<RenderOptions, 'workerImage' | 'pgbouncerImage' | 'operatorNamespace'>;
 
 export interface DesiredInput {
   pipeline: IngestPipeline;

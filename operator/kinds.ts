@@ -41,6 +41,13 @@ export const CHILD_KINDS: Record<string, ResourceType> = {
     kind: 'PodDisruptionBudget',
     namespaced: true,
   },
+  NetworkPolicy: {
+    group: 'networking.k8s.io',
+    version: 'v1',
+    plural: 'networkpolicies',
+    kind: 'NetworkPolicy',
+    namespaced: true,
+  },
 };
 
 export function childKind(kind: string): ResourceType {

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
-import { HTTP_PATHS } from '../api/contract.ts';
+import { ENV, HTTP_PATHS } from '../api/contract.ts';
 import { closeServer, portOf, serve } from '../common/http-server.ts';
 import { EventRecorder } from './events.ts';
 import { Manager } from './manager.ts';
@@ -74,6 +74,8 @@ export async function runOperator(o: OperatorOptions): Promise<number> {
       render: {
         ...(o.workerImage ? { workerImage: o.workerImage } : {}),
         ...(o.pgbouncerImage ? { pgbouncerImage: o.pgbouncerImage } : {}),
+        // The NetworkPolicies let the operator's own pods in: where it runs, else where its Lease is.
+        operatorNamespace: process.env[ENV.podNamespace] || o.leaseNamespace,
       },
     },
     { log, metrics, events },

@@ -6,11 +6,11 @@ import type { Logger } from 'pino';
 import type { IngestPipeline } from '../api/types.ts';
 import { Autoscaler, type AutoscalerOptions, type PodObject } from './autoscale/autoscaler.ts';
 import { forceDelete } from './deletion.ts';
+import type { Images } from './desired.ts';
 import type { EventSink } from './events.ts';
 import { CHILD_KINDS, PIPELINES, PODS, SECRETS } from './kinds.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { Reconciler } from './reconcile.ts';
-import type { RenderOptions } from './render/index.ts';
 import { MANAGED_SELECTOR, PIPELINE_LABEL } from './render/meta.ts';
 import { InformerSet } from './runtime/informer.ts';
 import { type KubeClient, type KubeObject, keyOf } from './runtime/kube.ts';
@@ -22,7 +22,7 @@ export interface ManagerOptions {
   concurrency: number;
   resyncMs: number;
   watchTimeoutSeconds?: number;
-  render: Pick<RenderOptions, 'workerImage' | 'pgbouncerImage'>;
+  render: Images;
   /** Overrides for the autoscaler (tests: where local worker processes and PgBouncer listen). */
   autoscale?: AutoscalerOptions;
 }

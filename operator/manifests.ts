@@ -17,7 +17,9 @@ const labels = {
   'app.kubernetes.io/version': OPERATOR_VERSION,
 };
 
-const CHILD_VERBS = ['list', 'watch', 'create', 'patch', 'delete'];
+// get: before creating a child, whether an object of its name exists that the operator does not own (the
+// caches hold only its own, labelled objects); list already reads the same data.
+const CHILD_VERBS = ['get', 'list', 'watch', 'create', 'patch', 'delete'];
 
 /** Every rule the operator needs cluster-wide (or, bound by RoleBindings, in each watched namespace). */
 export function clusterRoleRules() {
@@ -35,7 +37,7 @@ export function clusterRoleRules() {
       .map(([group, resources]) => ({ apiGroups: [group], resources: resources.sort(), verbs: CHILD_VERBS })),
     // get: the referenced Secrets' data (PgBouncer auth, the pod hash); list/watch: metadata only, to notice
     // rotations; create/patch/delete: the PgBouncer auth Secret it derives.
-    { apiGroups: [''], resources: ['secrets'], verbs: ['get', ...CHILD_VERBS] },
+    { apiGroups: [''], resources: ['secrets'], verbs: CHILD_VERBS },
     // patch as well: the workers' Role grants create/patch on events, and RBAC lets the operator grant only
     // what it holds itself.
     { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },

@@ -8,6 +8,7 @@ import type { IngestPipeline } from '../../api/types.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import { renderWorkerConfig, workerConfigHashInput } from './config.ts';
 import { DEFAULT_PGBOUNCER_IMAGE, DEFAULT_WORKER_IMAGE, stableHash } from './meta.ts';
+import { DEFAULT_OPERATOR_NAMESPACE, renderNetworkPolicies } from './network-policy.ts';
 import { renderPdb } from './pdb.ts';
 import { type PgBouncerCredentials, renderPgBouncer } from './pgbouncer.ts';
 import { renderRbac } from './rbac.ts';
@@ -18,6 +19,8 @@ export interface RenderOptions {
   workerImage?: string;
   /** Operator-wide default PgBouncer image (--pgbouncer-image); spec.sink.pgbouncer.image wins. */
   pgbouncerImage?: string;
+  /** The operator's namespace, which the NetworkPolicies let in (default mqtt2pg-system). */
+  operatorNamespace?: string;
   /** Sizes in effect when the autoscaler has moved them; otherwise the spec's. */
   flushers?: number;
   poolSize?: number;
@@ -74,5 +77,6 @@ export function renderAll(p: IngestPipeline, r: ResolvedPipeline, o: RenderOptio
     }) as KubeObject,
   );
   out.push(renderPdb(p, r) as KubeObject);
+  out.push(...(renderNetworkPolicies(p, r, o.operatorNamespace ?? DEFAULT_OPERATOR_NAMESPACE) as KubeObject[]));
   return out;
 }

@@ -29,6 +29,8 @@ export const names = (pipeline: string) => ({
   pgbouncer: `${pipeline}-pgbouncer`,
   pgbouncerConfig: `${pipeline}-pgbouncer-config`,
   pgbouncerAuth: `${pipeline}-pgbouncer-auth`,
+  workerNetworkPolicy: `${pipeline}-worker`,
+  pgbouncerNetworkPolicy: `${pipeline}-pgbouncer`,
 });
 
 export const selectorLabels = (pipeline: string, component: Component): Record<string, string> => ({

@@ -55,6 +55,7 @@ export const paths = {
   role: (ns: string, name: string) => `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles/${name}`,
   rolebinding: (ns: string, name: string) => `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings/${name}`,
   pdb: (ns: string, name: string) => `/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets/${name}`,
+  networkpolicy: (ns: string, name: string) => `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/${name}`,
   lease: (ns: string, name: string) => `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${name}`,
 };
 
@@ -70,6 +71,8 @@ export const childPaths = (ns: string, name: string) => [
   paths.service(ns, `${name}-pgbouncer`),
   paths.statefulset(ns, `${name}-worker`),
   paths.pdb(ns, `${name}-worker`),
+  paths.networkpolicy(ns, `${name}-worker`),
+  paths.networkpolicy(ns, `${name}-pgbouncer`),
 ];
 
 export interface PipelineObject extends KubeObject {

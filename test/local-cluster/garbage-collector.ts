@@ -17,6 +17,7 @@ const KINDS: Array<[apiVersion: string, kind: string]> = [
   ['rbac.authorization.k8s.io/v1', 'Role'],
   ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
   ['policy/v1', 'PodDisruptionBudget'],
+  ['networking.k8s.io/v1', 'NetworkPolicy'],
 ];
 
 /**
