@@ -135,11 +135,14 @@ export async function outageScenario(
   const backlog: Record<string, number> = {};
   let down = false;
   try {
+    const received = () => c.workersMetric('mqtt2pg_received_total{qos="1"}');
+    const base = await received();
     const publishing = c.load(during.id, during.count, LOAD.rate);
-    await eventually(
-      async () => assert.ok((await c.workersMetric('mqtt2pg_received_total{qos="1"}')) >= during.count / 10),
-      { timeoutMs: 30_000, intervalMs: 100, what: 'load flowing into the workers' },
-    );
+    await eventually(async () => assert.ok((await received()) >= base + during.count / 10), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: 'load flowing into the workers',
+    });
     await postgres('stop');
     down = true;
     await eventually(
