@@ -15,8 +15,8 @@
 // - env with the downward API fields, and a kubeconfig holding a TokenRequest token of its ServiceAccount
 //   (the stand-in for the in-cluster token mount, whose path cannot be remapped for a local process);
 // - restarts with back-off (same pod name, same volumes), probes, graceful deletion (SIGTERM, the grace
-//   period, SIGKILL; an eviction is one too, made by the API server), and a Pod status the API server and the operator read like a real kubelet's
-//   (containers.ts, probes.ts, kubelet.ts, pod-status.ts).
+//   period, SIGKILL; an eviction is one too, made by the API server), and a Pod status the API server and
+//   the operator read like a real kubelet's (containers.ts, probes.ts, kubelet.ts, pod-status.ts).
 //
 // Commands: `mqtt2pg ...` and `pgbouncer FILE` (process-spec.ts); Service names resolve to a ready pod's
 // address through cluster-dns.ts, preloaded, from the table service-hosts.ts keeps, since there is no cluster

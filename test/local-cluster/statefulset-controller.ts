@@ -1,7 +1,7 @@
 // The StatefulSet controller, Parallel pod management: pods <set>-0 … <set>-(n-1), each with a PVC per
 // volumeClaimTemplate named <claim>-<pod> (the claims outlive the pods); RollingUpdate replaces one pod at a
-// time, highest ordinal first, each once the pods above it are updated and ready. Each sync takes one step (planStatefulSet,
-// pure) and writes the StatefulSet's status.
+// time, highest ordinal first, each once the pods above it are updated and ready. Each sync takes one step
+// (planStatefulSet, pure) and writes the StatefulSet's status.
 
 import type { V1Pod, V1StatefulSet, V1Volume } from '@kubernetes/client-node';
 import { type Cluster, isActive, isReady, ownedBy } from './context.ts';

@@ -6,7 +6,7 @@
 // rollout go on. Every acknowledged message must be stored.
 
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import { kubectl } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
 import { apply } from '../../lib/kube.ts';
@@ -53,11 +53,7 @@ async function rolledOut(revision: string, generation: number) {
 }
 
 /** The rollout under outage that `change` starts; says what the replaced top worker left in its WAL. */
-async function rolloutUnderOutage(
-  t: Parameters<typeof outageScenario>[1],
-  operation: string,
-  change: () => Promise<void>,
-) {
+async function rolloutUnderOutage(t: TestContext, operation: string, change: () => Promise<void>) {
   const before = names(await c.workerPods());
   const oldRevision = await updateRevision();
   const generation = () => c.getPipeline().then((p) => p.metadata.generation ?? 0);

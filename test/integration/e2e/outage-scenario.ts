@@ -98,13 +98,16 @@ export async function evict(c: LocalClusterE2E, pod: string): Promise<{ code: nu
   }
 }
 
+let policy: PolicyV1Api | undefined;
+
 /** The status of the workers' PodDisruptionBudget, as the Eviction API reads it. */
 export async function budget(c: LocalClusterE2E): Promise<V1PodDisruptionBudgetStatus | undefined> {
-  const kc = new KubeConfig();
-  kc.loadFromFile(requireEnv('KUBECONFIG'));
-  const pdb = await kc
-    .makeApiClient(PolicyV1Api)
-    .readNamespacedPodDisruptionBudget({ name: `${c.target.name}-worker`, namespace: c.ns });
+  if (!policy) {
+    const kc = new KubeConfig();
+    kc.loadFromFile(requireEnv('KUBECONFIG'));
+    policy = kc.makeApiClient(PolicyV1Api);
+  }
+  const pdb = await policy.readNamespacedPodDisruptionBudget({ name: `${c.target.name}-worker`, namespace: c.ns });
   return pdb.status;
 }
 
@@ -138,6 +141,7 @@ export async function outageScenario(
     const received = () => c.workersMetric('mqtt2pg_received_total{qos="1"}');
     const base = await received();
     const publishing = c.load(during.id, during.count, LOAD.rate);
+    publishing.catch(() => {}); // awaited below; a failure before that must not end the process
     await eventually(async () => assert.ok((await received()) >= base + during.count / 10), {
       timeoutMs: 30_000,
       intervalMs: 100,
