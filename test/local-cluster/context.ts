@@ -7,6 +7,7 @@ import {
   type KubeConfig,
   type KubernetesObjectApi,
   PatchStrategy,
+  type PolicyV1Api,
   setHeaderOptions,
   type V1Pod,
 } from '@kubernetes/client-node';
@@ -46,6 +47,7 @@ export interface Cluster {
   readonly core: CoreV1Api;
   readonly apps: AppsV1Api;
   readonly objects: KubernetesObjectApi;
+  readonly policy: PolicyV1Api;
   log(msg: string): void;
   /** Asks for a sync; the parts never act on their own between syncs, they only ask for the next one. */
   kick(): void;

@@ -15,8 +15,8 @@
 // - env with the downward API fields, and a kubeconfig holding a TokenRequest token of its ServiceAccount
 //   (the stand-in for the in-cluster token mount, whose path cannot be remapped for a local process);
 // - restarts with back-off (same pod name, same volumes), probes, graceful deletion (SIGTERM, the grace
-//   period, SIGKILL), and a Pod status the API server and the operator read like a real kubelet's
-//   (containers.ts, probes.ts, kubelet.ts, pod-status.ts).
+//   period, SIGKILL; an eviction is one too, made by the API server), and a Pod status the API server and
+//   the operator read like a real kubelet's (containers.ts, probes.ts, kubelet.ts, pod-status.ts).
 //
 // Commands: `mqtt2pg ...` and `pgbouncer FILE` (process-spec.ts); Service names resolve to a ready pod's
 // address through cluster-dns.ts, preloaded, from the table service-hosts.ts keeps, since there is no cluster
@@ -24,14 +24,16 @@
 // its pods with it.
 //
 // This file wires the parts: watches and a resync kick one sync at a time, and a sync runs the kubelet, the
-// Service table, the controllers (deployment-controller.ts, statefulset-controller.ts) and the garbage
-// collector (garbage-collector.ts), in that order, against one list of the namespace's pods.
+// Service table, the controllers (deployment-controller.ts, statefulset-controller.ts,
+// disruption-controller.ts) and the garbage collector (garbage-collector.ts), in that order, against one list
+// of the namespace's pods.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { AppsV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, Watch } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, PolicyV1Api, Watch } from '@kubernetes/client-node';
 import { type Cluster, type PodRunnerOptions, type ResolvedOptions, SELECTOR, sleep } from './context.ts';
 import { syncDeployment } from './deployment-controller.ts';
+import { syncDisruptionBudgets } from './disruption-controller.ts';
 import { collectGarbage } from './garbage-collector.ts';
 import { Kubelet, type PodProcessInfo } from './kubelet.ts';
 import { ServiceHosts } from './service-hosts.ts';
@@ -68,6 +70,7 @@ export class PodRunner {
       core: this.core,
       apps: this.apps,
       objects: KubernetesObjectApi.makeApiClient(this.kc),
+      policy: this.kc.makeApiClient(PolicyV1Api),
       log: (msg) => this.log(msg),
       kick: () => this.kick(),
       later: (ms) => this.later(ms),
@@ -88,6 +91,7 @@ export class PodRunner {
     const watched: Array<[string, Record<string, string>, boolean]> = [
       [`/apis/apps/v1/namespaces/${ns}/deployments`, { labelSelector: SELECTOR }, false],
       [`/apis/apps/v1/namespaces/${ns}/statefulsets`, { labelSelector: SELECTOR }, false],
+      [`/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets`, { labelSelector: SELECTOR }, false],
       [`/api/v1/namespaces/${ns}/pods`, {}, false],
       // Volume sources: a change is written into the running pods' volumes, as the kubelet does.
       [`/api/v1/namespaces/${ns}/configmaps`, {}, true],
@@ -203,6 +207,7 @@ export class PodRunner {
     for (const d of deployments) await syncDeployment(this.cluster, d, pods);
     const sets = (await this.apps.listNamespacedStatefulSet({ namespace: ns, labelSelector: SELECTOR })).items;
     for (const s of sets) await syncStatefulSet(this.cluster, s, pods);
+    await syncDisruptionBudgets(this.cluster, pods, [...deployments, ...sets]);
     // Every fifth sync as well, for deletions no watch reported (only some kinds are watched, and a watch
     // restarted after an error starts from now).
     if (this.gcDue || this.syncCount % 5 === 0) {

@@ -1,5 +1,5 @@
 // The StatefulSet controller's steps: missing ordinals created at once, scale-down by ordinal, and a rolling
-// update that replaces one pod at a time, highest ordinal first, only while every pod is ready.
+// update that replaces one pod at a time, highest ordinal first, each once the pods above it are ready.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -25,7 +25,7 @@ describe('planStatefulSet', () => {
     assert.deepEqual(p, { create: [], remove: ['w-1', 'w-2'] });
   });
 
-  test('a rolling update replaces the highest-ordinal old pod, one per step, once all pods are ready', () => {
+  test('a rolling update replaces the highest-ordinal old pod, one per step, each once the one above is ready', () => {
     let pods = [pod('w-0', 'old'), pod('w-1', 'old'), pod('w-2', 'old')];
     const order: string[] = [];
     for (let step = 0; step < 10; step++) {
@@ -43,7 +43,15 @@ describe('planStatefulSet', () => {
     assert.deepEqual(order, ['w-2', 'w-1', 'w-0']);
   });
 
-  test('no update while a pod is missing or terminating, and none at all with OnDelete', () => {
+  test('pods not ready (PostgreSQL down): the top old pod is still replaced, then the update waits for it', () => {
+    // As kube-controller-manager does it: readiness gates the next step, not the first deletion.
+    assert.deepEqual(plan(2, [pod('w-0', 'old', false), pod('w-1', 'old', false)]).remove, ['w-1']);
+    assert.deepEqual(plan(2, [pod('w-0', 'old', false), pod('w-1', 'new', false)]).remove, []);
+    assert.deepEqual(plan(2, [pod('w-0', 'old', false), pod('w-1', 'new', true)]).remove, ['w-0']);
+    assert.deepEqual(plan(3, [pod('w-0', 'old'), pod('w-1', 'old', false), pod('w-2')]).remove, ['w-1']);
+  });
+
+  test('no update while the pod above is missing or terminating, and none at all with OnDelete', () => {
     assert.deepEqual(plan(3, [pod('w-0', 'old'), pod('w-1', 'old')]).remove, []);
     assert.deepEqual(plan(2, [pod('w-0', 'old'), pod('w-1', 'old', true, false)]).remove, []);
     assert.deepEqual(plan(2, [pod('w-0', 'old'), pod('w-1', 'old')], true).remove, []);

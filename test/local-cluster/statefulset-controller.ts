@@ -1,7 +1,7 @@
 // The StatefulSet controller, Parallel pod management: pods <set>-0 … <set>-(n-1), each with a PVC per
 // volumeClaimTemplate named <claim>-<pod> (the claims outlive the pods); RollingUpdate replaces one pod at a
-// time, highest ordinal first, and only while every pod is ready. Each sync takes one step (planStatefulSet,
-// pure) and writes the StatefulSet's status.
+// time, highest ordinal first, each once the pods above it are updated and ready. Each sync takes one step
+// (planStatefulSet, pure) and writes the StatefulSet's status.
 
 import type { V1Pod, V1StatefulSet, V1Volume } from '@kubernetes/client-node';
 import { type Cluster, isActive, isReady, ownedBy } from './context.ts';
@@ -22,7 +22,7 @@ const ordinal = (name: string) => Number(/-(\d+)$/.exec(name)?.[1] ?? -1);
 /**
  * One step for the set's pods (terminating ones included): the ordinals that have no pod (created at once),
  * then the pods to delete: every active pod at or above `replicas`, and, when the update strategy replaces
- * pods and all `replicas` pods are active and ready, the highest-ordinal one on an old revision.
+ * pods, the highest-ordinal one on an old revision if every pod above it is updated, active and ready.
  */
 export function planStatefulSet(o: {
   name: string;
@@ -35,10 +35,19 @@ export function planStatefulSet(o: {
   const create: number[] = [];
   for (let i = 0; i < o.replicas; i++) if (!names.has(`${o.name}-${i}`)) create.push(i);
   const remove = o.pods.filter((p) => ordinal(p.name) >= o.replicas && p.active).map((p) => p.name);
-  const active = o.pods.filter((p) => ordinal(p.name) < o.replicas && p.active);
-  if (!o.onDelete && active.length === o.replicas && active.every((p) => p.ready)) {
-    const stale = active.filter((p) => p.revision !== o.revision).sort((a, b) => ordinal(b.name) - ordinal(a.name))[0];
-    if (stale) remove.push(stale.name);
+  if (o.onDelete) return { create, remove };
+  // The real controller's walk: from the highest ordinal down, delete the first old pod not already
+  // terminating, but stop at a pod that is missing, terminating or not ready. An old pod is replaced even
+  // when it is not ready itself (say, during a PostgreSQL outage); its replacement must be ready before
+  // the next one goes.
+  for (let i = o.replicas - 1; i >= 0; i--) {
+    const p = o.pods.find((x) => x.name === `${o.name}-${i}`);
+    if (!p) break;
+    if (p.revision !== o.revision && p.active) {
+      remove.push(p.name);
+      break;
+    }
+    if (!p.active || !p.ready) break;
   }
   return { create, remove };
 }

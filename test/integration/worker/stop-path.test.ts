@@ -84,7 +84,15 @@ test('SIGTERM with the WAL full and the broker holding messages: bounded stop, a
   const a = await allStored(p, runId, count, 180_000);
   assert.deepEqual(a.inSeveral, []);
   assert.equal((await readDeadLetters(p)).length, 0);
+  // Nothing committed before the restart (the table was locked), so w1's WAL held all that w1 acknowledged,
+  // and the broker held the rest for the session: the restarted worker must have received all of that.
   const receivedAfter = await w2.metric('mqtt2pg_received_total{qos="1"}');
+  const heldByBroker = count - walMessages;
+  assert.ok(heldByBroker > 0, `the broker held messages for the session (the WAL had ${walMessages} of ${count})`);
+  assert.ok(
+    receivedAfter >= heldByBroker,
+    `the restarted worker received ${receivedAfter}, the broker held ${heldByBroker} for its session`,
+  );
   t.diagnostic(
     `acknowledged by the broker ${count}; acked by the worker before SIGTERM ${ackedBeforeStop}; exit ${exitMs} ms after SIGTERM; ` +
       `WAL at stop ${walBytes} B / ${walMessages} messages; received after restart ${receivedAfter}; ` +
