@@ -42,9 +42,50 @@ test('depth is reported before an escape (it is what the operator tunes)', () =>
 });
 
 test('what JSON.parse accepts and these checks pass, PostgreSQL stores (no escape is misread)', () => {
-  for (const s of ['\u0000', '\ud800', 'a\udc00', '\ud83d\ude00', '\\u0000', '"\\', 'é\n\t\u0001']) {
+  // Fixed cases, then random strings over the characters that matter (seeded: a failure reproduces).
+  const alphabet = [
+    '\u0000',
+    '\ud800',
+    '\udbff',
+    '\udc00',
+    '\udfff',
+    '"',
+    '\\',
+    'u',
+    '0',
+    '\n',
+    '\u0001',
+    'é',
+    'x',
+    '[',
+    '\ud83d',
+    '\ude00',
+  ];
+  let seed = 12345;
+  const next = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed;
+  };
+  const random = Array.from({ length: 3000 }, () =>
+    Array.from({ length: next() % 8 }, () => alphabet[next() % alphabet.length]).join(''),
+  );
+  for (const s of ['\u0000', '\ud800', 'a\udc00', '\ud83d\ude00', '\\u0000', '"\\', 'é\n\t\u0001', ...random]) {
     const text = JSON.stringify({ s, k: [s] });
+    // The same JSON with every non-ASCII character written as an escape: valid pairs become escape pairs.
+    const ascii = text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
     const refused = s.includes('\u0000') || !s.isWellFormed();
     assert.equal(reasonOf(text) === 'json_unsupported_escape', refused, JSON.stringify(s));
+    assert.equal(reasonOf(ascii) === 'json_unsupported_escape', refused, ascii);
+  }
+});
+
+test('the scan is linear: 256 KiB of short strings, or of escapes, is checked in milliseconds', () => {
+  const manyStrings = JSON.stringify(Array.from({ length: 30_000 }, (_, i) => `s${i}`)).concat('\\');
+  const manyEscapes = JSON.stringify({ s: '\n"\\'.repeat(40_000) });
+  for (const text of [manyStrings.slice(0, -1), manyEscapes, `${manyStrings.slice(0, -2)},"\\n"]`]) {
+    const started = performance.now();
+    assert.equal(checkJson(text, { maxPayloadSizeBytes: 2 ** 20, maxJsonDepth: 4 }), undefined);
+    const ms = performance.now() - started;
+    assert.ok(ms < 200, `${text.length} characters took ${ms.toFixed(1)} ms`);
   }
 });

@@ -24,7 +24,6 @@ export function checkPayloadSize(bytes: number, limits: PayloadLimits): LimitVio
   };
 }
 
-const BACKSLASH = 0x5c;
 const QUOTE = 0x22;
 const OPEN_BRACE = 0x7b;
 const OPEN_BRACKET = 0x5b;
@@ -52,6 +51,7 @@ export function checkJson(text: string, limits: PayloadLimits): LimitViolation |
   let depth = 0;
   let deepest = 0;
   let badEscape: LimitViolation | undefined;
+  let nextBackslash = text.indexOf('\\');
   const n = text.length;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
@@ -60,18 +60,26 @@ export function checkJson(text: string, limits: PayloadLimits): LimitViolation |
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
       depth--;
     } else if (c === QUOTE) {
-      for (i++; i < n; i++) {
-        const s = text.charCodeAt(i);
-        if (s === QUOTE) break;
-        if (s !== BACKSLASH) continue;
-        const unit = escapedUnit(text, i);
-        if (Number.isNaN(unit)) {
-          i++; // a one-character escape: \" \\ \/ \b \f \n \r \t
-          continue;
+      // Skip to the closing quote with native searches: string contents are most of a payload's characters.
+      // Both positions are searched again only once passed, so the whole scan stays linear.
+      let quote = text.indexOf('"', ++i);
+      for (;;) {
+        if (quote < 0) return badEscape; // unreachable for valid JSON
+        if (nextBackslash >= 0 && nextBackslash < i) nextBackslash = text.indexOf('\\', i);
+        if (nextBackslash < 0 || nextBackslash > quote) {
+          i = quote;
+          break;
         }
-        if (badEscape === undefined) badEscape = unsupportedEscape(text, i, unit);
-        // A valid pair's low half is consumed with its high half.
-        i += isHigh(unit) && isLow(escapedUnit(text, i + 6)) ? 11 : 5;
+        const at = nextBackslash;
+        const unit = escapedUnit(text, at);
+        if (Number.isNaN(unit)) {
+          i = at + 2; // a one-character escape: \" \\ \/ \b \f \n \r \t
+        } else {
+          if (badEscape === undefined) badEscape = unsupportedEscape(text, at, unit);
+          // A valid pair's low half is consumed with its high half.
+          i = at + (isHigh(unit) && isLow(escapedUnit(text, at + 6)) ? 12 : 6);
+        }
+        if (quote < i) quote = text.indexOf('"', i);
       }
     }
   }
