@@ -123,6 +123,7 @@ describe('payloads PostgreSQL would refuse go to the unparseable table before CO
     await w.waitReady();
     const runId = `pkt${randomBytes(3).toString('hex')}`;
     const topic = `t/acme/d/${randomUUID()}/evt/${p.path}/x`;
+    // publishAll resolves only after each PUBACK: the broker accepted the oversize message from its publisher.
     await publishAll([
       { topic, payload: payload(runId, 0) },
       { topic, payload: payload(runId, 1, `,"pad":"${'x'.repeat(8 * 1024)}"`) },
