@@ -24,7 +24,7 @@ export const limitsSchema: Schema = obj(
   },
 );
 
-/** The largest packet MQTT can frame (the Remaining Length field's maximum plus its header). */
+/** The largest Remaining Length MQTT can encode (256 MiB - 1): no packet is larger, so no larger cap means anything. */
 export const MQTT_MAX_PACKET_BYTES = 268_435_455;
 
 /** Checks of spec.limits that need the defaults applied (load-pipeline.ts reports them with the schema's). */
