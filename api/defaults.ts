@@ -5,6 +5,7 @@ import { clamp } from './sizes.ts';
 import type {
   BasicAuthSecretRef,
   IngestPipeline,
+  LimitsSpec,
   NetworkPolicyPeerSpec,
   S3CredentialsSecretRef,
   SecretKeyRef,
@@ -86,12 +87,19 @@ export interface ResolvedPipeline {
   };
   flusher: {
     batchSize: number;
+    batchBytes: number;
     flushIntervalMs: number;
     flushers: number;
     minFlushers: number;
     maxFlushers: number;
     initialBackoffMs: number;
     maxBackoffMs: number;
+  };
+  limits: {
+    maxPayloadSizeBytes: number;
+    /** Advertised as Maximum Packet Size in the MQTT 5 CONNECT. */
+    maxPacketSizeBytes: number;
+    maxJsonDepth: number;
   };
   deadLetter?: {
     bucket: string;
@@ -147,6 +155,15 @@ const s3Credentials = (ref: S3CredentialsSecretRef | undefined) =>
         secretAccessKeyKey: ref.secretAccessKeyKey ?? 'secretAccessKey',
       }
     : undefined;
+
+const resolveLimits = (l: LimitsSpec): ResolvedPipeline['limits'] => {
+  const maxPayloadSizeBytes = parseBytes(l.maxPayloadSize ?? '256Ki');
+  return {
+    maxPayloadSizeBytes,
+    maxPacketSizeBytes: l.maxPacketSize ? parseBytes(l.maxPacketSize) : 4 * maxPayloadSizeBytes,
+    maxJsonDepth: l.maxJsonDepth ?? 64,
+  };
+};
 
 /** A shared-subscription group name derived from the pipeline name (which may hold dots). */
 const groupFromName = (name: string) => name.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64);
@@ -242,6 +259,7 @@ export function resolvePipeline(p: IngestPipeline): ResolvedPipeline {
     },
     flusher: {
       batchSize: flusher.batchSize ?? 5000,
+      batchBytes: parseBytes(flusher.batchBytes ?? '8Mi'),
       flushIntervalMs: parseDurationMs(flusher.flushInterval ?? '100ms'),
       flushers: flusher.flushers ?? clamp(2, { min: minFlushers, max: maxFlushers }),
       minFlushers,
@@ -249,6 +267,7 @@ export function resolvePipeline(p: IngestPipeline): ResolvedPipeline {
       initialBackoffMs: parseDurationMs(flusher.retry?.initialBackoff ?? '100ms'),
       maxBackoffMs: parseDurationMs(flusher.retry?.maxBackoff ?? '30s'),
     },
+    limits: resolveLimits(p.spec.limits ?? {}),
     ...(s3
       ? {
           deadLetter: {

@@ -147,6 +147,11 @@ test('bounds that depend on defaults are checked after defaults are applied', ()
     'spec.flusher.flushers: must lie within flusher.minFlushers..maxFlushers (1..8); got 12',
   ]);
   assert.deepEqual(problemsOf(withSpec('  wal: {sizeLimit: 4Gi, storage: {size: 1Gi}}\n')).length, 1);
+  assert.deepEqual(problemsOf(withSpec('  limits: {maxPayloadSize: 1Mi, maxPacketSize: 512Ki}\n')), [
+    'spec.limits.maxPacketSize: must exceed limits.maxPayloadSize (1Mi): a packet holds the topic and properties besides the payload',
+  ]);
+  assert.match(problemsOf(withSpec('  limits: {maxPayloadSize: 100Mi}\n'))[0] ?? '', /at most 268435455 bytes/);
+  assert.deepEqual(problemsOf(withSpec('  limits: {maxPayloadSize: 1Mi}\n')), [], 'the default packet cap follows');
 });
 
 test('the default WAL volume leaves LevelDB room beside the records: half the limit, at least 64 MiB', () => {

@@ -14,6 +14,7 @@ import {
   SECRET_KEY_PATTERN,
   SQL_IDENTIFIER_PATTERN,
 } from './schema-builders.ts';
+import { limitProblems } from './schema-limits.ts';
 import { API_VERSION, BROKER_URL_PATTERN, type IngestPipeline, KIND } from './types.ts';
 import { schemaAt, validationSchema } from './validation-schema.ts';
 
@@ -200,6 +201,7 @@ function resolvedProblems(r: ResolvedPipeline): Array<{ path: string; message: s
   if (f.initialBackoffMs > f.maxBackoffMs) {
     out.push({ path: 'spec.flusher.retry.initialBackoff', message: 'must not exceed flusher.retry.maxBackoff' });
   }
+  out.push(...limitProblems(r.limits));
   if (r.wal.storage.sizeBytes < r.wal.sizeLimitBytes) {
     out.push({
       path: 'spec.wal.storage.size',

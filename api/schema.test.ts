@@ -60,12 +60,14 @@ const everything: IngestPipeline = {
     wal: { sizeLimit: '1Gi', retention: '1h', storage: { type: 'Persistent', size: '2Gi', storageClassName: 'ssd' } },
     flusher: {
       batchSize: 100,
+      batchBytes: '4Mi',
       flushInterval: '50ms',
       flushers: 2,
       minFlushers: 1,
       maxFlushers: 4,
       retry: { initialBackoff: '100ms', maxBackoff: '10s' },
     },
+    limits: { maxPayloadSize: '64Ki', maxPacketSize: '256Ki', maxJsonDepth: 32 },
     deadLetter: {
       s3: {
         bucket: 'dlq',

@@ -25,6 +25,7 @@ import {
   secretName,
   str,
 } from './schema-builders.ts';
+import { limitsSchema } from './schema-limits.ts';
 import { statusSchema } from './schema-status.ts';
 import { BROKER_URL_PATTERN } from './types.ts';
 
@@ -210,6 +211,10 @@ const flusherSchema: Schema = obj(
   'How the WAL is flushed to PostgreSQL.',
   {
     batchSize: int('Most rows per COPY transaction. Defaults to 5000.', { minimum: 1, maximum: 100000 }),
+    batchBytes: bytes(
+      'Most message bytes per COPY transaction (a batch holds at least one WAL group, so it may pass this by one group of up to 4Mi): with batchSize, it bounds a flusher memory whatever devices send. Defaults to 8Mi.',
+      '8Mi',
+    ),
     flushInterval: duration(
       'Longest a row waits for its batch to fill before it is flushed anyway. Defaults to 100ms.',
       '100ms',
@@ -350,6 +355,7 @@ export const specSchema: Schema = obj(
     sink: sinkSchema,
     wal: walSchema,
     flusher: flusherSchema,
+    limits: limitsSchema,
     deadLetter: deadLetterSchema,
     autoscaling: autoscalingSchema,
     replicas: int('Worker pods (the autoscaler moves it within autoscaling bounds). Defaults to 1.', {

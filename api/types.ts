@@ -103,11 +103,19 @@ export interface WalSpec {
 
 export interface FlusherSpec {
   batchSize?: number;
+  batchBytes?: string;
   flushInterval?: string;
   flushers?: number;
   minFlushers?: number;
   maxFlushers?: number;
   retry?: { initialBackoff?: string; maxBackoff?: string };
+}
+
+/** What one message may be (docs/reliability.md "Limits"): what exceeds a limit has a place to go. */
+export interface LimitsSpec {
+  maxPayloadSize?: string;
+  maxPacketSize?: string;
+  maxJsonDepth?: number;
 }
 
 export interface DeadLetterSpec {
@@ -154,6 +162,7 @@ export interface IngestPipelineSpec {
   sink: SinkSpec;
   wal?: WalSpec;
   flusher?: FlusherSpec;
+  limits?: LimitsSpec;
   deadLetter?: DeadLetterSpec;
   autoscaling?: AutoscalingSpec;
   replicas?: number;

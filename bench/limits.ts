@@ -86,7 +86,7 @@ export function sampleRows(count: number, payloadBytes: number): TelemetryRow[] 
       qos: 1,
       dup: false,
     };
-    rows.push(toRow(msg, 'json') as TelemetryRow);
+    rows.push(toRow(msg, 'json', { maxPayloadSizeBytes: 256 * 1024, maxJsonDepth: 64 }) as TelemetryRow);
   }
   return rows;
 }

@@ -39,6 +39,7 @@ test('MQTT: credentials from the auth Secret, a client id per instance, the shar
     keepaliveSeconds: r.source.keepaliveSeconds,
     sessionExpirySeconds: r.source.sessionExpirySeconds,
     receiveMaximum: r.source.receiveMaximum,
+    maximumPacketSize: 1024 * 1024,
     connectTimeoutMs: r.source.connectTimeoutMs,
     username: 'ingest',
     password: 'mqtt-pw',

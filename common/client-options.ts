@@ -23,6 +23,8 @@ export interface MqttClientOptions {
   keepaliveSeconds: number;
   sessionExpirySeconds: number;
   receiveMaximum: number;
+  /** MQTT 5 Maximum Packet Size (spec.limits.maxPacketSize): the broker sends nothing larger. */
+  maximumPacketSize: number;
   connectTimeoutMs: number;
   /** The client id never comes back (see ENV.identity): leave the subscription and end the session on stop. */
   endSessionOnStop?: boolean;
@@ -43,6 +45,7 @@ export function mqttClientOptions(p: ResolvedPipeline, secrets: SecretReader, in
     keepaliveSeconds: s.keepaliveSeconds,
     sessionExpirySeconds: s.sessionExpirySeconds,
     receiveMaximum: s.receiveMaximum,
+    maximumPacketSize: p.limits.maxPacketSizeBytes,
     connectTimeoutMs: s.connectTimeoutMs,
   };
   if (s.auth) {

@@ -24,8 +24,8 @@ after(() => {
 });
 
 const DEVICE = '550e8400-e29b-41d4-a716-446655440000';
-/** A JSON payload PostgreSQL's jsonb refuses: the \u0000 escape (SQLSTATE 22P05). */
-const BAD = (id: number) => `{"id":${id},"v":"\\u0000"}`;
+/** A JSON payload PostgreSQL's jsonb refuses (SQLSTATE 22003) that no check before COPY catches: a number past numeric. */
+const BAD = (id: number) => `{"id":${id},"v":1e999999}`;
 const GOOD = (id: number) => `{"id":${id}}`;
 const idOf = (m: InboundMessage) => (JSON.parse(m.payload.toString()) as { id: number }).id;
 const ids = (rows: Array<{ message: InboundMessage }>) => rows.map((r) => idOf(r.message)).sort((a, b) => a - b);
@@ -77,8 +77,8 @@ class MemoryTable {
           }
           await this.gate;
           if (this.outage) throw this.outage;
-          if (rows.some((r) => r.kind === 'telemetry' && r.json?.includes('\\u0000')))
-            throw codeError('unsupported Unicode escape sequence', '22P05');
+          if (rows.some((r) => r.kind === 'telemetry' && r.json?.includes('1e999999')))
+            throw codeError('value overflows numeric format', '22003');
           for (const r of rows) {
             if (r.kind === 'telemetry') this.telemetry.push(r);
             else this.unparseable.push(r);
@@ -127,7 +127,16 @@ async function setup(
   const table = new MemoryTable();
   const metrics = new WorkerMetrics('test', () => wal);
   const pool = new FlusherPool(
-    { batchSize: 1000, flushIntervalMs: 0, initialBackoffMs: 2, maxBackoffMs: 20, payloadFormat: 'json', ...opts },
+    {
+      batchSize: 1000,
+      batchBytes: 8 * 2 ** 20,
+      flushIntervalMs: 0,
+      initialBackoffMs: 2,
+      maxBackoffMs: 20,
+      payloadFormat: 'json',
+      limits: { maxPayloadSizeBytes: 256 * 1024, maxJsonDepth: 64 },
+      ...opts,
+    },
     { source: wal, newSink: () => table.sink(), deadLetters, metrics, log: createLogger('silent') },
   );
   t.after(async () => {
@@ -180,8 +189,8 @@ test('a bad row is isolated by splitting the batch: exactly the bad rows are dea
   assert.deepEqual(table.unparseable, []);
   assert.deepEqual(ids(dlq.stored), bad);
   for (const letter of dlq.stored) {
-    assert.equal(letter.sqlstate, '22P05');
-    assert.match(letter.error, /unsupported Unicode escape/);
+    assert.equal(letter.sqlstate, '22003');
+    assert.match(letter.error, /value overflows numeric format/);
     assert.equal(letter.attempts, 7, 'the batch of 64, then halves down to the single row');
   }
   assert.ok(table.attempts.length < 64, `split in halves, not retried row by row (${table.attempts.length} writes)`);
@@ -200,7 +209,7 @@ test('without a dead-letter store, a rejected row is kept in the unparseable tab
   const [kept] = table.unparseable;
   assert.equal(kept && idOf(kept.message), 2);
   assert.equal(kept?.reason, 'rejected');
-  assert.match(kept?.detail ?? '', /^22P05 unsupported Unicode escape/);
+  assert.match(kept?.detail ?? '', /^22003 value overflows numeric format/);
 });
 
 test('while the dead-letter store fails nothing leaves the WAL; the letters are retried, then delivered once', async (t) => {
@@ -338,4 +347,13 @@ test('the flusher count changes live: new flushers write at once, surplus ones f
   assert.deepEqual(ids(table.telemetry), range(0, 50));
   await pool.stop();
   assert.equal(table.closed, 4);
+});
+
+test('batchBytes of waiting messages starts a batch without waiting for the flush interval', async (t) => {
+  const { wal, table, pool } = await setup(t, { flushIntervalMs: 60_000, batchBytes: 1024 });
+  await append(wal, range(0, 30));
+  assert.ok(wal.availableBytes >= 1024 && wal.available < 1000, 'over the byte bound, under the row bound');
+  pool.setCount(1);
+  await until('the WAL is empty', () => wal.messages === 0);
+  assert.deepEqual(ids(table.telemetry), range(0, 30));
 });

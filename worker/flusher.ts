@@ -7,6 +7,7 @@
 import { type BackoffOptions, backoffDelay } from '../common/backoff.ts';
 import type { Logger } from '../common/logger.ts';
 import type { WorkerMetrics } from './metrics.ts';
+import type { PayloadLimits } from './payload-limits.ts';
 import { classifyFailure, sqlstateOf } from './pg-errors.ts';
 import { type PayloadFormat, type Row, rejectedRow, toRow } from './rows.ts';
 import { Signal } from './signal.ts';
@@ -14,10 +15,12 @@ import type { ClaimedBatch, ClaimSource, DeadLetter, DeadLetterStore, RowSink } 
 
 export interface FlusherOptions {
   batchSize: number;
+  batchBytes: number;
   flushIntervalMs: number;
   initialBackoffMs: number;
   maxBackoffMs: number;
   payloadFormat: PayloadFormat;
+  limits: PayloadLimits;
 }
 
 export interface FlusherDeps<C extends ClaimedBatch> {
@@ -126,7 +129,7 @@ export class FlusherPool<C extends ClaimedBatch> {
         await this.wake.wait(due === Number.POSITIVE_INFINITY ? undefined : due);
         continue;
       }
-      const claim = await source.claim(this.opts.batchSize);
+      const claim = await source.claim(this.opts.batchSize, this.opts.batchBytes);
       if (!claim) continue;
       try {
         await this.process(f, claim);
@@ -142,7 +145,8 @@ export class FlusherPool<C extends ClaimedBatch> {
   private dueInMs(): number {
     const { source } = this.deps;
     if (source.available === 0) return Number.POSITIVE_INFINITY;
-    if (source.available >= this.opts.batchSize || this.draining) return 0;
+    if (source.available >= this.opts.batchSize || source.availableBytes >= this.opts.batchBytes || this.draining)
+      return 0;
     const oldest = source.oldestAvailableAt ?? Date.now();
     return Math.max(0, oldest + this.opts.flushIntervalMs - Date.now());
   }
@@ -150,7 +154,7 @@ export class FlusherPool<C extends ClaimedBatch> {
   private async process(f: Flusher, claim: C): Promise<void> {
     const { metrics, source } = this.deps;
     const started = performance.now();
-    const rows = claim.messages.map((m) => toRow(m, this.opts.payloadFormat));
+    const rows = claim.messages.map((m) => toRow(m, this.opts.payloadFormat, this.opts.limits));
     const rejected: Rejected[] = [];
     await this.writeIsolating(f, rows, rejected, 0);
     if (rejected.length > 0) await this.handleRejected(f, rejected);

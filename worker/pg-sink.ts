@@ -2,17 +2,19 @@
 // state survives a transaction (no temp tables, no named statements, no session locks), so it works
 // through PgBouncer in transaction pooling mode.
 
-import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import type { Row } from './rows.ts';
 import {
+  copyChunks,
   TELEMETRY_COLUMNS,
   type TelemetryRow,
-  telemetryCopyText,
+  telemetryLine,
   UNPARSEABLE_COLUMNS,
   type UnparseableRow,
-  unparseableCopyText,
+  unparseableLine,
 } from './rows.ts';
 import { qualified } from './sql.ts';
 import type { RowSink } from './stages.ts';
@@ -75,8 +77,8 @@ export class PgSink implements RowSink {
     const client = await this.connect();
     try {
       await client.query(this.beginSql);
-      if (telemetry.length > 0) await copy(client, this.telemetrySql, telemetryCopyText(telemetry));
-      if (unparseable.length > 0) await copy(client, this.unparseableSql, unparseableCopyText(unparseable));
+      if (telemetry.length > 0) await copy(client, this.telemetrySql, copyChunks(telemetry, telemetryLine));
+      if (unparseable.length > 0) await copy(client, this.unparseableSql, copyChunks(unparseable, unparseableLine));
       await client.query('COMMIT');
     } catch (err) {
       await this.abort(client);
@@ -101,9 +103,7 @@ export class PgSink implements RowSink {
   }
 }
 
-async function copy(client: pg.Client, sql: string, text: string): Promise<void> {
-  const stream = client.query(copyStreams.from(sql));
-  const done = once(stream, 'finish');
-  stream.end(text);
-  await done;
+/** Streams the chunks into COPY with backpressure: a chunk is produced only when the connection takes more. */
+async function copy(client: pg.Client, sql: string, chunks: Iterable<string>): Promise<void> {
+  await pipeline(Readable.from(chunks, { highWaterMark: 1 }), client.query(copyStreams.from(sql)));
 }

@@ -194,6 +194,7 @@ export class Receiver extends EventEmitter {
               properties: {
                 sessionExpiryInterval: this.opts.sessionExpirySeconds,
                 receiveMaximum: this.opts.receiveMaximum,
+                maximumPacketSize: this.opts.maximumPacketSize,
               },
             }
           : {}),

@@ -2,6 +2,7 @@
 // is mostly here, so it avoids intermediate objects where it can.
 
 import type { InboundMessage } from './message.ts';
+import { checkJson, checkPayloadSize, type LimitReason, type PayloadLimits } from './payload-limits.ts';
 import { parseTopic, type UnparseableReason } from './topic.ts';
 
 export type PayloadFormat = 'json' | 'binary';
@@ -19,7 +20,7 @@ export interface TelemetryRow {
 export interface UnparseableRow {
   kind: 'unparseable';
   message: InboundMessage;
-  reason: UnparseableReason;
+  reason: UnparseableReason | LimitReason;
   detail: string;
 }
 
@@ -27,9 +28,12 @@ export type Row = TelemetryRow | UnparseableRow;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-export function toRow(message: InboundMessage, format: PayloadFormat): Row {
+/** The row a message becomes; what breaks the device contract or spec.limits becomes an unparseable row. */
+export function toRow(message: InboundMessage, format: PayloadFormat, limits: PayloadLimits): Row {
   const t = parseTopic(message.topic);
   if (!t.ok) return { kind: 'unparseable', message, reason: t.reason, detail: t.detail };
+  const tooLarge = checkPayloadSize(message.payload.length, limits);
+  if (tooLarge) return { kind: 'unparseable', message, ...tooLarge };
   if (format === 'binary') return { kind: 'telemetry', message, tenant: t.tenant, deviceId: t.deviceId, path: t.path };
   let text: string;
   try {
@@ -42,6 +46,8 @@ export function toRow(message: InboundMessage, format: PayloadFormat): Row {
   } catch (err) {
     return { kind: 'unparseable', message, reason: 'invalid_json', detail: (err as Error).message.slice(0, 200) };
   }
+  const refused = checkJson(text, limits);
+  if (refused) return { kind: 'unparseable', message, ...refused };
   return { kind: 'telemetry', message, tenant: t.tenant, deviceId: t.deviceId, path: t.path, json: text };
 }
 
@@ -82,21 +88,39 @@ const iso = (ms: number) => {
 export const TELEMETRY_COLUMNS = ['tenant', 'device_id', 'path', 'payload', 'received_at'] as const;
 export const UNPARSEABLE_COLUMNS = ['topic', 'payload', 'reason', 'detail', 'received_at'] as const;
 
-/** COPY text for the telemetry table. */
-export function telemetryCopyText(rows: TelemetryRow[]): string {
-  let out = '';
-  for (const r of rows) {
-    const payload = r.json !== undefined ? copyText(r.json) : copyBytea(r.message.payload);
-    out += `${r.tenant}\t${r.deviceId}\t${copyText(noNul(r.path))}\t${payload}\t${iso(r.message.receivedAt)}\n`;
-  }
-  return out;
+/** One telemetry table line of COPY text. */
+export function telemetryLine(r: TelemetryRow): string {
+  const payload = r.json !== undefined ? copyText(r.json) : copyBytea(r.message.payload);
+  return `${r.tenant}\t${r.deviceId}\t${copyText(noNul(r.path))}\t${payload}\t${iso(r.message.receivedAt)}\n`;
 }
 
-/** COPY text for the unparseable table. */
-export function unparseableCopyText(rows: UnparseableRow[]): string {
+/** One unparseable table line of COPY text. */
+export function unparseableLine(r: UnparseableRow): string {
+  return `${copyText(noNul(r.message.topic))}\t${copyBytea(r.message.payload)}\t${r.reason}\t${copyText(noNul(r.detail))}\t${iso(r.message.receivedAt)}\n`;
+}
+
+/** Characters of COPY text handed to the connection at once: memory stays bounded whatever the batch holds. */
+export const COPY_CHUNK_CHARS = 256 * 1024;
+
+/**
+ * COPY text in chunks of about `chunkChars` (a single line longer than that is one chunk), produced as the
+ * connection takes them. One string of a whole batch would be as large as its payloads (twice that, hex, for
+ * bytea) and past V8's longest string (about 512 Mi characters) for large batches of large payloads.
+ */
+export function* copyChunks<R>(rows: readonly R[], line: (r: R) => string, chunkChars = COPY_CHUNK_CHARS) {
   let out = '';
   for (const r of rows) {
-    out += `${copyText(noNul(r.message.topic))}\t${copyBytea(r.message.payload)}\t${r.reason}\t${copyText(noNul(r.detail))}\t${iso(r.message.receivedAt)}\n`;
+    out += line(r);
+    if (out.length >= chunkChars) {
+      yield out;
+      out = '';
+    }
   }
-  return out;
+  if (out.length > 0) yield out;
 }
+
+/** COPY text for the telemetry table, as one string (small batches: tests, benchmarks). */
+export const telemetryCopyText = (rows: TelemetryRow[]): string => rows.map(telemetryLine).join('');
+
+/** COPY text for the unparseable table, as one string (small batches: tests, benchmarks). */
+export const unparseableCopyText = (rows: UnparseableRow[]): string => rows.map(unparseableLine).join('');

@@ -23,12 +23,17 @@ export interface ClaimedBatch {
 export interface ClaimSource<C extends ClaimedBatch> {
   /** Messages waiting to be claimed. */
   readonly available: number;
+  /** Bytes of the messages waiting to be claimed (as the source counts them for maxBytes). */
+  readonly availableBytes: number;
   /** Receive time (epoch ms) of the oldest waiting message; undefined when none waits. */
   readonly oldestAvailableAt: number | undefined;
   /** Messages held, claimed or not, until committed: 0 when everything taken in is delivered. */
   readonly messages: number;
-  /** The oldest waiting messages, up to maxMessages (the source may round to its own units); none: undefined. */
-  claim(maxMessages: number): Promise<C | undefined>;
+  /**
+   * The oldest waiting messages, up to maxMessages and maxBytes (the source may round to its own units, and
+   * always hands out at least one of them); none: undefined.
+   */
+  claim(maxMessages: number, maxBytes: number): Promise<C | undefined>;
   /** The claim's rows are stored downstream: delete its messages. */
   commit(claim: C): Promise<void>;
   /** Hands an uncommitted claim back, to be claimed again. */

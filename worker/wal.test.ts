@@ -115,6 +115,27 @@ test('the full flag rises at the size limit and falls below the resume mark afte
   await wal.close();
 });
 
+test('a claim is bounded by bytes as well as messages: large payloads never make one batch of everything', async () => {
+  const wal = await Wal.open(options(newDir(), { maxGroupBytes: 2 ** 20 }));
+  const big = (i: number): InboundMessage => ({ ...msg(i), payload: Buffer.alloc(64 * 1024, i) });
+  await new Promise<void>((resolve) => {
+    for (let i = 0; i < 200; i++) wal.append(big(i), i === 199 ? resolve : undefined);
+  });
+  const total = wal.availableBytes;
+  assert.ok(total > 200 * 64 * 1024, `${total} bytes waiting`);
+  const claim = await wal.claim(5000, 4 * 2 ** 20);
+  const bytes = (c: typeof claim) => (c?.groups ?? []).reduce((n, g) => n + g.bytes, 0);
+  assert.ok(bytes(claim) <= 4 * 2 ** 20, `claimed ${bytes(claim)} bytes`);
+  assert.ok((claim?.messages.length ?? 0) >= 32 && (claim?.messages.length ?? 0) < 200, `${claim?.messages.length}`);
+  assert.equal(wal.availableBytes, total - bytes(claim));
+  const one = await wal.claim(5000, 1);
+  assert.equal(one?.groups.length, 1, 'a group larger than the bound is still claimed, alone');
+  wal.release(one as NonNullable<typeof one>);
+  wal.release(claim as NonNullable<typeof claim>);
+  assert.equal(wal.availableBytes, total, 'released bytes are waiting again');
+  await wal.close();
+});
+
 test('released claims return to the head in order', async () => {
   const wal = await Wal.open(options(newDir(), { maxGroupMessages: 10 }));
   await appendAll(wal, 0, 50);

@@ -66,6 +66,8 @@ export class Wal extends EventEmitter {
   messages = 0;
   expired = 0;
   private queuedCount = 0;
+  /** Record bytes of the queued groups: a claim's byte bound reads them off the keys, without decoding. */
+  private queuedBytes = 0;
   private failure: Error | undefined;
 
   private constructor(opts: WalOptions) {
@@ -102,6 +104,7 @@ export class Wal extends EventEmitter {
       const k = decodeKey(raw);
       wal.queue.push({ ...k, key: Buffer.from(raw) });
       wal.queuedCount += k.count;
+      wal.queuedBytes += k.bytes;
       wal.bytes += k.bytes;
       wal.messages += k.count;
       if (k.seq >= wal.nextSeq) wal.nextSeq = k.seq + 1n;
@@ -131,6 +134,11 @@ export class Wal extends EventEmitter {
   /** Messages durable and waiting for a flusher. */
   get available(): number {
     return this.queuedCount;
+  }
+
+  /** Record bytes of the messages waiting for a flusher. */
+  get availableBytes(): number {
+    return this.queuedBytes;
   }
 
   /** Receive time of the oldest message waiting for a flusher. */
@@ -235,23 +243,29 @@ export class Wal extends EventEmitter {
     }
     this.queue.push(g);
     this.queuedCount += g.count;
+    this.queuedBytes += g.bytes;
   }
 
   /**
-   * Claims the oldest groups up to maxMessages (at least one group) for a flusher. The claim is taken
-   * synchronously, so concurrent flushers never get the same group; uncached groups are then read back.
+   * Claims the oldest groups up to maxMessages and maxBytes of records (at least one group) for a flusher.
+   * The claim is taken synchronously, so concurrent flushers never get the same group; uncached groups are
+   * then read back.
    */
-  async claim(maxMessages: number): Promise<Claim | undefined> {
+  async claim(maxMessages: number, maxBytes = Number.POSITIVE_INFINITY): Promise<Claim | undefined> {
     if (this.queue.length === 0) return undefined;
     const groups: Group[] = [];
     let n = 0;
-    while (this.queue.length > 0 && (groups.length === 0 || n + (this.queue[0] as Group).count <= maxMessages)) {
+    let bytes = 0;
+    const fits = (g: Group) => n + g.count <= maxMessages && bytes + g.bytes <= maxBytes;
+    while (this.queue.length > 0 && (groups.length === 0 || fits(this.queue[0] as Group))) {
       const g = this.queue.shift() as Group;
       this.claimed.add(g);
       groups.push(g);
       n += g.count;
+      bytes += g.bytes;
     }
     this.queuedCount -= n;
+    this.queuedBytes -= bytes;
     const missing = groups.filter((g) => !g.messages);
     if (missing.length > 0) {
       try {
@@ -302,6 +316,7 @@ export class Wal extends EventEmitter {
     for (const g of claim.groups) {
       this.claimed.delete(g);
       this.queuedCount += g.count;
+      this.queuedBytes += g.bytes;
     }
     this.queue.unshift(...claim.groups);
     this.queue.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
@@ -332,6 +347,7 @@ export class Wal extends EventEmitter {
     while (this.queue.length > 0 && (this.queue[0] as Group).oldestReceivedAt < cutoff) {
       const g = this.queue.shift() as Group;
       this.queuedCount -= g.count;
+      this.queuedBytes -= g.bytes;
       old.push(g);
     }
     if (old.length === 0) return 0;

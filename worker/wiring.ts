@@ -81,7 +81,7 @@ export function flusherPool(
 ): FlusherPool<Claim> {
   const sinkConfig = pgClientConfig(p, secrets);
   return new FlusherPool(
-    { ...p.flusher, payloadFormat: p.sink.payloadFormat },
+    { ...p.flusher, payloadFormat: p.sink.payloadFormat, limits: p.limits },
     {
       source: wal,
       newSink: () => new PgSink(sinkConfig, { ...p.sink, statementTimeoutMs: p.sink.postgres.statementTimeoutMs }),

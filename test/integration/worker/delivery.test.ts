@@ -111,9 +111,9 @@ describe('rows PostgreSQL rejects and messages that break the contract', () => {
     const poison = new Set([17, 250, 251, 777, 999]);
     const total = 1000;
     for (let n = 0; n < total; n++) {
-      // JSON.parse accepts \u0000 in a string; PostgreSQL's jsonb does not (SQLSTATE 22P05).
+      // JSON.parse accepts a number past numeric's range (Infinity); PostgreSQL's jsonb does not (SQLSTATE 22003).
       const payload = poison.has(n)
-        ? `{"id":"${runId}-${n}","run":"${runId}","s":"a\\u0000b"}`
+        ? `{"id":"${runId}-${n}","run":"${runId}","v":1e999999}`
         : JSON.stringify({ id: `${runId}-${n}`, run: runId, v: n });
       await client.publishAsync(`t/acme/d/${device}/evt/${p.path}/x`, payload, {
         qos: 1,
@@ -126,8 +126,8 @@ describe('rows PostgreSQL rejects and messages that break the contract', () => {
     assert.equal(a.duplicates, 0);
     assert.deepEqual([...l.deadLetters.keys()].sort(), [...poison].map((n) => `${runId}-${n}`).sort());
     for (const { line } of l.deadLetters.values()) {
-      assert.equal(line.sqlstate, '22P05');
-      assert.match(line.error, /unsupported Unicode escape sequence/);
+      assert.equal(line.sqlstate, '22003');
+      assert.match(line.error, /value overflows numeric format/);
       assert.equal(line.topic, `t/acme/d/${device}/evt/${p.path}/x`);
       assert.deepEqual((line as unknown as { userProperties: unknown }).userProperties, { fw: '1.2.3' });
     }

@@ -130,7 +130,7 @@ describe('S3 outage', () => {
       // Poison rows among good ones: the good rows commit at once, the rejected ones wait for S3.
       for (let n = 0; n < total; n++) {
         const payload = poison.has(n)
-          ? `{"id":"${runId}-${n}","run":"${runId}","s":"\\u0000"}`
+          ? `{"id":"${runId}-${n}","run":"${runId}","v":1e999999}`
           : JSON.stringify({ id: `${runId}-${n}`, run: runId });
         await client.publishAsync(`t/acme/d/${device}/evt/${p.path}/x`, payload, { qos: 1 });
       }
