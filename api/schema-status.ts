@@ -35,6 +35,7 @@ export const statusSchema: Schema = obj('Observed state, written by the operator
   }),
   replicas: int('Worker pods desired.'),
   readyReplicas: int('Worker pods ready.'),
+  selector: str('Label selector of the worker pods (the scale subresource reports it to kubectl scale and HPAs).'),
   flushers: int('Flushers per worker pod now.'),
   poolSize: int('PgBouncer pool size now.'),
   ingestRate: num('Messages per second received across workers (last interval).'),

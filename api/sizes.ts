@@ -41,15 +41,18 @@ export function clampSizes(s: Sizes, b: SizeBounds): Sizes {
 }
 
 /**
- * Sizes in effect: the spec's, unless the autoscaler (autoscaling.enabled) has recorded others in
- * status.autoscaling.current, which are then kept within the spec's bounds.
+ * Sizes in effect: the spec's, unless the autoscaler (autoscaling.enabled) owns them: then what it recorded in
+ * status.autoscaling.current, else the spec's, always within the spec's bounds (a spec.replicas set by
+ * `kubectl scale` or an HPA beyond autoscaling.maxReplicas never runs more pods than the bounds allow).
  */
 export function effectiveSizes(p: Pick<IngestPipeline, 'status'>, r: ResolvedPipeline): Sizes {
-  const cur = r.autoscaling.enabled ? p.status?.autoscaling?.current : undefined;
+  const spec = { replicas: r.replicas, flushers: r.flusher.flushers, poolSize: r.sink.pgbouncer.poolSize };
+  if (!r.autoscaling.enabled) return spec;
+  const cur = p.status?.autoscaling?.current;
   const b = sizeBounds(r);
   return {
-    replicas: clampCount(cur?.replicas, b.replicas) ?? r.replicas,
-    flushers: clampCount(cur?.flushers, b.flushers) ?? r.flusher.flushers,
-    poolSize: clampCount(cur?.poolSize, b.poolSize) ?? r.sink.pgbouncer.poolSize,
+    replicas: clampCount(cur?.replicas, b.replicas) ?? clamp(spec.replicas, b.replicas),
+    flushers: clampCount(cur?.flushers, b.flushers) ?? clamp(spec.flushers, b.flushers),
+    poolSize: clampCount(cur?.poolSize, b.poolSize) ?? clamp(spec.poolSize, b.poolSize),
   };
 }

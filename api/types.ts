@@ -207,6 +207,8 @@ export interface IngestPipelineStatus {
   conditions?: Condition[];
   replicas?: number;
   readyReplicas?: number;
+  /** Label selector of the worker pods (scale subresource). */
+  selector?: string;
   flushers?: number;
   poolSize?: number;
   ingestRate?: number;

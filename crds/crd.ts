@@ -37,7 +37,15 @@ export function buildCrd() {
           name: VERSION,
           served: true,
           storage: true,
-          subresources: { status: {} },
+          // scale: `kubectl scale ingp/x --replicas N`, HorizontalPodAutoscalers and KEDA drive spec.replicas.
+          subresources: {
+            status: {},
+            scale: {
+              specReplicasPath: '.spec.replicas',
+              statusReplicasPath: '.status.replicas',
+              labelSelectorPath: '.status.selector',
+            },
+          },
           additionalPrinterColumns: printerColumns,
           schema: { openAPIV3Schema: crdSchema() },
         },

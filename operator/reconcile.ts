@@ -69,6 +69,8 @@ export class Reconciler {
    * see the stale cached status and write the same again).
    */
   private readonly written = new Map<string, { overRv: string; status: IngestPipelineStatus }>();
+  /** The spec generation whose overridden spec.replicas was last reported, per pipeline. */
+  private readonly replicasReported = new Map<string, number>();
 
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
@@ -132,6 +134,7 @@ export class Reconciler {
   private forget(key: string): void {
     this.indexSecrets(key, []);
     this.written.delete(key);
+    this.replicasReported.delete(key);
     this.d.metrics.pipelineConditions.delete(key);
   }
 
@@ -214,9 +217,29 @@ export class Reconciler {
       await this.writeStatus(p, { problem: desired.problem }, log);
       return 'problem';
     }
+    this.reportOverriddenReplicas(p, r, desired.sizes);
     const results = await this.applyAndPrune(p, ns, desired.objects, log);
     await this.writeStatus(p, observed(r, desired.sizes, results), log);
     return 'success';
+  }
+
+  /**
+   * `kubectl scale`, an HPA or a hand edit set spec.replicas, but with autoscaling on the autoscaler owns the
+   * pod count within its bounds: say so once per spec generation rather than ignore it silently.
+   */
+  private reportOverriddenReplicas(p: IngestPipeline & KubeObject, r: ResolvedPipeline, sizes: Sizes): void {
+    const asked = p.spec.replicas;
+    const key = `${r.namespace}/${r.name}`;
+    if (!r.autoscaling.enabled || asked === undefined || asked === sizes.replicas) return;
+    if (this.replicasReported.get(key) === p.metadata.generation) return;
+    this.replicasReported.set(key, p.metadata.generation ?? 0);
+    const a = r.autoscaling;
+    this.d.events.emit(
+      p,
+      'Warning',
+      'ReplicasOverridden',
+      `spec.replicas ${asked} is not applied: spec.autoscaling.enabled, so the autoscaler sets the worker pods within spec.autoscaling.minReplicas..maxReplicas (${a.minReplicas}..${a.maxReplicas}; now ${sizes.replicas}); change those bounds, or set spec.autoscaling.enabled false to scale by hand`,
+    );
   }
 
   /** The data and version of every Secret the pipeline references and that exists; remembers who uses which. */

@@ -143,6 +143,8 @@ export function computeStatus(
     observedGeneration: o.generation,
     conditions: mergeConditions(current?.conditions, computeConditions(o), now),
     ...(o.workers ? { replicas: o.workers.desired, readyReplicas: o.workers.ready } : {}),
+    // The scale subresource's labelSelectorPath: what an HPA counts as this pipeline's pods.
+    selector: o.workerSelector,
     flushers: o.flushers,
     ...(o.poolSize !== undefined ? { poolSize: o.poolSize } : {}),
   };

@@ -11,3 +11,10 @@ test('the PodDisruptionBudget lets one worker go at a time, even with one replic
   assert.equal(pdb.spec.maxUnavailable, 1);
   assert.deepEqual(pdb.spec.selector.matchLabels, selectorLabels('fleet', 'worker'));
 });
+
+test('an unready worker of a persistent WAL may always be evicted; an ephemeral one is protected', () => {
+  const persistent = pipeline();
+  assert.equal(renderPdb(persistent.p, persistent.r).spec.unhealthyPodEvictionPolicy, 'AlwaysAllow');
+  const ephemeral = pipeline({ wal: { storage: { type: 'Ephemeral' } } });
+  assert.equal(renderPdb(ephemeral.p, ephemeral.r).spec.unhealthyPodEvictionPolicy, undefined);
+});

@@ -118,7 +118,7 @@ export class LeaderElector {
       if (left <= 0) return this.stepDown('the renew deadline passed');
       const started = monotonicMs();
       try {
-        if (await this.tryAcquireOrRenew(AbortSignal.any([signal, AbortSignal.timeout(left)]))) {
+        if (await this.tryAcquireOrRenew(AbortSignal.any([signal, AbortSignal.timeout(Math.ceil(left))]))) {
           this.renewedAt = started;
           continue;
         }
@@ -128,6 +128,8 @@ export class LeaderElector {
         if (signal.aborted) break;
         this.o.log?.('warn', 'leader election: renewing the Lease failed', { err: (err as Error).message });
       }
+      // An attempt cut at the deadline must not wait another retry period before stepping down.
+      if (monotonicMs() >= this.renewedAt + this.o.renewDeadlineMs) return this.stepDown('the renew deadline passed');
     }
     return 'stopped';
   }

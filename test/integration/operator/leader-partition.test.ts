@@ -3,13 +3,16 @@
 // for longer than the gap between --renew-deadline and --lease-duration; the deadline still has to win.
 
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { dump, load } from 'js-yaml';
 import { requireEnv } from '../../lib/env.ts';
-import { type OperatorProcess, startOperator } from '../../lib/kube.ts';
+import { eventually } from '../../lib/eventually.ts';
+import { type OperatorProcess, paths, startOperator } from '../../lib/kube.ts';
 import { startTcpProxy, type TcpProxy } from '../../lib/tcp-proxy.ts';
-import { cleanUp, pipelineNamespace } from './operator-setup.ts';
+import { cleanUp, client, pipelineNamespace } from './operator-setup.ts';
 
 // The leader's renewal attempt can hang for 2 × its retry period (3 s), longer than the 1 s gap between its
 // renew deadline (2 s) and the lease (3 s). The standby polls often, so it sees the last renewal at once and
@@ -18,6 +21,7 @@ const LEADER = ['--lease-duration', '3s', '--renew-deadline', '2s', '--retry-per
 const STANDBY = ['--lease-duration', '3s', '--renew-deadline', '2s', '--retry-period', '250ms'];
 
 type Kubeconfig = { clusters: Array<{ cluster: { server: string } }> };
+type Lease = { spec: { acquireTime?: string; renewTime?: string } };
 
 /** A copy of the test kubeconfig whose API server address is the proxy's. */
 function kubeconfigThrough(proxy: TcpProxy, dir: string): string {
@@ -57,13 +61,28 @@ describe('leader election under a partition', () => {
       ...['--watch-namespace', ns, '--lease-namespace', ns, '--identity', identity],
       ...timing,
     ];
-    const kubeconfig = kubeconfigThrough(proxy, requireEnv('MQTT2PG_TEST_ENV_DIR'));
+    const kubeconfig = kubeconfigThrough(proxy, mkdtempSync(join(tmpdir(), 'mqtt2pg-leader-')));
     const a = startOperator(args('op-a', LEADER), { KUBECONFIG: kubeconfig });
     ops.push(a);
     await a.waitForLog(/became the leader/);
     const b = startOperator(args('op-b', STANDBY));
     ops.push(b);
     await b.waitForLog(/another operator is the leader; standing by/);
+
+    // While the API server answers, the leader keeps renewing past its renew deadline without a failure.
+    await eventually(
+      async () => {
+        const lease = await client.request<Lease>('GET', paths.lease(ns, 'mqtt2pg-operator'));
+        const held = Date.parse(lease.spec.renewTime ?? '') - Date.parse(lease.spec.acquireTime ?? '');
+        assert.ok(held > 3000, `op-a renewed for ${held} ms`);
+      },
+      { timeoutMs: 15_000, what: 'op-a renewing for longer than its renew deadline' },
+    );
+    assert.deepEqual(
+      a.logs.filter((l) => /renewing the Lease failed|stepping down/.test(l)),
+      [],
+      'no failed renewal while the API server answers',
+    );
 
     proxy.freeze();
     const tookOver = await b.waitForLog(/became the leader/, 15_000);
