@@ -80,6 +80,7 @@ export async function runDrain(args: DrainArgs): Promise<number> {
   if (atStart === 0) {
     await wal.close();
     console.log(await summary(0));
+    if (wal.quarantine.note) console.error(`mqtt2pg drain: ${wal.quarantine.note}`);
     return 0;
   }
 
@@ -138,7 +139,7 @@ export async function runDrain(args: DrainArgs): Promise<number> {
   await wal.close();
   deadLetters?.close();
   console.log(await summary(left));
-  if (wal.quarantineNote) console.error(`mqtt2pg drain: ${wal.quarantineNote}`);
+  if (wal.quarantine.note) console.error(`mqtt2pg drain: ${wal.quarantine.note}`);
   if (outcome) return fail(outcome);
   log.info('drained: every message of the WAL is committed');
   return 0;

@@ -93,7 +93,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   const healthServer = await serve(args.healthPort, args.listenHost, {
     [HTTP_PATHS.healthz]: async () => ({ status: 200, body: 'ok\n' }),
     [HTTP_PATHS.readyz]: async () => {
-      const note = wal?.quarantineNote ? `${wal.quarantineNote}\n` : '';
+      const note = wal?.quarantine.note ? `${wal.quarantine.note}\n` : '';
       return ready()
         ? { status: 200, body: `ready\n${note}` }
         : {

@@ -29,7 +29,8 @@ export function exitOnInternalError(log: Logger): void {
 
 export function reportWalEvents(wal: Wal, log: Logger): void {
   const dir = wal.opts.dir;
-  if (wal.quarantine.records > 0) log.warn({ ...wal.quarantine, dir }, wal.quarantineNote);
+  const q = wal.quarantine;
+  if (q.records > 0) log.warn({ records: q.records, messages: q.messages, dir }, q.note);
   wal.on('quarantined', (q: Quarantined) =>
     log.error(
       { ...q, dir },

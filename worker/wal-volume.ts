@@ -9,6 +9,7 @@
 //   is room for it above the reserve.
 // The decisions are pure; the I/O is the watch below.
 
+import { readdirSync, statSync } from 'node:fs';
 import { statfs, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -59,6 +60,20 @@ export function describeLow(s: VolumeState): string {
 async function measure(dir: string, wasLow: boolean): Promise<VolumeState> {
   const s = await statfs(dir);
   return volumeState(s.bavail * s.bsize, s.blocks * s.bsize, wasLow);
+}
+
+/** Bytes of the WAL directory's files, the reserve file left out (held room, not the log's). */
+export function walDirBytes(dir: string): number {
+  let total = 0;
+  for (const f of readdirSync(dir)) {
+    if (f === RESERVE_FILE) continue;
+    try {
+      total += statSync(join(dir, f)).size;
+    } catch {
+      // removed by LevelDB between the listing and the stat
+    }
+  }
+  return total;
 }
 
 /** Deletes the reserve file before LevelDB opens: room to open and drain even on a volume that filled. */

@@ -6,14 +6,13 @@
 // deleted only when its batch is acknowledged; wal-compaction.ts then gives the deleted records' disk space back.
 
 import { EventEmitter } from 'node:events';
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { Level } from 'level';
 import type { InboundMessage } from './message.ts';
 import { type Compactable, DeletedRangeCompactor } from './wal-compaction.ts';
 import { QUARANTINE_PREFIX, Quarantine } from './wal-quarantine.ts';
 import { decodeGroup, decodeKey, encodeGroup, encodeKey, type GroupKey } from './wal-record.ts';
-import { describeLow, RESERVE_FILE, type VolumeState } from './wal-volume.ts';
+import { describeLow, type VolumeState, walDirBytes } from './wal-volume.ts';
 
 export interface WalOptions {
   dir: string;
@@ -121,14 +120,8 @@ export class Wal extends EventEmitter {
       if (k.seq >= wal.nextSeq) wal.nextSeq = k.seq + 1n;
     }
     await wal.quarantine.count();
-    for (const key of strays) {
-      await wal.quarantine.moveAside(
-        key,
-        await wal.db.get(key),
-        0,
-        `a key of ${key.length} bytes is not a WAL group key`,
-      );
-    }
+    for (const key of strays)
+      await wal.quarantine.moveAside(key, await wal.db.get(key), 0, `a ${key.length}-byte key is not a group key`);
     return wal;
   }
 
@@ -156,11 +149,6 @@ export class Wal extends EventEmitter {
   /** Why the worker is not ready on account of its WAL, if it is not. */
   get problem(): string | undefined {
     return this.volume?.low ? describeLow(this.volume) : undefined;
-  }
-
-  /** What /readyz and `mqtt2pg drain` say about entries moved aside, if any were. */
-  get quarantineNote(): string | undefined {
-    return this.quarantine.note;
   }
 
   get isClosed(): boolean {
@@ -353,16 +341,7 @@ export class Wal extends EventEmitter {
 
   /** Bytes of the WAL directory's files: records plus LevelDB's logs, tables and dead bytes not yet compacted. */
   get diskBytes(): number {
-    let total = 0;
-    for (const f of readdirSync(this.opts.dir)) {
-      if (f === RESERVE_FILE) continue; // held room, not the log's (wal-volume.ts)
-      try {
-        total += statSync(join(this.opts.dir, f)).size;
-      } catch {
-        // removed by LevelDB between the listing and the stat
-      }
-    }
-    return total;
+    return walDirBytes(this.opts.dir);
   }
 
   /** Resolves once no compaction of deleted records runs or is due. */
