@@ -120,7 +120,11 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     deadLetters = await openDeadLetters(p, secrets);
     const walDir = resolvePath(args.walDir ?? `wal-${p.name}`);
     wal = await openWal(p, walDir, {
-      onError: (err) => log.warn({ err: err.message, dir: walDir }, 'cannot measure the WAL volume; trying again'),
+      onError: (err) =>
+        log.warn(
+          { err: err.message, dir: walDir },
+          'WAL volume watch failed (statfs or the reserve file); trying again',
+        ),
     });
     if (wal.messages > 0)
       log.info({ messages: wal.messages, bytes: wal.bytes }, 'replaying the WAL before new messages');

@@ -90,7 +90,7 @@ export interface VolumeTarget {
 
 /**
  * Measures the volume now and then every `intervalMs` until the target closes, telling it the state; makes
- * the reserve file when there is room. A failed statfs or reserve write is reported and tried again.
+ * the reserve file when there is room. A failed statfs or reserve write is reported (onError) and tried again.
  */
 export async function watchVolume(
   dir: string,
@@ -110,7 +110,7 @@ export async function watchVolume(
       reserved = true;
     }
   };
-  await check();
+  await check().catch(onError); // a volume that cannot be measured is reported, never a reason not to start
   const tick = () => {
     if (target.isClosed) return;
     check().then(
