@@ -9,7 +9,7 @@
 //   is room for it above the reserve.
 // The decisions are pure; the I/O is the watch below.
 
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { statfs, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -99,15 +99,15 @@ export async function watchVolume(
   intervalMs = 1000,
 ): Promise<void> {
   let low = false;
-  let reserved = false;
+  const file = join(dir, RESERVE_FILE);
   const check = async () => {
     const state = await measure(dir, low);
     low = state.low;
     target.setVolume(state);
-    if (!reserved && roomForReserveFile(state)) {
+    // Checked each time, not remembered: `mqtt2pg drain` refused on this directory has deleted it too.
+    if (roomForReserveFile(state) && !existsSync(file)) {
       // Written, not sparse: the blocks must really be held for the day they are needed.
-      await writeFile(join(dir, RESERVE_FILE), Buffer.alloc(reserveFileBytes(state.totalBytes)), { flush: true });
-      reserved = true;
+      await writeFile(file, Buffer.alloc(reserveFileBytes(state.totalBytes)), { flush: true });
     }
   };
   await check().catch(onError); // a volume that cannot be measured is reported, never a reason not to start
