@@ -5,8 +5,9 @@ import { reserveBytes, reserveFileBytes, roomForReserveFile, volumeState } from 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
 
-test('the reserve is 5% of the volume, at least 64 MiB, never more than a quarter of it', () => {
+test('the reserve is 5% of the volume, at least 64 MiB, at most 1 GiB, never more than a quarter of it', () => {
   assert.equal(reserveBytes(10 * GiB), Math.floor(10 * GiB * 0.05));
+  assert.equal(reserveBytes(500 * GiB), GiB);
   assert.equal(reserveBytes(GiB), 64 * MiB);
   assert.equal(reserveBytes(128 * MiB), 32 * MiB);
   assert.equal(reserveFileBytes(10 * GiB), 16 * MiB);

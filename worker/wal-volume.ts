@@ -27,9 +27,12 @@ export interface VolumeState {
   low: boolean;
 }
 
-/** 5% of the volume, at least 64 MiB, but never more than a quarter of it (a small test volume). */
+/**
+ * 5% of the volume, at least 64 MiB (LevelDB's logs and one compaction's output fit), at most 1 GiB (a WAL on
+ * a big shared disk, a laptop's) and never more than a quarter of the volume (a small test volume).
+ */
 export function reserveBytes(totalBytes: number): number {
-  return Math.floor(Math.min(Math.max(64 * MiB, totalBytes * 0.05), totalBytes * 0.25));
+  return Math.floor(Math.min(Math.max(64 * MiB, totalBytes * 0.05), 1024 * MiB, totalBytes * 0.25));
 }
 
 /** Size of the reserve file: enough for LevelDB to open (replay a log into a table) and write deletes. */
