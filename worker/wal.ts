@@ -102,7 +102,10 @@ export class Wal extends EventEmitter {
       await wal.db.open();
     } catch (err) {
       const cause = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
-      throw new Error(`cannot open the WAL at ${opts.dir}: ${cause} (is another worker using this directory?)`);
+      const hint = /no space left/i.test(cause)
+        ? 'the volume is full even without the reserve file: grow it or free space on it'
+        : 'is another worker using this directory?';
+      throw new Error(`cannot open the WAL at ${opts.dir}: ${cause} (${hint})`);
     }
     const strays: Buffer[] = [];
     for await (const raw of wal.db.keys({ lt: QUARANTINE_PREFIX })) {
