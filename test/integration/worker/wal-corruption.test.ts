@@ -9,10 +9,15 @@ import { after, test } from 'node:test';
 import { Level } from 'level';
 import { Wal } from '../../../worker/wal.ts';
 import { decodeGroup } from '../../../worker/wal-record.ts';
-import { command } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
 import { account, ledger } from '../../lib/ledger.ts';
-import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../../lib/worker-process.ts';
+import {
+  cleanupDirs,
+  makePipeline,
+  pipelineCommand,
+  type TestPipeline,
+  WorkerProcess,
+} from '../../lib/worker-process.ts';
 
 after(cleanupDirs);
 
@@ -99,27 +104,9 @@ test('mqtt2pg drain moves a damaged record aside, drains the rest and reports it
   await writeWal(p, runId);
   const lost = await damageMiddleRecord(p.walDir);
 
-  const migrated = await command(process.execPath, [
-    'cli/main.ts',
-    'migrate',
-    '-f',
-    p.file,
-    '--secrets-dir',
-    p.secretsDir,
-  ]);
+  const migrated = await pipelineCommand(p, 'migrate');
   assert.equal(migrated.code, 0, migrated.stderr);
-  const r = await command(process.execPath, [
-    'cli/main.ts',
-    'drain',
-    '-f',
-    p.file,
-    '--secrets-dir',
-    p.secretsDir,
-    '--wal-dir',
-    p.walDir,
-    '--timeout',
-    '30s',
-  ]);
+  const r = await pipelineCommand(p, 'drain', '--timeout', '30s');
   assert.equal(r.code, 0, r.stderr.slice(-3000));
   const s = JSON.parse(r.stdout.trim());
   assert.equal(s.messagesAtStart, GROUPS * PER_GROUP);
