@@ -98,7 +98,7 @@ export class WorkerMetrics {
     this.activeFlushers = new Gauge({ name: M.flushers, help: 'Flushers running', registers });
     this.backpressure = new Gauge({
       name: M.backpressure,
-      help: '1 while the WAL is full and the worker has stopped reading from the broker',
+      help: '1 while the WAL is full (or its volume low on space) and the worker has stopped reading from the broker',
       registers,
     });
     this.connected = new Gauge({
