@@ -70,6 +70,10 @@ export const WORKER_METRICS = {
   walDiskBytes: 'mqtt2pg_wal_disk_bytes',
   walOldestUnflushedAge: 'mqtt2pg_wal_oldest_unflushed_age_seconds',
   walExpired: 'mqtt2pg_wal_expired_total',
+  walQuarantinedRecords: 'mqtt2pg_wal_quarantined_records',
+  walQuarantinedMessages: 'mqtt2pg_wal_quarantined_messages',
+  walVolumeFreeBytes: 'mqtt2pg_wal_volume_free_bytes',
+  walVolumeLow: 'mqtt2pg_wal_volume_low',
 } as const;
 
 /** Prefix of the worker's process metrics (prom-client's defaults), e.g. mqtt2pg_process_cpu_seconds_total. */

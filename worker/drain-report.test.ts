@@ -18,21 +18,23 @@ test('the progress line shows what is left, the share flushed, the rate and the 
 test('the summary is one JSON line with every count, seconds to a tenth', () => {
   const line = summaryJson({
     walDir: '/wal',
-    messagesAtStart: 7,
-    flushed: 7,
+    messagesAtStart: 9,
+    flushed: 9,
     rows: 5,
     unparseable: 1,
     deadLettered: 1,
+    quarantined: 2,
     left: 0,
     seconds: 1.2345,
   });
   assert.deepEqual(JSON.parse(line), {
     walDir: '/wal',
-    messagesAtStart: 7,
-    flushed: 7,
+    messagesAtStart: 9,
+    flushed: 9,
     rows: 5,
     unparseable: 1,
     deadLettered: 1,
+    quarantined: 2,
     left: 0,
     seconds: 1.2,
   });

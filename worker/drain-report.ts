@@ -20,7 +20,7 @@ export function progressLine(p: DrainProgress): string {
 export interface DrainSummary {
   walDir: string;
   messagesAtStart: number;
-  /** Messages taken out of the WAL: rows + unparseable + deadLettered. */
+  /** Messages taken out of the WAL: rows + unparseable + deadLettered + quarantined. */
   flushed: number;
   /** Rows committed to the telemetry table. */
   rows: number;
@@ -28,6 +28,8 @@ export interface DrainSummary {
   unparseable: number;
   /** Rows PostgreSQL rejected, stored in the DLQ (or the unparseable table without one). */
   deadLettered: number;
+  /** Messages in damaged WAL records moved aside during this drain (kept in the WAL directory, never replayed). */
+  quarantined: number;
   left: number;
   seconds: number;
 }

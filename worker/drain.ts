@@ -10,6 +10,7 @@ import { createLogger } from '../common/logger.ts';
 import { gaveUpMessage, progressLine, summaryJson } from './drain-report.ts';
 import { WorkerMetrics } from './metrics.ts';
 import type { Wal } from './wal.ts';
+import type { Quarantined } from './wal-quarantine.ts';
 import { flusherPool, loadPipelineAndSecrets, openDeadLetters, openWal, StartupError } from './wiring.ts';
 
 export interface DrainArgs {
@@ -61,6 +62,7 @@ export async function runDrain(args: DrainArgs): Promise<number> {
   }
   const started = performance.now();
   const atStart = wal.messages;
+  const quarantinedAtStart = wal.quarantine.messages;
   const log = createLogger(p.logLevel, { pipeline: `${p.namespace}/${p.name}`, command: 'drain', walDir }, 2);
   const metrics = new WorkerMetrics(p.name, () => wal);
   const summary = async (left: number) =>
@@ -71,12 +73,14 @@ export async function runDrain(args: DrainArgs): Promise<number> {
       rows: await total(metrics.flushedRows),
       unparseable: await total(metrics.unparseable),
       deadLettered: await total(metrics.deadLetters),
+      quarantined: wal.quarantine.messages - quarantinedAtStart,
       left,
       seconds: (performance.now() - started) / 1000,
     });
   if (atStart === 0) {
     await wal.close();
     console.log(await summary(0));
+    if (wal.quarantine.note) console.error(`mqtt2pg drain: ${wal.quarantine.note}`);
     return 0;
   }
 
@@ -90,6 +94,9 @@ export async function runDrain(args: DrainArgs): Promise<number> {
   }
   wal.on('error', (err: Error) => log.error({ err: err.message }, 'WAL write failed'));
   wal.on('compactionFailed', (err: Error) => log.warn({ err: err.message }, 'WAL compaction failed'));
+  wal.on('quarantined', (q: Quarantined) =>
+    log.error(q, 'a damaged WAL record was moved aside (kept, never replayed); the records around it are drained'),
+  );
   log.info({ messages: atStart, bytes: wal.bytes }, 'draining the WAL into PostgreSQL');
   const pool = flusherPool(p, secrets, wal, { deadLetters, metrics, log });
   pool.setCount(p.flusher.flushers);
@@ -132,6 +139,7 @@ export async function runDrain(args: DrainArgs): Promise<number> {
   await wal.close();
   deadLetters?.close();
   console.log(await summary(left));
+  if (wal.quarantine.note) console.error(`mqtt2pg drain: ${wal.quarantine.note}`);
   if (outcome) return fail(outcome);
   log.info('drained: every message of the WAL is committed');
   return 0;

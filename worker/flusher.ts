@@ -123,20 +123,31 @@ export class FlusherPool<C extends ClaimedBatch> {
 
   private async run(f: Flusher): Promise<void> {
     const { source } = this.deps;
+    let failures = 0;
     while (!f.retiring && !this.aborted) {
       const due = this.dueInMs();
       if (due > 0) {
         await this.wake.wait(due === Number.POSITIVE_INFINITY ? undefined : due);
         continue;
       }
-      const claim = await source.claim(this.opts.batchSize, this.opts.batchBytes);
-      if (!claim) continue;
+      let claim: C | undefined;
       try {
+        claim = await source.claim(this.opts.batchSize, this.opts.batchBytes);
+        if (!claim) continue;
         await this.process(f, claim);
+        failures = 0;
       } catch (err) {
-        source.release(claim);
+        if (claim) source.release(claim);
         if (err instanceof Aborted) return;
-        throw err;
+        // Outside the write's own retries (reading the WAL, turning messages into rows, deleting a committed
+        // claim): retried with backoff like a write, never a rejection that ends the flusher or the process.
+        // A commit that failed after its transaction replays the claim: a counted duplicate, never a loss.
+        this.markFailing('wal', err, failures);
+        try {
+          await this.sleep(backoffDelay(failures++, this.backoff));
+        } catch {
+          return; // aborted while waiting
+        }
       }
     }
   }
@@ -237,10 +248,10 @@ export class FlusherPool<C extends ClaimedBatch> {
     this.lastError = undefined;
   }
 
-  private markFailing(target: 'postgres' | 's3', err: unknown, attempt: number) {
+  private markFailing(target: 'postgres' | 's3' | 'wal', err: unknown, attempt: number) {
     this.deps.metrics.retries.inc({ target });
     const message = (err as Error).message ?? String(err);
-    if (target === 'postgres') this.lastOk = false;
+    if (target !== 's3') this.lastOk = false;
     // The first failure and then every tenth: an outage is visible without flooding the log.
     if (attempt % 10 === 0) {
       this.deps.log.warn(

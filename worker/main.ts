@@ -19,6 +19,7 @@ import { explainPgConnectError } from './pg-errors.ts';
 import { Receiver } from './receiver.ts';
 import { type ScaleWatch, watchScale } from './scale-watch.ts';
 import { qualified } from './sql.ts';
+import { exitOnInternalError, reportWalEvents } from './unexpected.ts';
 import type { Claim, Wal } from './wal.ts';
 import { flusherPool, loadPipelineAndSecrets, openDeadLetters, openWal, StartupError } from './wiring.ts';
 
@@ -80,7 +81,8 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   let receiver: Receiver | undefined;
   let pool: FlusherPool<Claim> | undefined;
 
-  const ready = () => Boolean(receiver?.connected && pool?.healthy);
+  exitOnInternalError(log);
+  const ready = () => Boolean(receiver?.connected && pool?.healthy && !wal?.problem);
   const metricsServer = await serve(args.metricsPort, args.listenHost, {
     [HTTP_PATHS.metrics]: async () => ({
       status: 200,
@@ -90,13 +92,15 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   });
   const healthServer = await serve(args.healthPort, args.listenHost, {
     [HTTP_PATHS.healthz]: async () => ({ status: 200, body: 'ok\n' }),
-    [HTTP_PATHS.readyz]: async () =>
-      ready()
-        ? { status: 200, body: 'ready\n' }
+    [HTTP_PATHS.readyz]: async () => {
+      const note = wal?.quarantine.note ? `${wal.quarantine.note}\n` : '';
+      return ready()
+        ? { status: 200, body: `ready\n${note}` }
         : {
             status: 503,
-            body: `not ready: ${!receiver?.connected ? 'not connected to the broker' : (pool?.problem ?? 'starting')}\n`,
-          },
+            body: `not ready: ${!receiver?.connected ? 'not connected to the broker' : (wal?.problem ?? pool?.problem ?? 'starting')}\n${note}`,
+          };
+    },
   });
   log.info({ metricsPort: portOf(metricsServer), healthPort: portOf(healthServer) }, 'listening');
 
@@ -115,7 +119,13 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     await checkPostgres(p, secrets, args.migrate, log);
     deadLetters = await openDeadLetters(p, secrets);
     const walDir = resolvePath(args.walDir ?? `wal-${p.name}`);
-    wal = await openWal(p, walDir);
+    wal = await openWal(p, walDir, {
+      onError: (err) =>
+        log.warn(
+          { err: err.message, dir: walDir },
+          'WAL volume watch failed (statfs or the reserve file); trying again',
+        ),
+    });
     if (wal.messages > 0)
       log.info({ messages: wal.messages, bytes: wal.bytes }, 'replaying the WAL before new messages');
     const openedWal = wal;
@@ -124,6 +134,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
       log.fatal({ err: err.message, dir: walDir }, 'WAL write failed; exiting without acknowledging further messages');
       process.exit(1);
     });
+    reportWalEvents(openedWal, log);
     openedWal.on('compactionFailed', (err: Error) =>
       log.warn(
         { err: err.message, dir: walDir },

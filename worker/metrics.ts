@@ -11,6 +11,8 @@ export interface WalView {
   diskBytes: number;
   oldestReceivedAt: number | undefined;
   expired: number;
+  quarantine?: { records: number; messages: number };
+  volume?: { freeBytes: number; low: boolean } | undefined;
 }
 
 export class WorkerMetrics {
@@ -96,7 +98,7 @@ export class WorkerMetrics {
     this.activeFlushers = new Gauge({ name: M.flushers, help: 'Flushers running', registers });
     this.backpressure = new Gauge({
       name: M.backpressure,
-      help: '1 while the WAL is full and the worker has stopped reading from the broker',
+      help: '1 while the WAL is full (or its volume low on space) and the worker has stopped reading from the broker',
       registers,
     });
     this.connected = new Gauge({
@@ -135,6 +137,39 @@ export class WorkerMetrics {
       collect() {
         const oldest = wal()?.oldestReceivedAt;
         this.set(oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
+      },
+    });
+    new Gauge({
+      name: M.walQuarantinedRecords,
+      help: 'Damaged WAL records (or keys) moved aside: kept, never replayed (docs/reliability.md)',
+      registers,
+      collect() {
+        this.set(wal()?.quarantine?.records ?? 0);
+      },
+    });
+    new Gauge({
+      name: M.walQuarantinedMessages,
+      help: 'Messages in damaged WAL records moved aside (kept, never replayed; docs/reliability.md)',
+      registers,
+      collect() {
+        this.set(wal()?.quarantine?.messages ?? 0);
+      },
+    });
+    new Gauge({
+      name: M.walVolumeFreeBytes,
+      help: 'Free bytes on the WAL volume',
+      registers,
+      collect() {
+        const v = wal()?.volume;
+        if (v) this.set(v.freeBytes);
+      },
+    });
+    new Gauge({
+      name: M.walVolumeLow,
+      help: '1 while free space on the WAL volume is below its reserve and the worker has stopped reading',
+      registers,
+      collect() {
+        this.set(wal()?.volume?.low ? 1 : 0);
       },
     });
     new Gauge({

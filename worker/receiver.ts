@@ -54,6 +54,12 @@ export class Receiver extends EventEmitter {
     this.receivedQos0 = metrics.received.labels('0');
     this.receivedQos1 = metrics.received.labels('1');
     wal.on('committed', () => this.maybeResume());
+    // The WAL volume low on free space (wal-volume.ts): stop reading at once, not at the next message.
+    wal.on('volumeLow', () => {
+      if (!this.paused) this.pause();
+    });
+    wal.on('volumeOk', () => this.maybeResume());
+    if (wal.full) this.pause(); // a full WAL or volume at start: read nothing until there is room
   }
 
   /** First connection: fails fast (rejects) on a wrong address, credentials or a refused subscription. */
@@ -288,7 +294,7 @@ export class Receiver extends EventEmitter {
     this.conn?.socket.pause();
     this.log.warn(
       { walBytes: this.wal.bytes, limit: this.wal.opts.sizeLimitBytes },
-      'WAL full: stopped reading from the broker until flushes free space (the broker holds the messages)',
+      `${this.wal.fullReason}: stopped reading from the broker until flushes free space (the broker holds the messages)`,
     );
   }
 

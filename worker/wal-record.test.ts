@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { InboundMessage } from './message.ts';
-import { decodeGroup, decodeKey, encodeGroup, encodeKey } from './wal-record.ts';
+import { decodeGroup, decodeKey, encodeGroup, encodeKey, WalRecordError } from './wal-record.ts';
 
 test('a group of messages survives encoding byte for byte', () => {
   const messages: InboundMessage[] = [
@@ -31,4 +31,28 @@ test('a record from an unknown format version is refused with a clear error', ()
   const bad = encodeGroup([]);
   bad[0] = 9;
   assert.throws(() => decodeGroup(bad), /version 9 is not supported/);
+});
+
+test('a record damaged on disk fails its checksum instead of decoding into other messages', () => {
+  const m: InboundMessage = { topic: 't/a', payload: Buffer.from('{"v":1}'), receivedAt: 5, qos: 1, dup: false };
+  const good = encodeGroup([m, m]);
+  const flipped = Buffer.from(good);
+  flipped.writeUInt8((flipped.at(-2) as number) ^ 1, flipped.length - 2); // inside the second payload: still well-formed, only the checksum sees it
+  assert.throws(() => decodeGroup(flipped), WalRecordError);
+  assert.throws(() => decodeGroup(good.subarray(0, 3)), /truncated/);
+});
+
+test('records written by the previous format version (u16 topic length, no checksum) still replay', () => {
+  const topic = Buffer.from('t/acme/d/x/evt/é');
+  const payload = Buffer.from([1, 2, 3]);
+  const v1 = Buffer.alloc(1 + 8 + 1 + 2 + topic.length + 4 + payload.length);
+  let o = 0;
+  v1[o++] = 1;
+  o = v1.writeDoubleBE(42, o);
+  v1[o++] = 3;
+  o = v1.writeUInt16BE(topic.length, o);
+  o += topic.copy(v1, o);
+  o = v1.writeUInt32BE(payload.length, o);
+  payload.copy(v1, o);
+  assert.deepEqual(decodeGroup(v1), [{ topic: topic.toString(), payload, receivedAt: 42, qos: 1, dup: true }]);
 });

@@ -3,13 +3,21 @@
 // message tops out near 60k/s here; per group of 100, above 140k/s).
 //
 // key   = seq u64 | count u32 | bytes u32 | oldestReceivedAt f64   (listing keys alone rebuilds the index)
-// value = version u8, then per message:
-//         receivedAt f64 | flags u8 (bit0 qos1, bit1 dup, bit2 has user properties) | topic u16+bytes |
+// value = version u8 (2) | crc32 u32 of the rest, then per message:
+//         receivedAt f64 | flags u8 (bit0 qos1, bit1 dup, bit2 has user properties) | topic u32+bytes |
 //         payload u32+bytes | [user properties u32+JSON bytes]
+//
+// Version 1 (read, never written) had no checksum and a u16 topic length: a topic the broker forwarded as
+// invalid UTF-8 is decoded with U+FFFD for each bad byte (3 bytes in UTF-8), so a legal 64 KiB topic can
+// re-encode to 192 KiB, and the write threw before the PUBACK, for every redelivery. The checksum makes a
+// record damaged on disk fail to decode instead of turning into other messages; wal.ts then moves it aside.
 
+import { crc32 } from 'node:zlib';
 import type { InboundMessage } from './message.ts';
 
-const VERSION = 1;
+const VERSION = 2;
+const V1 = 1;
+const HEADER_BYTES = 5;
 export const KEY_BYTES = 24;
 
 export interface GroupKey {
@@ -17,6 +25,11 @@ export interface GroupKey {
   count: number;
   bytes: number;
   oldestReceivedAt: number;
+}
+
+/** A record or key that cannot be decoded: damaged on disk, or not written by this log. */
+export class WalRecordError extends Error {
+  override name = 'WalRecordError';
 }
 
 export function encodeKey(k: GroupKey): Buffer {
@@ -30,7 +43,7 @@ export function encodeKey(k: GroupKey): Buffer {
 
 export function decodeKey(b: Uint8Array): GroupKey {
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  if (buf.length !== KEY_BYTES) throw new Error(`WAL key of ${buf.length} bytes is not a group key`);
+  if (buf.length !== KEY_BYTES) throw new WalRecordError(`WAL key of ${buf.length} bytes is not a group key`);
   return {
     seq: buf.readBigUInt64BE(0),
     count: buf.readUInt32BE(8),
@@ -42,25 +55,25 @@ export function decodeKey(b: Uint8Array): GroupKey {
 export function encodeGroup(messages: InboundMessage[]): Buffer {
   const topics: Buffer[] = new Array(messages.length);
   const props: Array<Buffer | undefined> = new Array(messages.length);
-  let size = 1;
+  let size = HEADER_BYTES;
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i] as InboundMessage;
     const t = Buffer.from(m.topic, 'utf8');
     topics[i] = t;
     const p = m.userProperties ? Buffer.from(JSON.stringify(m.userProperties), 'utf8') : undefined;
     props[i] = p;
-    size += 8 + 1 + 2 + t.length + 4 + m.payload.length + (p ? 4 + p.length : 0);
+    size += 8 + 1 + 4 + t.length + 4 + m.payload.length + (p ? 4 + p.length : 0);
   }
   const out = Buffer.allocUnsafe(size);
   out[0] = VERSION;
-  let o = 1;
+  let o = HEADER_BYTES;
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i] as InboundMessage;
     const t = topics[i] as Buffer;
     const p = props[i];
     o = out.writeDoubleBE(m.receivedAt, o);
     out[o++] = (m.qos === 1 ? 1 : 0) | (m.dup ? 2 : 0) | (p ? 4 : 0);
-    o = out.writeUInt16BE(t.length, o);
+    o = out.writeUInt32BE(t.length, o);
     o += t.copy(out, o);
     o = out.writeUInt32BE(m.payload.length, o);
     o += m.payload.copy(out, o);
@@ -69,33 +82,58 @@ export function encodeGroup(messages: InboundMessage[]): Buffer {
       o += p.copy(out, o);
     }
   }
+  out.writeUInt32BE(crc32(out.subarray(HEADER_BYTES)), 1);
   return out;
 }
 
+/** The messages of a record; throws WalRecordError for one that is damaged or of an unknown version. */
 export function decodeGroup(value: Uint8Array): InboundMessage[] {
   const b = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  if (b[0] !== VERSION)
-    throw new Error(`WAL record version ${b[0]} is not supported by this worker (expects ${VERSION})`);
+  const version = b[0];
+  let o: number;
+  if (version === VERSION) {
+    if (b.length < HEADER_BYTES) throw new WalRecordError(`WAL record of ${b.length} bytes is truncated`);
+    if (crc32(b.subarray(HEADER_BYTES)) !== b.readUInt32BE(1))
+      throw new WalRecordError('WAL record checksum mismatch: its bytes were damaged on disk');
+    o = HEADER_BYTES;
+  } else if (version === V1) {
+    o = 1;
+  } else {
+    throw new WalRecordError(`WAL record version ${version} is not supported by this worker (expects ${VERSION})`);
+  }
+  const topicLengthBytes = version === V1 ? 2 : 4;
+  const need = (n: number) => {
+    if (o + n > b.length)
+      throw new WalRecordError(`WAL record is truncated: ${n} bytes needed at offset ${o} of ${b.length}`);
+  };
   const out: InboundMessage[] = [];
-  let o = 1;
   while (o < b.length) {
+    need(9 + topicLengthBytes);
     const receivedAt = b.readDoubleBE(o);
     o += 8;
     const flags = b[o++] as number;
-    const tl = b.readUInt16BE(o);
-    o += 2;
+    const tl = version === V1 ? b.readUInt16BE(o) : b.readUInt32BE(o);
+    o += topicLengthBytes;
+    need(tl + 4);
     const topic = b.toString('utf8', o, o + tl);
     o += tl;
     const pl = b.readUInt32BE(o);
     o += 4;
+    need(pl);
     // A view, not a copy: decoded groups are read back from disk for one batch and dropped with it.
     const payload = b.subarray(o, o + pl);
     o += pl;
     const m: InboundMessage = { topic, payload, receivedAt, qos: flags & 1 ? 1 : 0, dup: (flags & 2) !== 0 };
     if (flags & 4) {
+      need(4);
       const jl = b.readUInt32BE(o);
       o += 4;
-      m.userProperties = JSON.parse(b.toString('utf8', o, o + jl));
+      need(jl);
+      try {
+        m.userProperties = JSON.parse(b.toString('utf8', o, o + jl));
+      } catch (err) {
+        throw new WalRecordError(`WAL record holds unreadable user properties: ${(err as Error).message}`);
+      }
       o += jl;
     }
     out.push(m);

@@ -1,12 +1,19 @@
 // The WAL against a real LevelDB on disk: durability callbacks, group commit, replay, backpressure flag,
-// read-back beyond the cache, retention.
+// read-back beyond the cache, retention; and what it cannot trust: a record whose bytes were damaged on
+// disk, a key that is not one of its own, a topic the broker forwarded as invalid UTF-8 (EMQX, for one, does
+// not check topics unless its strict mode is on; Mosquitto refuses them). None of them may stop the log: the
+// damaged record is moved aside (kept, counted) and the records around it are still delivered; the long
+// topic is stored like any other.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { Level } from 'level';
+import mqttPacket, { type IPublishPacket } from 'mqtt-packet';
 import type { InboundMessage } from './message.ts';
+import { toRow } from './rows.ts';
 import { Wal, type WalOptions } from './wal.ts';
 
 const dirs: string[] = [];
@@ -169,5 +176,110 @@ test('a WAL directory in use by another worker is refused with a clear error', a
   const dir = newDir();
   const wal = await Wal.open(options(dir));
   await assert.rejects(Wal.open(options(dir)), /cannot open the WAL at .*another worker/);
+  await wal.close();
+});
+
+const ids = (ms: InboundMessage[] | undefined) => (ms ?? []).map((m) => JSON.parse(m.payload.toString()).id);
+
+function appendDurable(wal: Wal, messages: InboundMessage[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let left = messages.length;
+    wal.once('error', reject);
+    for (const m of messages) wal.append(m, () => --left === 0 && resolve());
+  });
+}
+
+/** Overwrites the value of the n-th record (in key order) with bytes that keep its format version byte. */
+async function damageRecord(dir: string, n: number): Promise<void> {
+  const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  try {
+    const keys = await db.keys().all();
+    const key = keys[n] as Buffer;
+    const value = (await db.get(key)) as Buffer;
+    const damaged = Buffer.from(value);
+    damaged.fill(0xff, 1, Math.min(damaged.length, 40));
+    await db.put(key, damaged);
+  } finally {
+    await db.close();
+  }
+}
+
+test('a damaged record is moved aside, never delivered or thrown; the records around it are delivered', async () => {
+  const dir = newDir();
+  let wal = await Wal.open(options(dir, { maxGroupMessages: 10 }));
+  await appendAll(wal, 0, 50);
+  await wal.close();
+  await damageRecord(dir, 2); // ids 20..29
+
+  wal = await Wal.open(options(dir, { maxGroupMessages: 10 }));
+  const moved: Array<{ messages: number }> = [];
+  wal.on('quarantined', (q: { messages: number }) => moved.push(q));
+  assert.equal(wal.messages, 50);
+  const claim = await wal.claim(1000);
+  assert.deepEqual(ids(claim?.messages), [
+    ...Array.from({ length: 20 }, (_, i) => i),
+    ...Array.from({ length: 20 }, (_, i) => i + 30),
+  ]);
+  assert.deepEqual(moved.length, 1);
+  assert.equal(moved[0]?.messages, 10);
+  await wal.commit(claim as NonNullable<typeof claim>);
+  assert.equal(wal.messages, 0, 'the moved record no longer counts as waiting');
+  assert.deepEqual([wal.quarantine.records, wal.quarantine.messages], [1, 10]);
+  await wal.close();
+
+  // Kept across restarts, and never replayed.
+  wal = await Wal.open(options(dir));
+  assert.equal(wal.messages, 0);
+  assert.equal(await wal.claim(1000), undefined);
+  assert.equal(wal.quarantine.records, 1);
+  await wal.close();
+});
+
+test('a key that is not a WAL group key is moved aside at open, not thrown', async () => {
+  const dir = newDir();
+  let wal = await Wal.open(options(dir));
+  await appendDurable(wal, [msg(1), msg(2)]);
+  await wal.close();
+  const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  await db.put(Buffer.from([0, 1, 2]), Buffer.from('garbage'));
+  await db.close();
+
+  wal = await Wal.open(options(dir));
+  assert.equal(wal.quarantine.records, 1);
+  assert.deepEqual(ids((await wal.claim(10))?.messages), [1, 2]);
+  await wal.close();
+});
+
+test('a topic that re-encodes past 64 KiB (invalid UTF-8 forwarded by the broker) is stored, and lands unparseable', async () => {
+  // The bytes a non-checking broker forwards, parsed by mqtt-packet as the receiver parses them: every invalid
+  // byte becomes U+FFFD, three bytes in UTF-8, so 30,000 topic bytes become 90,000.
+  const raw = Buffer.concat([Buffer.from('t/acme/d/'), Buffer.alloc(30_000, 0xff)]);
+  const payload = Buffer.from('{"id":"long"}');
+  const body = Buffer.concat([Buffer.from([raw.length >> 8, raw.length & 0xff]), raw, Buffer.from([0, 7, 0]), payload]);
+  const length: number[] = [];
+  for (let n = body.length; n > 0 || length.length === 0; n >>= 7) length.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
+  const header = Buffer.from([0x32, ...length]);
+  const parser = mqttPacket.parser({ protocolVersion: 5 });
+  let packet: IPublishPacket | undefined;
+  parser.on('packet', (p) => {
+    packet = p as IPublishPacket;
+  });
+  parser.parse(Buffer.concat([header, body]));
+  assert.ok(packet, 'mqtt-packet parsed the PUBLISH');
+  assert.ok(Buffer.byteLength(packet.topic) > 65_535);
+
+  const dir = newDir();
+  let wal = await Wal.open(options(dir, { cacheBytes: 0 }));
+  const long: InboundMessage = { topic: packet.topic, payload, receivedAt: Date.now(), qos: 1, dup: false };
+  await appendDurable(wal, [msg(1), long, msg(2)]);
+  await wal.close();
+  wal = await Wal.open(options(dir));
+  const claim = await wal.claim(10);
+  assert.equal(claim?.messages[1]?.topic, packet.topic);
+  const row = toRow(claim?.messages[1] as InboundMessage, 'json', {
+    maxPayloadSizeBytes: 256 * 1024,
+    maxJsonDepth: 64,
+  });
+  assert.equal(row.kind === 'unparseable' && row.reason, 'topic_too_long');
   await wal.close();
 });

@@ -6,12 +6,13 @@
 // deleted only when its batch is acknowledged; wal-compaction.ts then gives the deleted records' disk space back.
 
 import { EventEmitter } from 'node:events';
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { Level } from 'level';
 import type { InboundMessage } from './message.ts';
 import { type Compactable, DeletedRangeCompactor } from './wal-compaction.ts';
+import { QUARANTINE_PREFIX, Quarantine } from './wal-quarantine.ts';
 import { decodeGroup, decodeKey, encodeGroup, encodeKey, type GroupKey } from './wal-record.ts';
+import { describeLow, type VolumeState, walDirBytes } from './wal-volume.ts';
 
 export interface WalOptions {
   dir: string;
@@ -65,6 +66,10 @@ export class Wal extends EventEmitter {
   bytes = 0;
   messages = 0;
   expired = 0;
+  /** Entries moved aside because they cannot be replayed (wal-quarantine.ts). */
+  readonly quarantine: Quarantine;
+  /** The volume's free space, when watched (wal-volume.ts); while low the log reports itself full. */
+  volume: VolumeState | undefined;
   private queuedCount = 0;
   /** Record bytes of the queued groups: a claim's byte bound reads them off the keys, without decoding. */
   private queuedBytes = 0;
@@ -80,6 +85,7 @@ export class Wal extends EventEmitter {
     };
     mkdirSync(opts.dir, { recursive: true });
     this.db = new Level<Buffer, Buffer>(opts.dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    this.quarantine = new Quarantine(this.db, opts.dir, (q) => this.emit('quarantined', q));
     // In Node, `level` is classic-level, which has compactRange; the browser-neutral type leaves it out.
     const compactable = this.db as unknown as Compactable;
     if (typeof compactable.compactRange !== 'function') throw new Error('the WAL needs classic-level (LevelDB)');
@@ -98,10 +104,20 @@ export class Wal extends EventEmitter {
       await wal.db.open();
     } catch (err) {
       const cause = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
-      throw new Error(`cannot open the WAL at ${opts.dir}: ${cause} (is another worker using this directory?)`);
+      const hint = /no space left/i.test(cause)
+        ? 'the volume is full even without the reserve file: grow it or free space on it'
+        : 'is another worker using this directory?';
+      throw new Error(`cannot open the WAL at ${opts.dir}: ${cause} (${hint})`);
     }
-    for await (const raw of wal.db.keys()) {
-      const k = decodeKey(raw);
+    const strays: Buffer[] = [];
+    for await (const raw of wal.db.keys({ lt: QUARANTINE_PREFIX })) {
+      let k: GroupKey;
+      try {
+        k = decodeKey(raw);
+      } catch {
+        strays.push(Buffer.from(raw));
+        continue;
+      }
       wal.queue.push({ ...k, key: Buffer.from(raw) });
       wal.queuedCount += k.count;
       wal.queuedBytes += k.bytes;
@@ -109,16 +125,40 @@ export class Wal extends EventEmitter {
       wal.messages += k.count;
       if (k.seq >= wal.nextSeq) wal.nextSeq = k.seq + 1n;
     }
+    await wal.quarantine.count();
+    for (const key of strays)
+      await wal.quarantine.moveAside(key, await wal.db.get(key), 0, `a ${key.length}-byte key is not a group key`);
     return wal;
   }
 
   get full(): boolean {
-    return this.bytes + this.pendingBytes >= this.opts.sizeLimitBytes;
+    return this.volume?.low === true || this.bytes + this.pendingBytes >= this.opts.sizeLimitBytes;
   }
 
   /** Below this the receiver resumes reading: hysteresis, so it does not flap at the limit. */
   get belowResumeMark(): boolean {
-    return this.bytes + this.pendingBytes < this.opts.sizeLimitBytes * 0.9;
+    return this.volume?.low !== true && this.bytes + this.pendingBytes < this.opts.sizeLimitBytes * 0.9;
+  }
+
+  /** Why the log is full, for the receiver's log line. */
+  get fullReason(): string {
+    return this.volume?.low ? describeLow(this.volume) : 'WAL full';
+  }
+
+  /** Set by the volume watch; 'volumeLow' and 'volumeOk' tell the receiver when to stop and resume reading. */
+  setVolume(state: VolumeState): void {
+    const wasLow = this.volume?.low === true;
+    this.volume = state;
+    if (state.low !== wasLow) this.emit(state.low ? 'volumeLow' : 'volumeOk', state);
+  }
+
+  /** Why the worker is not ready on account of its WAL, if it is not. */
+  get problem(): string | undefined {
+    return this.volume?.low ? describeLow(this.volume) : undefined;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   get oldestReceivedAt(): number | undefined {
@@ -268,22 +308,45 @@ export class Wal extends EventEmitter {
     this.queuedBytes -= bytes;
     const missing = groups.filter((g) => !g.messages);
     if (missing.length > 0) {
+      const damaged: Group[] = [];
       try {
         const values = await this.db.getMany(missing.map((g) => g.key));
-        missing.forEach((g, i) => {
+        for (const [i, g] of missing.entries()) {
           const v = values[i];
-          if (!v) throw new Error(`WAL group ${g.seq} is missing from disk`);
-          // Read-back groups are not cached: they are committed and dropped soon, and the cache is for new ones.
-          g.messages = decodeGroup(v);
-        });
+          const problem = v ? this.decodeInto(g, v) : 'its value is missing from disk';
+          if (problem === undefined) continue;
+          // Moved aside, not thrown: a record that cannot be decoded would fail this claim on every replay.
+          await this.quarantine.moveAside(g.key, v, g.count, problem);
+          damaged.push(g);
+        }
       } catch (err) {
-        this.release({ groups, messages: [] });
+        this.release({ groups: groups.filter((g) => !damaged.includes(g)), messages: [] });
+        if (damaged.length > 0) this.forget(damaged);
         throw err;
+      }
+      if (damaged.length > 0) {
+        this.forget(damaged);
+        const good = groups.filter((g) => !damaged.includes(g));
+        groups.splice(0, groups.length, ...good);
+        if (groups.length === 0) return this.claim(maxMessages);
       }
     }
     const messages: InboundMessage[] = [];
     for (const g of groups) for (const m of g.messages as InboundMessage[]) messages.push(m);
     return { groups, messages };
+  }
+
+  /** Decodes a group read back from disk; returns why it cannot be replayed, if it cannot. */
+  private decodeInto(g: Group, value: Uint8Array): string | undefined {
+    try {
+      // Read-back groups are not cached: they are committed and dropped soon, and the cache is for new ones.
+      const messages = decodeGroup(value);
+      if (messages.length !== g.count) return `it holds ${messages.length} messages where its key says ${g.count}`;
+      g.messages = messages;
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
   }
 
   /** The claim's rows (or dead letters) are committed: delete its groups. */
@@ -295,15 +358,7 @@ export class Wal extends EventEmitter {
 
   /** Bytes of the WAL directory's files: records plus LevelDB's logs, tables and dead bytes not yet compacted. */
   get diskBytes(): number {
-    let total = 0;
-    for (const f of readdirSync(this.opts.dir)) {
-      try {
-        total += statSync(join(this.opts.dir, f)).size;
-      } catch {
-        // removed by LevelDB between the listing and the stat
-      }
-    }
-    return total;
+    return walDirBytes(this.opts.dir);
   }
 
   /** Resolves once no compaction of deleted records runs or is due. */

@@ -3,6 +3,7 @@
 // `mqtt2pg drain` (drain.ts) build them the same way, so a drained WAL lands in the same rows, unparseable
 // rows and dead letters a worker would write.
 
+import { mkdirSync } from 'node:fs';
 import type { ResolvedPipeline } from '../api/defaults.ts';
 import { loadSinglePipeline } from '../api/load-pipeline.ts';
 import { workerSecretReferences } from '../api/secret-refs.ts';
@@ -14,6 +15,7 @@ import { FlusherPool } from './flusher.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { PgSink } from './pg-sink.ts';
 import { type Claim, Wal } from './wal.ts';
+import { releaseReserveFile, watchVolume } from './wal-volume.ts';
 
 /** Startup failures the user must fix: printed as one clear line, exit 1, nothing acknowledged. */
 export class StartupError extends Error {
@@ -68,8 +70,21 @@ export async function openDeadLetters(
   return store;
 }
 
-export function openWal(p: ResolvedPipeline, dir: string): Promise<Wal> {
-  return Wal.open({ dir, sizeLimitBytes: p.wal.sizeLimitBytes, retentionMs: p.wal.retentionMs });
+/**
+ * Opens the pipeline's WAL, after deleting the reserve file so that LevelDB has room to open and drain even
+ * on a volume that filled; with `watch`, free space is then watched (wal-volume.ts: reading stops below the
+ * reserve, the reserve file is made again once there is room).
+ */
+export async function openWal(
+  p: ResolvedPipeline,
+  dir: string,
+  watch?: { onError: (err: Error) => void },
+): Promise<Wal> {
+  mkdirSync(dir, { recursive: true });
+  await releaseReserveFile(dir);
+  const wal = await Wal.open({ dir, sizeLimitBytes: p.wal.sizeLimitBytes, retentionMs: p.wal.retentionMs });
+  if (watch) await watchVolume(dir, wal, watch.onError);
+  return wal;
 }
 
 /** Flushers from `wal` into the pipeline's table (one PgSink connection each); none running until setCount. */

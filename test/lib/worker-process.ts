@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump, load } from 'js-yaml';
 import type { IngestPipeline } from '../../api/types.ts';
-import { REPO_ROOT } from './env.ts';
+import { type CommandResult, command, REPO_ROOT } from './env.ts';
 import { eventually } from './eventually.ts';
 import { seriesValues } from './metrics-text.ts';
 import {
@@ -57,6 +57,12 @@ export function rewritePipeline(p: TestPipeline, o: { spec?: SpecOverrides; name
   const doc = load(readFileSync(p.file, 'utf8')) as IngestPipeline;
   const next = overlay(doc, { spec: o.spec ?? {}, ...(o.namespace ? { metadata: { namespace: o.namespace } } : {}) });
   writeFileSync(p.file, dump(next));
+}
+
+/** A one-shot command on the pipeline's files (`mqtt2pg drain`, `mqtt2pg migrate`), its WAL dir for drain. */
+export function pipelineCommand(p: TestPipeline, name: 'drain' | 'migrate', ...args: string[]): Promise<CommandResult> {
+  const wal = name === 'drain' ? ['--wal-dir', p.walDir] : [];
+  return command(process.execPath, ['cli/main.ts', name, '-f', p.file, '--secrets-dir', p.secretsDir, ...wal, ...args]);
 }
 
 export interface Exit {

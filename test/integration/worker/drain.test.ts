@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { after, test } from 'node:test';
 import pg from 'pg';
 import { Wal } from '../../../worker/wal.ts';
-import { command, requireEnv } from '../../lib/env.ts';
+import { requireEnv } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
 import { freePort } from '../../lib/free-port.ts';
 import { allStored, ledger } from '../../lib/ledger.ts';
@@ -17,6 +17,7 @@ import { publish } from '../../lib/publish.ts';
 import {
   cleanupDirs,
   makePipeline,
+  pipelineCommand,
   rewritePipeline,
   type TestPipeline,
   WorkerProcess,
@@ -24,18 +25,7 @@ import {
 
 after(cleanupDirs);
 
-const drain = (p: TestPipeline, ...args: string[]) =>
-  command(process.execPath, [
-    'cli/main.ts',
-    'drain',
-    '-f',
-    p.file,
-    '--secrets-dir',
-    p.secretsDir,
-    '--wal-dir',
-    p.walDir,
-    ...args,
-  ]);
+const drain = (p: TestPipeline, ...args: string[]) => pipelineCommand(p, 'drain', ...args);
 
 async function walMessages(dir: string): Promise<number> {
   const wal = await Wal.open({ dir, sizeLimitBytes: 2 ** 30, retentionMs: 3_600_000 });
