@@ -70,6 +70,8 @@ export const WORKER_METRICS = {
   walDiskBytes: 'mqtt2pg_wal_disk_bytes',
   walOldestUnflushedAge: 'mqtt2pg_wal_oldest_unflushed_age_seconds',
   walExpired: 'mqtt2pg_wal_expired_total',
+  spilled: 'mqtt2pg_spilled_messages_total',
+  spillReplayed: 'mqtt2pg_spill_replayed_messages_total',
 } as const;
 
 /** Prefix of the worker's process metrics (prom-client's defaults), e.g. mqtt2pg_process_cpu_seconds_total. */
