@@ -6,8 +6,9 @@
 import type { ResolvedPipeline } from './defaults.ts';
 
 /**
- * WAL bytes per second a spill is budgeted at. Conservative for a pod writing to an S3 bucket: the spill
- * compresses (gzip level 1) and uploads two objects at a time; measured here against MinIO at several times this.
+ * WAL bytes per second a spill is budgeted at, conservative for a pod writing to an S3 bucket: the spill
+ * compresses (gzip level 1) and uploads two objects at a time. Measured on the 2-core test machine against
+ * MinIO, busy with other work: 300,000 messages (76 MiB of WAL) in 1.1 s, about 70 MiB/s.
  */
 export const SPILL_BUDGET_BYTES_PER_SECOND = 16 * 2 ** 20;
 /** Fixed part of the spill budget: listing, the first connection, the last object's PUT. */

@@ -85,6 +85,8 @@ export class SpillReplayer {
 
   /** Appends the job's messages to the WAL; resolves once they are fsynced. */
   async append(job: ReplayJob): Promise<void> {
+    // Once the worker stops, its WAL is drained or spilled for the last time: nothing may join it after that.
+    if (this.stopping) throw new Error('the worker is stopping; the spill object stays for another worker');
     for (const m of job.messages) this.wal.append(m);
     await this.wal.settled();
     this.appended.set(job.key, job);
@@ -107,7 +109,13 @@ export class SpillReplayer {
     for (;;) {
       const job = await this.claimNext();
       if (!job) return replayed;
-      await this.append(job);
+      try {
+        await this.append(job);
+      } catch (err) {
+        // Nothing of it is in the WAL: let another worker take it without waiting for the lease.
+        await this.store.release(job.key).catch(() => {});
+        throw err;
+      }
       await this.finish(job);
       replayed += job.messages.length;
     }
@@ -137,10 +145,16 @@ export class SpillReplayer {
     this.timer.unref();
   }
 
-  /** No new pass; resolves when the current one has finished (it appends to the WAL, which closes after). */
-  async stop(): Promise<void> {
+  /**
+   * No new pass; resolves when the current one has finished, or after `maxWaitMs` (a bucket that hangs must
+   * not hold a stopping worker). A pass still running then fails at its next append, once the WAL is closed,
+   * and leaves its object in the bucket.
+   */
+  async stop(maxWaitMs = 5_000): Promise<void> {
     this.stopping = true;
     clearInterval(this.timer);
-    await this.running;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.running, new Promise((r) => (timer = setTimeout(r, maxWaitMs)))]);
+    clearTimeout(timer);
   }
 }

@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ENV } from '../../../api/contract.ts';
 import { loadSinglePipeline } from '../../../api/load-pipeline.ts';
-import { spillSeconds } from '../../../api/shutdown.ts';
+import { STOP_MARGIN_SECONDS, spillSeconds } from '../../../api/shutdown.ts';
 import { createLogger } from '../../../common/logger.ts';
 import { WorkerMetrics } from '../../../worker/metrics.ts';
 import { spillFolder } from '../../../worker/spill-format.ts';
@@ -33,16 +33,16 @@ const service = async (action: 'stop' | 'start', name: string) => {
 };
 
 after(async () => {
-  await command('test/env/service.sh', ['start', 'postgres']);
+  for (const s of ['postgres', 'minio']) await command('test/env/service.sh', ['start', s]);
   cleanupDirs();
 });
 
-const ephemeralPipeline = () =>
+const ephemeralPipeline = (sizeLimit = '1Gi') =>
   makePipeline({
     tag: 'spill',
     dlq: DLQ_ROOT,
     spec: {
-      wal: { storage: { type: 'Ephemeral' } },
+      wal: { sizeLimit, storage: { type: 'Ephemeral' } },
       flusher: { retry: { initialBackoff: '100ms', maxBackoff: '1s' } },
     },
   });
@@ -68,15 +68,19 @@ const startWorker = (p: TestPipeline, instance: string, walDir = p.walDir) =>
   );
 
 /**
- * PostgreSQL down, `count` messages acknowledged into a fresh worker's WAL, then SIGTERM: the worker must
- * exit 0 within its drain + spill budget. Its WAL directory is then deleted, as an emptyDir is with its pod.
+ * PostgreSQL (and `alsoDown`) down, `count` messages acknowledged into a fresh worker's WAL, then SIGTERM:
+ * the worker must exit 0 within its drain + spill budget. Its WAL directory is then deleted, as an emptyDir
+ * is with its pod.
  */
-async function stopWithBacklog(p: TestPipeline, runId: string, count: number) {
+async function stopWithBacklog(p: TestPipeline, runId: string, count: number, alsoDown: string[] = []) {
   const w = startWorker(p, `${p.name}-a`);
   await w.waitReady();
+  // The worker's own deadline (drain + spill), and the pod's SIGKILL a margin after it (api/shutdown.ts).
   const budgetMs = (DRAIN_SECONDS + spillSeconds(loadSinglePipeline(p.file).resolved)) * 1000;
+  const killAtMs = budgetMs + STOP_MARGIN_SECONDS * 1000;
   let exitMs = 0;
-  await service('stop', 'postgres');
+  const down = ['postgres', ...alsoDown];
+  for (const s of down) await service('stop', s);
   try {
     const summary = await publish(p.path, runId, { count, devices: 20, tenants: 2, inflight: 200 });
     assert.equal(summary.acked, count, 'the broker took every publish');
@@ -88,12 +92,12 @@ async function stopWithBacklog(p: TestPipeline, runId: string, count: number) {
     const exit = await w.exited;
     exitMs = Date.now() - stopAt;
     assert.equal(exit.code, 0, w.output.slice(-3000));
-    assert.ok(exitMs < budgetMs, `exited ${exitMs} ms after SIGTERM; its budget is ${budgetMs} ms`);
+    assert.ok(exitMs < killAtMs, `exited ${exitMs} ms after SIGTERM; a pod's SIGKILL comes at ${killAtMs} ms`);
   } finally {
-    await service('start', 'postgres');
+    for (const s of down) await service('start', s);
   }
   rmSync(p.walDir, { recursive: true, force: true });
-  return { exitMs, output: w.output, objects: await spillKeys(p) };
+  return { exitMs, budgetMs, output: w.output, objects: await spillKeys(p) };
 }
 
 test('an Ephemeral worker that cannot drain (PostgreSQL down) spills its WAL at SIGTERM; another worker replays it: nothing lost', async (t) => {
@@ -175,4 +179,28 @@ test('a replay interrupted after the append and before the delete loses nothing:
   );
   w.kill('SIGTERM');
   assert.equal((await w.exited).code, 0);
+});
+
+test('PostgreSQL and the bucket both down: the worker holds its stop to the end of its budget and logs exactly what is lost', async (t) => {
+  // A 16Mi WAL: a 6 s spill window (api/shutdown.ts), so the held stop stays short.
+  const p = ephemeralPipeline('16Mi');
+  const runId = `spilldown${randomBytes(3).toString('hex')}`;
+  const count = 2000;
+  const stopped = await stopWithBacklog(p, runId, count, ['minio']);
+  assert.ok(
+    stopped.exitMs >= stopped.budgetMs - 1500,
+    `held the stop ${stopped.exitMs} ms of its ${stopped.budgetMs} ms budget, retrying the spill`,
+  );
+  const lost = stopped.output
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { level: string; msg: string; messages?: number; bytes?: number })
+    .find((l) => l.level === 'error' && /lost with this pod/.test(l.msg));
+  assert.ok(lost, stopped.output.slice(-3000));
+  assert.equal(lost.messages, count);
+  assert.ok((lost.bytes ?? 0) > count * 200, `${lost.bytes} bytes reported`);
+  assert.deepEqual(stopped.objects, [], 'nothing reached the bucket');
+  t.diagnostic(
+    `exited after ${stopped.exitMs} ms (budget ${stopped.budgetMs} ms); logged: ${lost.msg} (${lost.messages} messages, ${lost.bytes} bytes)`,
+  );
 });
