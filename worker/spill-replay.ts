@@ -147,8 +147,8 @@ export class SpillReplayer {
 
   /**
    * No new pass; resolves when the current one has finished, or after `maxWaitMs` (a bucket that hangs must
-   * not hold a stopping worker). A pass still running then fails at its next append, once the WAL is closed,
-   * and leaves its object in the bucket.
+   * not hold a stopping worker). A pass still running then appends nothing more (see append) and leaves its
+   * object in the bucket.
    */
   async stop(maxWaitMs = 5_000): Promise<void> {
     this.stopping = true;

@@ -9,6 +9,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import pg from 'pg';
 import { ENV } from '../../../api/contract.ts';
 import { loadSinglePipeline } from '../../../api/load-pipeline.ts';
 import { STOP_MARGIN_SECONDS, spillSeconds } from '../../../api/shutdown.ts';
@@ -60,6 +61,31 @@ async function spillKeys(p: TestPipeline): Promise<string[]> {
   }
 }
 
+/**
+ * Waits until PostgreSQL answers through PgBouncer, which refuses logins for server_login_retry after an
+ * outage: a worker started before that fails its startup check (in a pod it would restart).
+ */
+async function throughPgBouncer() {
+  await eventually(
+    async () => {
+      const c = new pg.Client({ connectionString: requireEnv('PGBOUNCER_URL') });
+      try {
+        await c.connect();
+        await c.query('SELECT 1');
+      } finally {
+        await c.end().catch(() => {});
+      }
+    },
+    { timeoutMs: 60_000, intervalMs: 500, what: 'PostgreSQL answering through PgBouncer' },
+  );
+}
+
+/** allStored, failing with the worker's log tail (what it replayed, or why not). */
+const storedBy = (w: WorkerProcess, p: TestPipeline, runId: string, count: number) =>
+  allStored(p, runId, count, 60_000).catch((err: Error) => {
+    throw new Error(`${err.message}\nworker log:\n${w.output.slice(-4000)}`);
+  });
+
 /** A worker as in an Ephemeral pod: its own instance (pod name), a session that ends with it. */
 const startWorker = (p: TestPipeline, instance: string, walDir = p.walDir) =>
   WorkerProcess.start(
@@ -96,6 +122,7 @@ async function stopWithBacklog(p: TestPipeline, runId: string, count: number, al
   } finally {
     for (const s of down) await service('start', s);
   }
+  await throughPgBouncer();
   rmSync(p.walDir, { recursive: true, force: true });
   return { exitMs, budgetMs, output: w.output, objects: await spillKeys(p) };
 }
@@ -108,7 +135,7 @@ test('an Ephemeral worker that cannot drain (PostgreSQL down) spills its WAL at 
 
   // A second worker of the pipeline (another pod) finds the spill objects and stores every message.
   const w2 = startWorker(p, `${p.name}-b`, join(p.dir, 'wal-b'));
-  const a = await allStored(p, runId, count, 60_000);
+  const a = await storedBy(w2, p, runId, count);
   assert.deepEqual(a.inSeveral, []);
   assert.ok(stopped.objects.length > 0, `the stopping worker left spill objects:\n${stopped.output.slice(-3000)}`);
   assert.equal(await w2.metric('mqtt2pg_spill_replayed_messages_total'), count);
@@ -168,7 +195,7 @@ test('a replay interrupted after the append and before the delete loses nothing:
   // The container restarts in the same pod (same name, same emptyDir): it replays its WAL, takes its own
   // claims over and replays the objects again. Duplicates, no loss.
   const w = startWorker(p, instance, walDir);
-  const a = await allStored(p, runId, count, 60_000);
+  const a = await storedBy(w, p, runId, count);
   assert.deepEqual(a.inSeveral, []);
   await eventually(async () => assert.deepEqual(await spillKeys(p), []), {
     what: 'the spill objects and claims deleted after the second replay',
