@@ -24,6 +24,8 @@ const status = (err: unknown) => (err as { $metadata?: { httpStatusCode?: number
 export class SpillStore {
   private readonly s3: S3Client;
   readonly bucket: string;
+  /** Whether the store honours If-None-Match on PUT (S3 since 2024, MinIO, R2); learned from a 501. */
+  private conditionalPuts = true;
 
   constructor(config: S3ClientConfig, bucket: string) {
     this.s3 = new S3Client(config);
@@ -76,20 +78,32 @@ export class SpillStore {
 
   /** Claims `key` for `owner`: true when this PUT created the claim, false when a claim already exists. */
   async claim(key: string, owner: string): Promise<boolean> {
-    try {
-      await this.s3.send(
+    const put = (conditional: boolean) =>
+      this.s3.send(
         new PutObjectCommand({
           Bucket: this.bucket,
           Key: claimKey(key),
           Body: owner,
-          IfNoneMatch: '*',
+          ...(conditional ? { IfNoneMatch: '*' } : {}),
           Metadata: { owner },
         }),
       );
+    if (!this.conditionalPuts) {
+      if (await this.claimInfo(key)) return false;
+      await put(false);
+      return true;
+    }
+    try {
+      await put(true);
       return true;
     } catch (err) {
       // 412: the claim exists; 409: a concurrent conditional PUT of the same key is in progress.
       if (status(err) === 412 || status(err) === 409) return false;
+      // A store without conditional writes: claims become check-then-put, and a race costs duplicates.
+      if (status(err) === 501) {
+        this.conditionalPuts = false;
+        return this.claim(key, owner);
+      }
       throw err;
     }
   }
