@@ -74,6 +74,8 @@ export const WORKER_METRICS = {
   walQuarantinedMessages: 'mqtt2pg_wal_quarantined_messages',
   walVolumeFreeBytes: 'mqtt2pg_wal_volume_free_bytes',
   walVolumeLow: 'mqtt2pg_wal_volume_low',
+  spilled: 'mqtt2pg_spilled_messages_total',
+  spillReplayed: 'mqtt2pg_spill_replayed_messages_total',
 } as const;
 
 /** Prefix of the worker's process metrics (prom-client's defaults), e.g. mqtt2pg_process_cpu_seconds_total. */

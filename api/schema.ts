@@ -182,7 +182,7 @@ const walSchema: Schema = obj(
       'WAL volume.',
       {
         type: str(
-          'Persistent (default; a StatefulSet with a PVC per pod: pod names, MQTT client ids and WALs survive pod deletion, eviction and rollouts) or Ephemeral (a Deployment with an emptyDir: survives container restarts but not pod deletion; a stopped pod ends its broker session). Immutable.',
+          'Persistent (default; a StatefulSet with a PVC per pod: pod names, MQTT client ids and WALs survive pod deletion, eviction and rollouts) or Ephemeral (a Deployment with an emptyDir: survives container restarts but not pod deletion; a stopped pod ends its broker session, and spills what it could not drain to the deadLetter bucket, where the other workers replay it; without a bucket that rest is lost). Immutable.',
           { enum: ['Ephemeral', 'Persistent'] },
         ),
         size: bytes(
@@ -374,7 +374,7 @@ export const specSchema: Schema = obj(
     resources: resources('each worker container'),
     pod: podSchema,
     terminationGracePeriodSeconds: int(
-      'Time a worker gets on shutdown to drain its WAL into PostgreSQL. Defaults to 60.',
+      'Time a worker gets on shutdown to drain its WAL into PostgreSQL. Ephemeral workers with a deadLetter bucket get the time to spill a full WAL on top (5 s plus 1 s per 16 MiB of wal.sizeLimit). Defaults to 60.',
       { minimum: 10, maximum: 3600 },
     ),
     logLevel: str('Worker log level. Defaults to info.', { enum: ['trace', 'debug', 'info', 'warn', 'error'] }),

@@ -18,7 +18,8 @@ PUBACK) → COPY into PostgreSQL → dead letters to S3. SIGTERM drains the WAL 
       --health-port N      /healthz and /readyz listener (default ${WORKER_PORTS.health.port}; 0 picks a free port)
       --listen-host HOST   address of both listeners (default 0.0.0.0)
       --no-migrate         do not create/upgrade the tables at start (they must exist)
-      --drain-timeout S    seconds a SIGTERM drain may take (default terminationGracePeriodSeconds - 5)
+      --drain-timeout S    seconds a SIGTERM drain may take (default terminationGracePeriodSeconds - 5); an
+                           Ephemeral WAL with a deadLetter bucket is then spilled to it (see docs/reliability.md)
       --watch-scale        follow the autoscaler's flusher count (status.autoscaling.current.flushers of the
                            pipeline) through the Kubernetes API; default on when ${ENV.podNamespace} is set
       --no-watch-scale     never watch it`;

@@ -7,6 +7,7 @@ import { resolve as resolvePath } from 'node:path';
 import pg from 'pg';
 import { ENV, HTTP_PATHS } from '../api/contract.ts';
 import type { ResolvedPipeline } from '../api/defaults.ts';
+import { drainSeconds as drainBudgetSeconds, spillSeconds, spills } from '../api/shutdown.ts';
 import { mqttClientOptions, pgClientConfig } from '../common/client-options.ts';
 import { closeServer, portOf, serve } from '../common/http-server.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
@@ -18,6 +19,8 @@ import { migrate } from './migrate.ts';
 import { explainPgConnectError } from './pg-errors.ts';
 import { Receiver } from './receiver.ts';
 import { type ScaleWatch, watchScale } from './scale-watch.ts';
+import { stopIntakeAndEmptyWal } from './shutdown.ts';
+import { openSpill, type SpillParts } from './spill-wiring.ts';
 import { qualified } from './sql.ts';
 import { exitOnInternalError, reportWalEvents } from './unexpected.ts';
 import type { Claim, Wal } from './wal.ts';
@@ -35,7 +38,7 @@ export interface WorkerArgs {
   /** Replaces the pod-name part of the client id; lets several local workers share one host. */
   instance?: string;
   migrate: boolean;
-  /** Seconds a SIGTERM drain may take; defaults to the grace period minus 5 s. */
+  /** Seconds a SIGTERM drain may take; defaults to the grace period minus 5 s (api/shutdown.ts). */
   drainTimeoutSeconds?: number;
   /** Follow the autoscaler's flusher count through the API (default: when POD_NAMESPACE is set, i.e. in a pod). */
   watchScale?: boolean;
@@ -106,9 +109,12 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
 
   let deadLetters: S3DeadLetterStore | undefined;
   let scaleWatch: ScaleWatch | undefined;
+  let spill: SpillParts | undefined;
   const closeAll = async () => {
     scaleWatch?.stop();
+    await spill?.replayer.stop();
     await pool?.stop();
+    spill?.close();
     await wal?.close().catch(() => {});
     deadLetters?.close();
     await closeServer(metricsServer);
@@ -151,6 +157,8 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     });
     pool = flusherPool(p, secrets, openedWal, { deadLetters, metrics, log });
     pool.setCount(p.flusher.flushers);
+    // An Ephemeral WAL goes with its pod: stopping workers spill to the bucket, every worker replays spills.
+    if (spills(p)) spill = await openSpill(p, secrets, { instance, wal: openedWal, metrics, log });
     if (args.watchScale ?? process.env[ENV.podNamespace] !== undefined) {
       const flushers = pool;
       scaleWatch = await watchScale(
@@ -203,26 +211,25 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   }, 60_000);
   sweeper.unref();
 
-  const drainSeconds = args.drainTimeoutSeconds ?? Math.max(5, p.terminationGracePeriodSeconds - 5);
+  const drainSeconds = args.drainTimeoutSeconds ?? drainBudgetSeconds(p);
   return await new Promise<number>((resolveExit) => {
     let stopping = false;
     const shutdown = async (signal: string) => {
       if (stopping) return;
       stopping = true;
-      const deadline = Date.now() + drainSeconds * 1000;
+      const drainDeadline = Date.now() + drainSeconds * 1000;
       log.info(
-        { signal, walMessages: wal?.messages, drainSeconds },
+        { signal, walMessages: wal?.messages, drainSeconds, spillSeconds: spill ? spillSeconds(p) : 0 },
         'stopping: no new messages; draining the WAL into PostgreSQL',
       );
       clearInterval(sweeper);
-      await receiver?.stop();
-      const left = (await pool?.drain(deadline)) ?? 0;
-      // Writes still waiting past the deadline (a locked table) are cut: the pod's SIGKILL is near.
-      await pool?.stop(Math.max(0, deadline - Date.now()));
+      await spill?.replayer.stop();
+      await stopIntakeAndEmptyWal(
+        { receiver, pool, wal, spiller: spill?.spiller, walLostWithPod: p.wal.storage.type === 'Ephemeral', log },
+        drainDeadline,
+        drainDeadline + spillSeconds(p) * 1000,
+      );
       await closeAll();
-      if (left > 0)
-        log.warn({ messages: left }, 'drain deadline reached; the rest stays in the WAL and is flushed on restart');
-      else log.info('drained: every acknowledged message is committed');
       resolveExit(0);
     };
     process.once('SIGTERM', () => void shutdown('SIGTERM'));

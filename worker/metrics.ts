@@ -30,6 +30,8 @@ export class WorkerMetrics {
   readonly activeFlushers: Gauge;
   readonly backpressure: Gauge;
   readonly connected: Gauge;
+  readonly spilled: Counter;
+  readonly spillReplayed: Counter;
 
   constructor(pipeline: string, wal: () => WalView | undefined) {
     const registers = [this.registry];
@@ -104,6 +106,16 @@ export class WorkerMetrics {
     this.connected = new Gauge({
       name: M.brokerConnected,
       help: '1 while connected and subscribed to the broker',
+      registers,
+    });
+    this.spilled = new Counter({
+      name: M.spilled,
+      help: 'Messages a stopping worker wrote to the bucket because its WAL goes with the pod (Ephemeral)',
+      registers,
+    });
+    this.spillReplayed = new Counter({
+      name: M.spillReplayed,
+      help: "Messages read back from spill objects into this worker's WAL",
       registers,
     });
     new Gauge({

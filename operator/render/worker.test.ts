@@ -109,6 +109,17 @@ test('the worker runs non-root on a read-only root filesystem with time to drain
   assert.equal(spec.terminationGracePeriodSeconds, 120);
 });
 
+test('an Ephemeral worker with a bucket gets the time to spill its WAL on top of the drain time', () => {
+  const { p, r } = pipeline({
+    terminationGracePeriodSeconds: 30,
+    wal: { sizeLimit: '256Mi', storage: { type: 'Ephemeral' } },
+    deadLetter: { s3: { bucket: 'dlq' } },
+  });
+  assert.equal(podSpec(renderWorker(p, r, input)).terminationGracePeriodSeconds, 30 + 5 + 16);
+  const noBucket = pipeline({ terminationGracePeriodSeconds: 30, wal: { storage: { type: 'Ephemeral' } } });
+  assert.equal(podSpec(renderWorker(noBucket.p, noBucket.r, input)).terminationGracePeriodSeconds, 30);
+});
+
 test('resources, image, scheduling and pod metadata come from the spec', () => {
   const { p, r } = pipeline({
     image: 'registry.local/mqtt2pg:dev',

@@ -14,6 +14,7 @@ import {
 } from '../../api/contract.ts';
 import { DEFAULT_IMAGE_PULL_POLICY, type ResolvedPipeline } from '../../api/defaults.ts';
 import { workerSecretKeys } from '../../api/secret-refs.ts';
+import { podGraceSeconds } from '../../api/shutdown.ts';
 import type { IngestPipeline } from '../../api/types.ts';
 import { CONFIG_HASH_ANNOTATION, names, objectMeta, quantity, selectorLabels, labels as stdLabels } from './meta.ts';
 
@@ -105,8 +106,9 @@ export function workerPodSpec(p: IngestPipeline, r: ResolvedPipeline, input: Wor
   const pod = p.spec.pod ?? {};
   return {
     serviceAccountName: n.serviceAccount,
-    // Time to drain the WAL into PostgreSQL after SIGTERM (delivery contract point 5).
-    terminationGracePeriodSeconds: r.terminationGracePeriodSeconds,
+    // Time to drain the WAL into PostgreSQL after SIGTERM (delivery contract point 5), and for an Ephemeral
+    // WAL, to spill what is left to the bucket before the emptyDir goes.
+    terminationGracePeriodSeconds: podGraceSeconds(r),
     securityContext: {
       runAsNonRoot: true,
       fsGroup: WORKER_UID,
