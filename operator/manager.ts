@@ -104,6 +104,7 @@ export class Manager {
         readSecret: (ns, name) => this.reconciler.readSecret(ns, name),
         events: deps.events,
         log: deps.log.child({ loop: 'autoscaler' }),
+        onDecision: (decision, direction) => deps.metrics.autoscalerDecisions.inc({ decision, direction }),
       },
       opts.autoscale,
     );

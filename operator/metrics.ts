@@ -14,6 +14,8 @@ export class OperatorMetrics {
   readonly applies: Counter<'kind' | 'action'>;
   readonly watchRestarts: Counter<'resource' | 'reason'>;
   readonly leader: Gauge;
+  readonly autoscalerDecisions: Counter<'decision' | 'direction'>;
+  readonly poolSize: Gauge<'namespace' | 'pipeline'>;
   /** Latest conditions per pipeline key, summed into mqtt2pg_operator_pipelines at scrape time. */
   readonly pipelineConditions = new Map<string, ConditionSummary>();
 
@@ -52,6 +54,18 @@ export class OperatorMetrics {
       name: 'mqtt2pg_operator_watch_restarts_total',
       help: 'Watches restarted, by resource and reason (closed, expired = 410 Gone + relist, idle = silent connection, error)',
       labelNames: ['resource', 'reason'],
+      registers,
+    });
+    this.autoscalerDecisions = new Counter({
+      name: 'mqtt2pg_operator_autoscaler_decisions_total',
+      help: 'Autoscaler decisions that changed a pipeline’s sizes or the reason it holds them, by decision code and direction',
+      labelNames: ['decision', 'direction'],
+      registers,
+    });
+    this.poolSize = new Gauge({
+      name: 'mqtt2pg_operator_pipeline_pool_size',
+      help: 'PgBouncer pool size in effect per pipeline (the spec’s, or the autoscaler’s), as in status.poolSize',
+      labelNames: ['namespace', 'pipeline'],
       registers,
     });
     this.leader = new Gauge({

@@ -136,6 +136,8 @@ export class Reconciler {
     this.written.delete(key);
     this.replicasReported.delete(key);
     this.d.metrics.pipelineConditions.delete(key);
+    const [namespace = '', pipeline = ''] = key.split('/');
+    this.d.metrics.poolSize.remove({ namespace, pipeline });
   }
 
   /** The worker workload (one still scaled up first) and how many worker pods exist, from the caches. */
@@ -380,6 +382,8 @@ export class Reconciler {
     }
     const summary = Object.fromEntries((next.conditions ?? []).map((c) => [c.type, c.status])) as ConditionSummary;
     this.d.metrics.pipelineConditions.set(`${ns}/${p.metadata.name}`, summary);
+    if (next.poolSize !== undefined)
+      this.d.metrics.poolSize.set({ namespace: ns, pipeline: p.metadata.name }, next.poolSize);
     if (!statusChanged(stored, next)) return;
     const patch: { status: IngestPipelineStatus } = { status: next };
     await this.d.client.request('PATCH', `${objectPath(PIPELINES, ns, p.metadata.name)}/status`, {

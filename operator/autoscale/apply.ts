@@ -173,6 +173,8 @@ export const bouncersToResize = (bouncers: Bouncer[], poolSize: number) =>
 export interface ApplyDeps {
   client: KubeClient;
   events: EventSink;
+  /** Counts a decision that changed (mqtt2pg_operator_autoscaler_decisions_total). */
+  onDecision?: (decision: string, direction: string) => void;
 }
 
 export class DecisionApplier {
@@ -196,6 +198,7 @@ export class DecisionApplier {
       await this.patchStatus(p, write.patch, rec);
       rec.lastMetricsWriteMs = input.now;
       if (write.decisionChanged) {
+        this.d.onDecision?.(d.code, d.direction);
         log.info({ decision: d.code, direction: d.direction, current: d.next, desired: d.desired }, d.reason);
       }
     }

@@ -33,6 +33,7 @@ export interface AutoscalerDeps {
   readSecret: (namespace: string, name: string) => Promise<Record<string, string> | undefined>;
   events: EventSink;
   log: Logger;
+  onDecision?: (decision: string, direction: string) => void;
 }
 
 interface PipelineState extends GatherState, WriteRecord {

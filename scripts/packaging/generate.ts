@@ -4,6 +4,7 @@
 //   charts/mqtt2pg/Chart.yaml version/appVersion          package.json's version
 //   manifests/install/mqtt2pg.yaml                        `helm template` of the chart with its defaults
 //   manifests/argocd/argocd-cm.yaml                       manifests/argocd/health.lua inside an argocd-cm patch
+//   charts/mqtt2pg/dashboards/mqtt2pg.json                the Grafana dashboard (scripts/packaging/dashboard.ts)
 // `node scripts/packaging/generate.ts --helm PATH` writes them; `--check` exits 1 listing the stale ones.
 // scripts/check-packaging.sh runs it with the pinned helm (and --update to write).
 
@@ -14,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { dump, loadAll } from 'js-yaml';
 import { operatorManifests } from '../../operator/manifests.ts';
 import { REPO_ROOT } from '../../test/lib/env.ts';
+import { dashboardJson } from './dashboard.ts';
 
 export const CHART_DIR = 'charts/mqtt2pg';
 export const INSTALL_RELEASE = 'mqtt2pg';
@@ -113,6 +115,7 @@ export function generatedFiles(): Record<string, string> {
       dump(rbacRules(), { lineWidth: -1 }),
     [`${CHART_DIR}/Chart.yaml`]: chartYaml(),
     'manifests/argocd/argocd-cm.yaml': argocdCm(),
+    [`${CHART_DIR}/dashboards/mqtt2pg.json`]: dashboardJson(),
   };
 }
 
