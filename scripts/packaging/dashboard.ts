@@ -12,6 +12,8 @@ export const OPERATOR_SERIES = {
 } as const;
 
 const SEL = 'namespace=~"$namespace", pipeline=~"$pipeline"';
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, resolved by Grafana
+const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
 const BY = 'namespace, pipeline';
 
 interface Target {
@@ -27,7 +29,7 @@ const panel = (title: string, description: string, unit: Unit, targets: Target[]
   type: 'timeseries',
   title,
   description,
-  datasource: { type: 'prometheus', uid: '${datasource}' },
+  datasource: DATASOURCE,
   fieldConfig: { defaults: { unit }, overrides: [] },
   options: { legend: { displayMode: 'list', placement: 'bottom' }, tooltip: { mode: 'multi' } },
   targets: targets.map((t, i) => ({ refId: String.fromCharCode(65 + i), ...t })),
@@ -131,7 +133,7 @@ export function dashboard(): Record<string, unknown> {
     name,
     label: name,
     type: 'query',
-    datasource: { type: 'prometheus', uid: '${datasource}' },
+    datasource: DATASOURCE,
     query: { query, refId: name },
     definition: query,
     includeAll: true,
