@@ -1,27 +1,23 @@
 // Wiring of one worker: self-check → WAL (replay) → subscribe → flushers; metrics and health listeners;
+// PostgreSQL not answering yet does not stop it (startup-check.ts: the check goes on in the background);
 // SIGTERM drains the WAL into PostgreSQL and exits 0. The same code runs in a pod and on a laptop. The
 // pipeline loading and the flush side are built in wiring.ts, which `mqtt2pg drain` shares.
 
 import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
-import pg from 'pg';
 import { ENV, HTTP_PATHS } from '../api/contract.ts';
-import type { ResolvedPipeline } from '../api/defaults.ts';
 import { drainSeconds as drainBudgetSeconds, spillSeconds, spills } from '../api/shutdown.ts';
-import { mqttClientOptions, pgClientConfig } from '../common/client-options.ts';
+import { mqttClientOptions } from '../common/client-options.ts';
 import { closeServer, portOf, serve } from '../common/http-server.ts';
-import { createLogger, type Logger } from '../common/logger.ts';
-import type { SecretsDir } from '../common/secrets-dir.ts';
+import { createLogger } from '../common/logger.ts';
 import type { S3DeadLetterStore } from './deadletter.ts';
 import type { FlusherPool } from './flusher.ts';
 import { WorkerMetrics } from './metrics.ts';
-import { migrate } from './migrate.ts';
-import { explainPgConnectError } from './pg-errors.ts';
 import { Receiver } from './receiver.ts';
 import { type ScaleWatch, watchScale } from './scale-watch.ts';
 import { stopIntakeAndEmptyWal } from './shutdown.ts';
 import { openSpill, type SpillParts } from './spill-wiring.ts';
-import { qualified } from './sql.ts';
+import { awaitPostgres, checkPostgres, PostgresCheckError } from './startup-check.ts';
 import { exitOnInternalError, reportWalEvents } from './unexpected.ts';
 import type { Claim, Wal } from './wal.ts';
 import { flusherPool, loadPipelineAndSecrets, openDeadLetters, openWal, StartupError } from './wiring.ts';
@@ -44,35 +40,6 @@ export interface WorkerArgs {
   watchScale?: boolean;
 }
 
-async function checkPostgres(p: ResolvedPipeline, secrets: SecretsDir, runMigrations: boolean, log: Logger) {
-  const client = new pg.Client(pgClientConfig(p, secrets, 'startup'));
-  try {
-    await client.connect();
-  } catch (err) {
-    throw new StartupError(explainPgConnectError(err, p));
-  }
-  try {
-    if (runMigrations) {
-      const r = await migrate(client, p.sink);
-      if (r.applied.length > 0) log.info({ applied: r.applied }, 'applied schema migrations');
-    }
-    for (const t of [p.sink.table, p.sink.unparseableTable]) {
-      try {
-        await client.query(`SELECT 1 FROM ${qualified(p.sink.schema, t)} LIMIT 0`);
-      } catch (err) {
-        throw new StartupError(
-          `table ${p.sink.schema}.${t} is not usable (${(err as Error).message}); run 'mqtt2pg migrate -f <pipeline>' or start the worker without --no-migrate`,
-        );
-      }
-    }
-  } catch (err) {
-    if (err instanceof StartupError) throw err;
-    throw new StartupError(explainPgConnectError(err, p));
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
 export async function runWorker(args: WorkerArgs): Promise<number> {
   const loaded = loadPipelineAndSecrets('worker', args.file, args.name, args.secretsDir);
   if ('exitCode' in loaded) return loaded.exitCode;
@@ -84,8 +51,13 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   let receiver: Receiver | undefined;
   let pool: FlusherPool<Claim> | undefined;
 
+  /** Why the startup check of PostgreSQL has not passed yet (it goes on in the background), if it has not. */
+  let waitingForPostgres: string | undefined;
+  const postgresWait = new AbortController();
+  let exitCode = 0;
+
   exitOnInternalError(log);
-  const ready = () => Boolean(receiver?.connected && pool?.healthy && !wal?.problem);
+  const ready = () => Boolean(!waitingForPostgres && receiver?.connected && pool?.healthy && !wal?.problem);
   const metricsServer = await serve(args.metricsPort, args.listenHost, {
     [HTTP_PATHS.metrics]: async () => ({
       status: 200,
@@ -101,7 +73,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
         ? { status: 200, body: `ready\n${note}` }
         : {
             status: 503,
-            body: `not ready: ${!receiver?.connected ? 'not connected to the broker' : (wal?.problem ?? pool?.problem ?? 'starting')}\n${note}`,
+            body: `not ready: ${waitingForPostgres ? `waiting for PostgreSQL: ${waitingForPostgres}` : !receiver?.connected ? 'not connected to the broker' : (wal?.problem ?? pool?.problem ?? 'starting')}\n${note}`,
           };
     },
   });
@@ -122,7 +94,41 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   };
 
   try {
-    await checkPostgres(p, secrets, args.migrate, log);
+    waitingForPostgres = 'checking the connection, the migrations and the tables';
+    const first = await checkPostgres(p, secrets, args.migrate, log).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    waitingForPostgres = undefined;
+    if (first) {
+      if (!(first instanceof PostgresCheckError) || !first.transient) throw first;
+      waitingForPostgres = first.message;
+      log.warn(
+        { err: first.message },
+        'PostgreSQL does not answer yet: starting anyway; messages go into the WAL and are flushed once it answers',
+      );
+      awaitPostgres(() => checkPostgres(p, secrets, args.migrate, log), {
+        signal: postgresWait.signal,
+        onWaiting: (reason) => {
+          waitingForPostgres = reason;
+        },
+        initialBackoffMs: p.flusher.initialBackoffMs,
+        maxBackoffMs: p.flusher.maxBackoffMs,
+      }).then(
+        () => {
+          if (postgresWait.signal.aborted) return;
+          waitingForPostgres = undefined;
+          log.info('PostgreSQL answers: startup check passed');
+        },
+        (err: Error) => {
+          // Reachable now, and refusing the configuration (e.g. a wrong password): stop as at start.
+          log.error({ err: err.message }, 'startup check failed');
+          console.error(`mqtt2pg worker: ${err.message}`);
+          exitCode = 1;
+          process.kill(process.pid, 'SIGTERM');
+        },
+      );
+    }
     deadLetters = await openDeadLetters(p, secrets);
     const walDir = resolvePath(args.walDir ?? `wal-${p.name}`);
     wal = await openWal(p, walDir, {
@@ -223,6 +229,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
         'stopping: no new messages; draining the WAL into PostgreSQL',
       );
       clearInterval(sweeper);
+      postgresWait.abort();
       await spill?.replayer.stop();
       await stopIntakeAndEmptyWal(
         { receiver, pool, wal, spiller: spill?.spiller, walLostWithPod: p.wal.storage.type === 'Ephemeral', log },
@@ -230,7 +237,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
         drainDeadline + spillSeconds(p) * 1000,
       );
       await closeAll();
-      resolveExit(0);
+      resolveExit(exitCode);
     };
     process.once('SIGTERM', () => void shutdown('SIGTERM'));
     process.once('SIGINT', () => void shutdown('SIGINT'));
