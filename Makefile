@@ -6,10 +6,11 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: help demo bench e2e-kind deps build crds crds-check lint typecheck test test-unit test-integration test-env test-env-down clean e2e-local
+.PHONY: help demo bench soak e2e-kind deps build crds crds-check lint typecheck test test-unit test-integration test-env test-env-down clean e2e-local
 
 help:
 	@echo "make bench          measure throughput, latency, drain and memory against the machine's own limits"
+	@echo "make soak           1M QoS 1 messages, two workers, 20 kill -9: prints acknowledged, stored, lost, duplicates (docs/reliability.md)"
 	@echo "make e2e-kind       the end-to-end suite on a kind cluster (needs Docker): image, chart, pipeline, load, kill a worker"
 	@echo "make demo           run a pipeline end to end on local PostgreSQL, PgBouncer, Mosquitto, MinIO and print what landed"
 	@echo "make test           install what the tests need, start the services, run every suite, stop what it started"
@@ -72,6 +73,11 @@ e2e-kind: deps
 bench: deps
 	test/env/up.sh --only postgres,pgbouncer,mosquitto,minio
 	set -a; . .test-env/env; set +a; node bench/run.ts
+
+# 1M messages with 20 kill -9 of two workers (about 10 minutes); not part of make test, which runs its short form.
+soak: deps
+	test/env/up.sh --only postgres,pgbouncer,mosquitto,minio
+	set -a; . .test-env/env; set +a; node bench/soak.ts
 
 clean:
 	rm -rf dist
