@@ -116,6 +116,11 @@ test('10k fuzzed messages (topics, payloads, user properties) each land in exact
     `acknowledged ${a.acknowledged}, stored once ${a.stored} (table ${a.byPlace.table}, unparseable ${a.byPlace.unparseable}, dlq ${a.byPlace.dlq}), lost ${a.lost.length}, in several places ${a.inSeveral.length}, duplicates ${a.duplicates}`,
   );
 
+  if (a.lost.length > 0) {
+    // What the worker said about it: the errors it retried or gave up on.
+    const said = w.output.split('\n').filter((line) => /"level":(40|50|60)/.test(line));
+    for (const line of said.slice(-5)) t.diagnostic(`worker: ${line.slice(0, 400)}`);
+  }
   const failing = by.filter(([, o]) => o.lost > 0 || o.elsewhere.length > 0).map(([name]) => name);
   const hint = `categories failing: ${failing.join(', ') || 'none'}; reproduce with ${repro}`;
   assert.ok(a.acknowledged >= count * 0.9, `only ${a.acknowledged} of ${count} acknowledged; ${hint}`);
