@@ -124,7 +124,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const elapsed = Date.now() - started;
     const eta = publishing
       ? ((o.count - published) / o.rate) * 1000
-      : (Math.max(0, acked - done) / Math.max(1, done / elapsed)) * 1000;
+      : Math.max(0, acked - done) / Math.max(0.001, done / elapsed);
     o.onProgress?.(
       `published ${fmt(published)}/${fmt(o.count)} acked ${fmt(acked)} stored ${fmt(done)} (table+unparseable) kills ${killedAt.length}/${o.kills} elapsed ${secs(elapsed)} ETA ${publishing ? '' : 'settle '}${secs(eta)}`,
     );
