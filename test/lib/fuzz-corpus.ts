@@ -96,7 +96,11 @@ export interface FuzzOptions {
   categories?: readonly string[];
   /** Weights per category name, overriding the default mix. */
   weights?: Record<string, number>;
-  /** Size of the huge payloads. Default 1 MiB. */
+  /**
+   * Size of the huge payloads. Default 512 KiB: over a worker's default payload limit (256 KiB, so they land as
+   * unparseable once it has one), under the Maximum Packet Size it advertises (1 MiB), past which a broker
+   * drops a message after acknowledging it to the publisher.
+   */
   hugeBytes?: number;
 }
 
@@ -223,7 +227,7 @@ export class FuzzCorpus {
   /** Message n of the corpus; call with n = 0, 1, 2, … in order (the generator is one seeded stream). */
   next(n: number): FuzzMessage {
     const c = this.category();
-    const huge = this.o.hugeBytes ?? 2 ** 20;
+    const huge = this.o.hugeBytes ?? 512 * 1024;
     const m: FuzzMessage = {
       n,
       category: c,
@@ -244,7 +248,7 @@ export class FuzzCorpus {
         payload = this.pick(['0', '-1.5e300', '"text"', 'true', 'null', '[]', '[1,"a",null]', '{}', ' {"a" : 1 } ']);
         break;
       case 'valid-nested':
-        payload = this.reading(n, { deep: JSON.parse(this.nested(1 + this.int(30))) });
+        payload = this.reading(n, { deep: JSON.parse(this.nested(1 + this.int(20))) });
         break;
       case 'props-many':
         m.userProperties = Array.from({ length: 50 + this.int(250) }, (_, i): [Buffer, Buffer] => [

@@ -1,7 +1,8 @@
 // Untrusted device traffic against real Mosquitto, PgBouncer, PostgreSQL and MinIO: a seeded fuzz corpus
 // (test/lib/fuzz-corpus.ts) published with QoS 1; every message the broker acknowledged is in exactly one of
 // the table, the unparseable table and the DLQ, and the categories with a fixed destination are there.
-// Reproduce a failure with the seed it prints: FUZZ_SEED=<seed> [FUZZ_CATEGORIES=a,b | -a,-b] [FUZZ_COUNT=n].
+// Reproduce a failure with the seed it prints: FUZZ_SEED=<seed> [FUZZ_CATEGORIES=a,b | -a,-b] [FUZZ_COUNT=n]
+// [FUZZ_HUGE_BYTES=n].
 
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -78,7 +79,8 @@ test('10k fuzzed messages (topics, payloads, user properties) each land in exact
   await withDb((c) => c.query(poisonColumnSql(p.table)));
 
   const runId = `f${id}`;
-  const corpus = new FuzzCorpus({ seed, runId, path, categories: names });
+  const hugeBytes = process.env.FUZZ_HUGE_BYTES ? Number(process.env.FUZZ_HUGE_BYTES) : undefined;
+  const corpus = new FuzzCorpus({ seed, runId, path, categories: names, ...(hugeBytes ? { hugeBytes } : {}) });
   const categories: Category[] = [];
   const started = Date.now();
   const pub = await publishRaw(
