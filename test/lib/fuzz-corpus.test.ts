@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { toRow } from '../../worker/rows.ts';
+import type { InboundMessage } from '../../worker/message.ts';
+import { type Row, toRow } from '../../worker/rows.ts';
 import { CATEGORIES, FuzzCorpus, type FuzzMessage, selectCategories } from './fuzz-corpus.ts';
+import { pipeline } from './pipelines.ts';
 
 const corpus = (seed: number, categories?: string[]) =>
   new FuzzCorpus({ seed, runId: 'run1', path: 'fz', hugeBytes: 4096, ...(categories ? { categories } : {}) });
@@ -54,9 +56,16 @@ test('only wire-invalid categories break MQTT 5 strings; the rest fit a PUBLISH'
 });
 
 test("the worker's contract check sends table and unparseable categories where the corpus says", () => {
+  // With a default pipeline's limits, where the worker has them (spec.limits): they are toRow's third argument.
+  const limits = (pipeline().r as unknown as { limits?: unknown }).limits;
+  const classify = toRow as (m: InboundMessage, format: 'json', limits: unknown) => Row;
   for (const m of take(corpus(5), 20_000)) {
     if (m.category.wireInvalid || (m.category.expect !== 'table' && m.category.expect !== 'unparseable')) continue;
-    const row = toRow({ topic: m.topic.toString(), payload: m.payload, receivedAt: 0, qos: 1, dup: false }, 'json');
+    const row = classify(
+      { topic: m.topic.toString(), payload: m.payload, receivedAt: 0, qos: 1, dup: false },
+      'json',
+      limits,
+    );
     const kind = row.kind === 'telemetry' ? 'table' : 'unparseable';
     assert.equal(kind, m.category.expect, `${m.category.name}: ${row.kind === 'unparseable' ? row.detail : ''}`);
   }
