@@ -102,6 +102,8 @@ export interface PublishOptions {
   /** Publishes per second; 0 (default) = as fast as the broker acknowledges. */
   rate?: number;
   onProgress?: (p: PublishProgress) => void;
+  /** Counters the caller can read while it runs (kept up to date on every send and PUBACK). */
+  live?: PublishProgress;
 }
 
 export interface PublishProgress {
@@ -132,9 +134,9 @@ export async function publishRaw(
   const window = o.inflight ?? 500;
   const acked = new Uint8Array(count);
   const refusals = new Map<number, string>();
-  const p: PublishProgress = { sent: 0, acked: 0, refused: 0, reconnects: 0 };
+  const p: PublishProgress = o.live ?? { sent: 0, acked: 0, refused: 0, reconnects: 0 };
   const started = Date.now();
-  const inflight = new Map<number, { m: RawMessage; packet: Buffer }>();
+  const inflight = new Map<number, RawMessage>();
   let wake: (() => void) | undefined;
   const notify = () => {
     const w = wake;
@@ -142,15 +144,15 @@ export async function publishRaw(
     w?.();
   };
   const onPuback = (id: number, reasonCode: number) => {
-    const f = inflight.get(id);
-    if (!f) return;
+    const m = inflight.get(id);
+    if (!m) return;
     inflight.delete(id);
     if (reasonCode < 0x80) {
-      if (!acked[f.m.n]) p.acked++;
-      acked[f.m.n] = 1;
+      if (!acked[m.n]) p.acked++;
+      acked[m.n] = 1;
     } else {
       p.refused++;
-      refusals.set(f.m.n, `PUBACK reason ${reasonCode}`);
+      refusals.set(m.n, `PUBACK reason ${reasonCode}`);
     }
     notify();
   };
@@ -175,7 +177,7 @@ export async function publishRaw(
     }
     lost = false;
     watchClose(conn);
-    for (const [id, f] of inflight) conn.socket.write(encodePublish(f.m, id, true));
+    for (const [id, m] of inflight) conn.socket.write(encodePublish(m, id, true));
   };
   const side: RawMessage[] = [];
   let nextId = 1;
@@ -199,9 +201,8 @@ export async function publishRaw(
       while (inflight.has(nextId)) nextId = (nextId % 0xffff) + 1;
       const id = nextId;
       nextId = (nextId % 0xffff) + 1;
-      const packet = encodePublish(m, id);
-      inflight.set(id, { m, packet });
-      if (!conn.socket.write(packet)) await new Promise((r) => conn.socket.once('drain', r));
+      inflight.set(id, m);
+      if (!conn.socket.write(encodePublish(m, id))) await new Promise((r) => conn.socket.once('drain', r));
       if (n % 256 === 0) await new Promise((r) => setImmediate(r));
     }
     while (inflight.size > 0) {

@@ -111,8 +111,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     worker: Math.floor(rnd() * o.workers),
   })).sort((a, b) => a.at - b.at);
   const killedAt: SoakResult['killedAt'] = [];
-  let published = 0;
-  let acked = 0;
+  const live = { sent: 0, acked: 0, refused: 0, reconnects: 0 };
   let publishing = true;
   let stored = { table: 0, unparseable: 0 };
 
@@ -123,10 +122,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const done = stored.table + stored.unparseable;
     const elapsed = Date.now() - started;
     const eta = publishing
-      ? ((o.count - published) / o.rate) * 1000
-      : Math.max(0, acked - done) / Math.max(0.001, done / elapsed);
+      ? ((o.count - live.sent) / o.rate) * 1000
+      : Math.max(0, live.acked - done) / Math.max(0.001, done / elapsed);
     o.onProgress?.(
-      `published ${fmt(published)}/${fmt(o.count)} acked ${fmt(acked)} stored ${fmt(done)} (table+unparseable) kills ${killedAt.length}/${o.kills} elapsed ${secs(elapsed)} ETA ${publishing ? '' : 'settle '}${secs(eta)}`,
+      `published ${fmt(live.sent)}/${fmt(o.count)} acked ${fmt(live.acked)} stored ${fmt(done)} (table+unparseable) kills ${killedAt.length}/${o.kills} elapsed ${secs(elapsed)} ETA ${publishing ? '' : 'settle '}${secs(eta)}`,
     );
   }, o.progressEveryMs ?? 5000);
 
@@ -134,14 +133,14 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     for (const k of plan) {
       await eventually(
         async () => {
-          if (published < k.at && publishing) throw new Error(`published ${published} < ${k.at}`);
+          if (live.sent < k.at && publishing) throw new Error(`published ${live.sent} < ${k.at}`);
         },
         { timeoutMs: 24 * 3600_000, intervalMs: 20 },
       );
       const w = workers[k.worker] as WorkerProcess;
       w.kill('SIGKILL');
       await w.exited;
-      killedAt.push({ worker: k.worker, published, elapsedMs: Date.now() - started });
+      killedAt.push({ worker: k.worker, published: live.sent, elapsedMs: Date.now() - started });
       const next = start(k.worker);
       workers[k.worker] = next;
       await next.waitReady(60_000);
@@ -153,17 +152,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       { url: requireEnv('MQTT_URL'), username: requireEnv('MQTT_USERNAME'), password: requireEnv('MQTT_PASSWORD') },
       o.count,
       (n) => corpus.next(n),
-      {
-        rate: o.rate,
-        inflight: 1000,
-        onProgress: (pp) => {
-          published = pp.sent;
-          acked = pp.acked;
-        },
-      },
+      { rate: o.rate, inflight: 1000, live },
     );
-    published = pub.sent;
-    acked = pub.acked;
     publishing = false;
     const publishMs = Date.now() - started;
     await killing;
