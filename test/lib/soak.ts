@@ -147,6 +147,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     }
   })();
 
+  const publishStart = Date.now();
   try {
     const pub = await publishRaw(
       { url: requireEnv('MQTT_URL'), username: requireEnv('MQTT_USERNAME'), password: requireEnv('MQTT_PASSWORD') },
@@ -155,7 +156,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       { rate: o.rate, inflight: 1000, live },
     );
     publishing = false;
-    const publishMs = Date.now() - started;
+    const publishMs = Date.now() - publishStart;
     await killing;
 
     // Settle: rows first (cheap), then the full ledger until nothing acknowledged is missing.
