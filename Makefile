@@ -74,7 +74,7 @@ bench: deps
 	test/env/up.sh --only postgres,pgbouncer,mosquitto,minio
 	set -a; . .test-env/env; set +a; node bench/run.ts
 
-# 1M messages with 20 kill -9 of two workers (about 10 minutes); not part of make test, which runs its short form.
+# 1M messages with 20 kill -9 of two workers (about 2 minutes here); not part of make test, which runs its short form.
 soak: deps
 	test/env/up.sh --only postgres,pgbouncer,mosquitto,minio
 	set -a; . $${MQTT2PG_TEST_ENV_DIR:-.test-env}/env; set +a; node bench/soak.ts

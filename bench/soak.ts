@@ -19,7 +19,7 @@ const BEGIN = '<!-- soak-results:begin (written by make soak) -->';
 const END = '<!-- soak-results:end -->';
 
 /** The figures as the Markdown block of docs/reliability.md's Soak section. */
-export function soakMarkdown(r: SoakResult & { date: string; machine: string }): string {
+function soakMarkdown(r: SoakResult & { date: string; machine: string }): string {
   const n = (x: number) => x.toLocaleString('en-US');
   return [
     BEGIN,
