@@ -12,6 +12,7 @@ help:
 	@echo "make bench          measure throughput, latency, drain and memory against the machine's own limits"
 	@echo "make e2e-kind       the end-to-end suite on a kind cluster (needs Docker): image, chart, pipeline, load, kill a worker"
 	@echo "make demo           run a pipeline end to end on local PostgreSQL, PgBouncer, Mosquitto, MinIO and print what landed"
+	@echo "make soak           1M QoS 1 messages, two workers, 20 kill -9: prints acknowledged, stored, lost, duplicates (docs/reliability.md)"
 	@echo "make test           install what the tests need, start the services, run every suite, stop what it started"
 	@echo "make test-unit      fast tests of pure logic (no services)"
 	@echo "make test-env       start PostgreSQL, PgBouncer, Mosquitto, MinIO, etcd, kube-apiserver on 127.0.0.1"
@@ -80,3 +81,9 @@ clean:
 # process and test/local-cluster/pod-runner.ts as kubelet and controllers (also part of make test).
 e2e-local: deps
 	scripts/e2e-local.sh
+
+# 1M messages with 20 kill -9 of two workers (about 2 minutes here); not part of make test, which runs its short form.
+.PHONY: soak
+soak: deps
+	test/env/up.sh --only postgres,pgbouncer,mosquitto,minio
+	set -a; . $${MQTT2PG_TEST_ENV_DIR:-.test-env}/env; set +a; node bench/soak.ts
