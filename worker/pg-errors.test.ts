@@ -61,5 +61,6 @@ test('a block names its SQLSTATE (or socket error) and says what to fix', () => 
   assert.deepEqual([refused.code, refused.message], ['ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:6432']);
   assert.match(refused.fix, /check that it runs/);
   assert.equal(describeBlock(new Error('Connection terminated unexpectedly')).code, 'unknown');
+  assert.equal(describeBlock(new Error('timeout expired')).code, 'ETIMEDOUT', "pg's connect timeout");
   assert.match(describeBlock({ code: 'XX000', message: 'internal' }).fix, /see the message/);
 });

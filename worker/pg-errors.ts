@@ -87,8 +87,10 @@ const CONNECTION_FIX =
 export function describeBlock(err: unknown): SinkBlock {
   const e = err as { code?: unknown; message?: unknown };
   const sqlstate = sqlstateOf(err);
-  const code = sqlstate ?? (typeof e.code === 'string' && /^E[A-Z_]+$/.test(e.code) ? e.code : 'unknown');
   const message = typeof e.message === 'string' && e.message ? e.message : String(err);
+  // pg's own connect timeout carries no code, only this message.
+  const socket = typeof e.code === 'string' && /^E[A-Z_]+$/.test(e.code) ? e.code : undefined;
+  const code = sqlstate ?? socket ?? (/^timeout expired$|connection timeout/.test(message) ? 'ETIMEDOUT' : 'unknown');
   const fix =
     (sqlstate && FIXES[sqlstate]) ??
     (sqlstate?.startsWith('08') || !sqlstate

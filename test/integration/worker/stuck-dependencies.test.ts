@@ -9,7 +9,12 @@ import mqtt from 'mqtt';
 import { command, requireEnv } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
 import { allStored, ledger, withDb } from '../../lib/ledger.ts';
+import { publish } from '../../lib/publish.ts';
+import { SilentProxy } from '../../lib/silent-proxy.ts';
 import { cleanupDirs, makePipeline, WorkerProcess } from '../../lib/worker-process.ts';
+
+/** This helper's extra-service port (61000 + 100·k): the proxy in front of PgBouncer. */
+const PROXY_PORT = 61500;
 
 after(async () => {
   await command('test/env/service.sh', ['start', 'minio']);
@@ -91,5 +96,61 @@ describe('S3 down', () => {
     assert.equal(await w.metric('mqtt2pg_wal_messages'), 0);
     w.kill('SIGTERM');
     assert.equal((await w.exited).code, 0);
+  });
+});
+
+describe('a silent PgBouncer', () => {
+  test('a PgBouncer that stops answering mid-connection is noticed in seconds and left for a new connection', async (t) => {
+    const bouncer = new URL(requireEnv('PGBOUNCER_URL'));
+    const proxy = await SilentProxy.start(PROXY_PORT, { host: bouncer.hostname, port: Number(bouncer.port) });
+    const p = makePipeline({
+      spec: {
+        sink: { postgres: { host: '127.0.0.1', port: PROXY_PORT } },
+        // One flusher: its connection, open from the first run, is the one that goes silent.
+        flusher: { flushers: 1, retry: { initialBackoff: '100ms', maxBackoff: '1s' } },
+      },
+    });
+    const w = WorkerProcess.start(p);
+    try {
+      await w.waitReady();
+      const before = `silent1${randomBytes(3).toString('hex')}`;
+      await publish(p.path, before, { count: 500 });
+      await allStored(p, before, 500, 30_000);
+
+      // Every open connection goes silent: the flushers' idle connections included.
+      proxy.silence();
+      const silencedAt = Date.now();
+      const during = `silent2${randomBytes(3).toString('hex')}`;
+      const summary = await publish(p.path, during, { count: 500 });
+      assert.equal(summary.acked, 500, 'the WAL takes them meanwhile');
+      const readyz = await eventually(
+        async () => {
+          const r = await fetch(`http://127.0.0.1:${w.healthPort}/readyz`);
+          const body = await r.text();
+          assert.equal(r.status, 503, body);
+          assert.match(body, /went silent: no answer to BEGIN within 10000 ms|a write has waited \d+ s/);
+          return body;
+        },
+        { timeoutMs: 20_000, what: 'readiness reporting the silent PgBouncer' },
+      );
+      const noticedMs = Date.now() - silencedAt;
+      assert.ok(noticedMs < 20_000, `noticed after ${noticedMs} ms`);
+      await eventually(async () => assert.match(w.output, /went silent: no answer to BEGIN/), {
+        what: 'the silent connection cut',
+      });
+
+      proxy.resume();
+      const resumedAt = Date.now();
+      // The silenced connections never answer again: only cutting them and connecting anew stores the rows.
+      await allStored(p, during, 500, 30_000);
+      const recoveredMs = Date.now() - resumedAt;
+      await w.waitReady();
+      t.diagnostic(`noticed after ${noticedMs} ms (${readyz.trim()}); all stored ${recoveredMs} ms after resuming`);
+      w.kill('SIGTERM');
+      assert.equal((await w.exited).code, 0);
+    } finally {
+      w.kill('SIGKILL');
+      await proxy.close();
+    }
   });
 });
