@@ -285,9 +285,10 @@ export class FlusherPool<C extends ClaimedBatch> {
         }
       } catch (err) {
         this.markFailing(deadLetters ? 's3' : 'postgres', err, attempt);
-        if (this.pending && (await this.pending.hold(claim, letters, err))) {
+        // A WAL write that fails here changed nothing: the letters are then retried in line.
+        if (this.pending && (await this.pending.hold(claim, letters, err).catch(() => false))) {
           this.deps.metrics.pendingDeadLetters.set(this.pending.count);
-          if (attempt === 0)
+          if (this.pending.count === letters.length)
             log.warn(
               { rows: letters.length, pending: this.pending.count },
               'dead-letter store unavailable: the rejected rows wait in the WAL, their batch goes on',
