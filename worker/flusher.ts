@@ -2,8 +2,9 @@
 // delete them from the WAL only after the commit (and, for rejected rows, the dead-letter PUT). A batch that
 // PostgreSQL rejects for a row-level reason is split until the bad rows are isolated; table, connection and
 // server errors are retried with backoff, forever, and reported (pg-errors.ts decides which is which). Dead
-// letters the store cannot take yet wait in pending-dead-letters.ts, so their batch's good rows move on. The WAL, the table and the dead-letter store are reached through
-// the interfaces of stages.ts (unit tests put in-memory stages there).
+// letters the store cannot take yet wait in pending-dead-letters.ts, so their batch's good rows move on.
+// The WAL, the table and the dead-letter store are reached through the interfaces of stages.ts (unit tests
+// put in-memory stages there).
 
 import { type BackoffOptions, backoffDelay } from '../common/backoff.ts';
 import type { Logger } from '../common/logger.ts';
