@@ -59,6 +59,8 @@ export const WORKER_METRICS = {
   unparseable: 'mqtt2pg_unparseable_total',
   deadLetters: 'mqtt2pg_dead_letters_total',
   retries: 'mqtt2pg_retries_total',
+  sinkBlocked: 'mqtt2pg_sink_blocked',
+  pendingDeadLetters: 'mqtt2pg_dead_letters_pending',
   batchDuration: 'mqtt2pg_batch_duration_seconds',
   batchRows: 'mqtt2pg_batch_rows',
   receiveToCommit: 'mqtt2pg_receive_to_commit_seconds',

@@ -87,8 +87,9 @@ test('PostgreSQL: credentials without trailing newline, application_name per rol
     password: 'pg-pw',
     ssl: false,
     application_name: 'mqtt2pg:fleet:flusher',
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: 5_000,
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   });
   assert.equal(pgClientConfig(r, secrets, 'migrate').application_name, 'mqtt2pg:fleet:migrate');
   const long = pipeline(postgres({ applicationName: 'a'.repeat(60) })).r;
@@ -142,6 +143,7 @@ test('S3: credentials from their Secret, the endpoint and path style; the SDK ne
     endpoint: 'http://minio:9000',
     credentials: { accessKeyId: 'AKID', secretAccessKey: 'SECRET' },
     maxAttempts: 1,
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000, throwOnRequestTimeout: true },
   });
   // Without a credentials Secret the SDK's own chain (IRSA, instance profile, env) applies.
   assert.deepEqual(
@@ -150,6 +152,7 @@ test('S3: credentials from their Secret, the endpoint and path style; the SDK ne
       region: 'eu-west-1',
       forcePathStyle: false,
       maxAttempts: 1,
+      requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000, throwOnRequestTimeout: true },
     },
   );
   assert.throws(() => s3ClientConfig(pipeline().r, secrets), /no dead-letter bucket/);

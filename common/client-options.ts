@@ -71,6 +71,15 @@ export function mqttClientOptions(p: ResolvedPipeline, secrets: SecretReader, in
   return out;
 }
 
+// A silent peer is noticed in seconds, not when the OS gives up (hours): connecting (TCP, TLS, startup and
+// authentication) has 5 s; an idle connection is probed by TCP keepalive after 10 s. A write's own deadlines
+// (the first answer, the whole transaction) are in worker/write-deadline.ts; docs/reliability.md lists them all.
+export const PG_CONNECT_TIMEOUT_MS = 5_000;
+export const PG_KEEPALIVE_IDLE_MS = 10_000;
+/** The dead-letter PUT: connecting has 5 s, the whole request 30 s (an object is one batch's rejected rows). */
+export const S3_CONNECT_TIMEOUT_MS = 5_000;
+export const S3_REQUEST_TIMEOUT_MS = 30_000;
+
 /**
  * A connection to the pipeline's database (directly or through PgBouncer). `role` names the connection in
  * pg_stat_activity: flusher, startup, migrate. The statement timeout is not here: the sink sets it per
@@ -109,8 +118,9 @@ export function pgClientConfig(p: ResolvedPipeline, secrets: SecretReader, role 
     ssl,
     // PostgreSQL truncates application_name to 63 bytes; cut it here so what we set is what it shows.
     application_name: `${pg.applicationName}:${p.name}:${role}`.slice(0, 63),
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
     keepAlive: true,
+    keepAliveInitialDelayMillis: PG_KEEPALIVE_IDLE_MS,
   };
 }
 
@@ -162,5 +172,11 @@ export function s3ClientConfig(p: ResolvedPipeline, secrets: SecretReader): S3Cl
     ...(credentials ? { credentials } : {}),
     // The worker retries forever with its own backoff; the SDK's retries would only hide the outage.
     maxAttempts: 1,
+    // Without these the SDK waits on a silent endpoint as long as the OS does.
+    requestHandler: {
+      connectionTimeout: S3_CONNECT_TIMEOUT_MS,
+      requestTimeout: S3_REQUEST_TIMEOUT_MS,
+      throwOnRequestTimeout: true,
+    },
   };
 }

@@ -40,6 +40,7 @@ test('a failing claim or commit is retried with backoff; the flusher keeps runni
       claimFailures-- > 0 ? Promise.reject(new Error('IO error: read failed')) : wal.claim(n, bytes),
     commit: (c) => (commitFailures-- > 0 ? Promise.reject(new Error('IO error: write failed')) : wal.commit(c)),
     release: (c) => wal.release(c),
+    retain: (c, kept) => wal.retain(c, kept),
     on: (event, listener) => wal.on(event, listener),
   };
   const stored: Row[] = [];

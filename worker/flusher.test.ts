@@ -38,6 +38,8 @@ class MemoryTable {
   readonly unparseable: UnparseableRow[] = [];
   /** While set, every write fails with it, as when PostgreSQL or the network is down. */
   outage: Error | undefined;
+  /** While set, a write fails with what it returns for the rows (a table refusing some or all of them). */
+  refuse: ((rows: Row[]) => Error | undefined) | undefined;
   /** While set, writes wait until their sink is closed, then fail: a locked table that PgSink's close cuts. */
   hang = false;
   /** While held, writes wait: lets a test see writes in flight. */
@@ -77,6 +79,8 @@ class MemoryTable {
           }
           await this.gate;
           if (this.outage) throw this.outage;
+          const refused = this.refuse?.(rows);
+          if (refused) throw refused;
           if (rows.some((r) => r.kind === 'telemetry' && r.json?.includes('1e999999')))
             throw codeError('value overflows numeric format', '22003');
           for (const r of rows) {
@@ -212,7 +216,7 @@ test('without a dead-letter store, a rejected row is kept in the unparseable tab
   assert.match(kept?.detail ?? '', /^22003 value overflows numeric format/);
 });
 
-test('while the dead-letter store fails nothing leaves the WAL; the letters are retried, then delivered once', async (t) => {
+test('while the dead-letter store fails the rejected rows stay in the WAL; they are retried, then delivered once', async (t) => {
   const dlq = new MemoryDeadLetters();
   dlq.outage = codeError('connect ECONNREFUSED 127.0.0.1:9000', 'ECONNREFUSED');
   const { wal, table, metrics, pool } = await setup(t, {}, dlq);
@@ -220,10 +224,13 @@ test('while the dead-letter store fails nothing leaves the WAL; the letters are 
   pool.setCount(1);
   await until('three failed PUTs', () => dlq.puts >= 3);
 
-  assert.equal(wal.messages, 20, 'the whole claim stays in the WAL until the dead letters are stored');
+  assert.equal(wal.messages, 2, 'the rejected rows stay in the WAL until their dead letters are stored');
   assert.deepEqual(dlq.stored, []);
   assert.equal(table.telemetry.length, 18, 'the good neighbours are committed meanwhile');
   assert.match(pool.lastError ?? '', /^s3: connect ECONNREFUSED/);
+  assert.equal((await metrics.pendingDeadLetters.get()).values[0]?.value, 2);
+  assert.match(pool.notes ?? '', /^2 dead letters wait for the dead-letter store \(connect ECONNREFUSED/);
+  assert.equal(pool.healthy, true, 'readiness does not depend on S3');
 
   dlq.outage = undefined;
   await until('the WAL is empty', () => wal.messages === 0);
@@ -356,4 +363,110 @@ test('batchBytes of waiting messages starts a batch without waiting for the flus
   pool.setCount(1);
   await until('the WAL is empty', () => wal.messages === 0);
   assert.deepEqual(ids(table.telemetry), range(0, 30));
+});
+
+/** PostgreSQL's refusal of a row no partition takes: 23514 without a constraint name. */
+const noPartition = () => codeError('no partition of relation "t" found for row', '23514');
+
+test('a missing partition refuses every row: nothing is dead-lettered, the pool reports 23514, rows land once it exists', async (t) => {
+  const dlq = new MemoryDeadLetters();
+  const { wal, table, metrics, pool } = await setup(t, {}, dlq);
+  table.refuse = (rows) => (rows.some((r) => r.kind === 'telemetry') ? noPartition() : undefined);
+  await append(wal, range(0, 40));
+  pool.setCount(2);
+  await until('ten failed writes', () => table.attempts.length >= 10);
+  assert.ok(table.attempts.length < 40, 'retried whole, not split into single rows');
+  assert.equal(dlq.puts, 0);
+  assert.equal(pool.healthy, false);
+  assert.match(
+    pool.problem ?? '',
+    /no partition of relation "t" found for row \(23514\): no partition .* create the partition/,
+  );
+  const blocked = (await metrics.sinkBlocked.get()).values;
+  assert.deepEqual(
+    blocked.map((v) => [v.labels.sqlstate, v.value]),
+    [['23514', 1]],
+  );
+
+  table.refuse = undefined;
+  await until('the WAL is empty', () => wal.messages === 0);
+  assert.deepEqual(ids(table.telemetry), range(0, 40));
+  assert.equal(dlq.puts, 0);
+  assert.equal(pool.healthy, true);
+  assert.deepEqual((await metrics.sinkBlocked.get()).values, []);
+});
+
+test('a CHECK constraint (23514 naming it) is the row: split and dead-lettered', async (t) => {
+  const dlq = new MemoryDeadLetters();
+  const { wal, table, pool } = await setup(t, {}, dlq);
+  table.refuse = (rows) =>
+    rows.some((r) => idOf(r.message) === 7)
+      ? Object.assign(codeError('new row violates check constraint "c"', '23514'), { constraint: 'c' })
+      : undefined;
+  await append(wal, range(0, 20));
+  pool.setCount(1);
+  await until('the WAL is empty', () => wal.messages === 0);
+  assert.deepEqual(ids(dlq.stored), [7]);
+  assert.equal(table.telemetry.length, 19);
+});
+
+test('stack depth (54001): alone among rows the table takes, the row; on every row, the table (retried, kept)', async (t) => {
+  const dlq = new MemoryDeadLetters();
+  const { wal, table, pool } = await setup(t, {}, dlq);
+  const deep = (rows: Row[]) => rows.some((r) => idOf(r.message) % 10 === 3);
+  table.refuse = (rows) => (deep(rows) ? codeError('stack depth limit exceeded', '54001') : undefined);
+  await append(wal, range(0, 20));
+  pool.setCount(1);
+  await until('the WAL is empty', () => wal.messages === 0);
+  assert.deepEqual(ids(dlq.stored), [3, 13], 'isolated next to rows the table took');
+
+  // Every row fails alone the same way: the server's limit, not the rows.
+  table.refuse = () => codeError('stack depth limit exceeded', '54001');
+  await append(wal, range(20, 4));
+  await until('several rounds of retries', () => table.attempts.length > 40);
+  assert.deepEqual(ids(dlq.stored), [3, 13], 'nothing more dead-lettered');
+  assert.match(pool.problem ?? '', /54001.*max_stack_depth/);
+  table.refuse = undefined;
+  await until('the WAL is empty', () => wal.messages === 0);
+  assert.deepEqual(
+    ids(table.telemetry),
+    range(0, 24).filter((id) => id !== 3 && id !== 13),
+  );
+});
+
+test('with the dead-letter store down, a poison row in every batch holds back neither the good rows nor the flushers', async (t) => {
+  const dlq = new MemoryDeadLetters();
+  dlq.outage = codeError('connect ECONNREFUSED 127.0.0.1:9000', 'ECONNREFUSED');
+  // Batches of 10 (groups of 10), one poison row in each, two flushers.
+  const { wal, table, pool } = await setup(t, { batchSize: 10 }, dlq, { maxGroupMessages: 10 });
+  const poison = range(0, 8).map((b) => b * 10 + 4);
+  for (let b = 0; b < 8; b++) await append(wal, range(b * 10, 10), poison);
+  pool.setCount(2);
+  // Only the poison rows wait in the WAL; every good row is committed.
+  await until('the good rows committed and deleted', () => table.telemetry.length === 72 && wal.messages === 8);
+  assert.deepEqual(dlq.stored, []);
+
+  dlq.outage = undefined;
+  await until('the WAL is empty', () => wal.messages === 0);
+  assert.deepEqual(ids(dlq.stored), poison, 'each poison row dead-lettered once');
+  assert.deepEqual(
+    ids(table.telemetry),
+    range(0, 80).filter((id) => !poison.includes(id)),
+  );
+});
+
+test('dead letters still waiting at stop go back to the WAL on disk, for the next start', async (t) => {
+  const dlq = new MemoryDeadLetters();
+  dlq.outage = codeError('connect ECONNREFUSED 127.0.0.1:9000', 'ECONNREFUSED');
+  const { dir, wal, table, pool } = await setup(t, {}, dlq);
+  await append(wal, range(0, 10), [2]);
+  pool.setCount(1);
+  await until('the good rows committed', () => table.telemetry.length === 9);
+  await until('a retried PUT', () => dlq.puts >= 2);
+  await pool.stop();
+  await wal.close();
+  const reopened = await Wal.open({ dir, sizeLimitBytes: 64 * 2 ** 20, retentionMs: 3_600_000 });
+  t.after(() => reopened.close());
+  const claim = await reopened.claim(100);
+  assert.deepEqual(claim?.messages.map(idOf), [2], 'only the rejected row is left');
 });

@@ -1,14 +1,17 @@
 // Flushers: take batches from the WAL (by size or interval), write them with COPY in one transaction, and
 // delete them from the WAL only after the commit (and, for rejected rows, the dead-letter PUT). A batch that
-// PostgreSQL rejects for a row-level reason is split until the bad rows are isolated; connection and server
-// errors are retried with backoff, forever. The WAL, the table and the dead-letter store are reached through
-// the interfaces of stages.ts (unit tests put in-memory stages there).
+// PostgreSQL rejects for a row-level reason is split until the bad rows are isolated; table, connection and
+// server errors are retried with backoff, forever, and reported (pg-errors.ts decides which is which). Dead
+// letters the store cannot take yet wait in pending-dead-letters.ts, so their batch's good rows move on.
+// The WAL, the table and the dead-letter store are reached through the interfaces of stages.ts (unit tests
+// put in-memory stages there).
 
 import { type BackoffOptions, backoffDelay } from '../common/backoff.ts';
 import type { Logger } from '../common/logger.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import type { PayloadLimits } from './payload-limits.ts';
-import { classifyFailure, sqlstateOf } from './pg-errors.ts';
+import { PendingDeadLetters } from './pending-dead-letters.ts';
+import { classifyFailure, describeBlock, doubtfulAreRows, type SinkBlock, sqlstateOf } from './pg-errors.ts';
 import { type PayloadFormat, type Row, rejectedRow, toRow } from './rows.ts';
 import { Signal } from './signal.ts';
 import type { ClaimedBatch, ClaimSource, DeadLetter, DeadLetterStore, RowSink } from './stages.ts';
@@ -35,6 +38,8 @@ export interface FlusherDeps<C extends ClaimedBatch> {
 }
 
 const STUCK_WRITE_MS = 10_000;
+/** Dead letters held for an unavailable store before flushers wait in line (memory bound while S3 is down). */
+const MAX_PENDING_DEAD_LETTERS = 10_000;
 
 class Aborted extends Error {
   override name = 'Aborted';
@@ -69,6 +74,11 @@ export class FlusherPool<C extends ClaimedBatch> {
   /** When the oldest write still in progress started (a hung write must show in readiness too). */
   private readonly writesInProgress = new Set<{ since: number }>();
   lastError: string | undefined;
+  /** Why writes to PostgreSQL fail, while they do (not a row's fault): readiness, metric, log. */
+  private block: SinkBlock | undefined;
+  /** Writes holding telemetry rows committed: the evidence that the table takes rows (pg-errors.ts). */
+  private telemetryCommits = 0;
+  private readonly pending: PendingDeadLetters<C> | undefined;
 
   constructor(opts: FlusherOptions, deps: FlusherDeps<C>) {
     this.opts = opts;
@@ -76,6 +86,18 @@ export class FlusherPool<C extends ClaimedBatch> {
     this.backoff = { initialMs: opts.initialBackoffMs, maxMs: opts.maxBackoffMs, jitter: 0.5 };
     deps.source.on('available', () => this.wake.notify());
     deps.source.on('committed', () => this.committed.notify());
+    const store = deps.deadLetters;
+    if (store) {
+      this.pending = new PendingDeadLetters({
+        source: deps.source,
+        store,
+        backoff: this.backoff,
+        maxMessages: MAX_PENDING_DEAD_LETTERS,
+        stored: (letters, key) => this.storedDeadLetters(letters, key),
+        failed: (err, attempt) => this.markFailing('s3', err, attempt),
+      });
+      deps.metrics.pendingDeadLetters.set(0);
+    }
   }
 
   /**
@@ -88,7 +110,12 @@ export class FlusherPool<C extends ClaimedBatch> {
 
   /** Why the pool is not healthy, for /readyz. */
   get problem(): string | undefined {
-    if (!this.lastOk) return `last write failed: ${this.lastError ?? 'unknown error'}`;
+    if (!this.lastOk) {
+      const b = this.block;
+      return b
+        ? `last write failed: postgres: ${b.message} (${b.code}): ${b.fix}; retrying with backoff, nothing is dead-lettered for it`
+        : `last write failed: ${this.lastError ?? 'unknown error'}`;
+    }
     const now = performance.now();
     for (const w of this.writesInProgress) {
       if (now - w.since > STUCK_WRITE_MS) {
@@ -96,6 +123,13 @@ export class FlusherPool<C extends ClaimedBatch> {
       }
     }
     return undefined;
+  }
+
+  /** What /readyz adds while ready: dead letters waiting for the store. */
+  get notes(): string | undefined {
+    const n = this.pending?.count ?? 0;
+    if (n === 0) return undefined;
+    return `${n} dead letters wait for the dead-letter store (${this.pending?.lastError ?? 'retrying'}); the other rows flow`;
   }
 
   get count(): number {
@@ -167,9 +201,9 @@ export class FlusherPool<C extends ClaimedBatch> {
     const started = performance.now();
     const rows = claim.messages.map((m) => toRow(m, this.opts.payloadFormat, this.opts.limits));
     const rejected: Rejected[] = [];
-    await this.writeIsolating(f, rows, rejected, 0);
-    if (rejected.length > 0) await this.handleRejected(f, rejected);
-    await source.commit(claim);
+    await this.writeAll(f, rows, rejected);
+    const held = rejected.length > 0 && (await this.handleRejected(f, rejected, claim));
+    if (!held) await source.commit(claim);
 
     const now = Date.now();
     metrics.batchDuration.observe((performance.now() - started) / 1000);
@@ -183,24 +217,53 @@ export class FlusherPool<C extends ClaimedBatch> {
     metrics.flushedRows.inc(telemetry - rejected.filter((x) => x.row.kind === 'telemetry').length);
   }
 
-  private async writeIsolating(f: Flusher, rows: Row[], rejected: Rejected[], depth: number): Promise<void> {
+  /**
+   * Writes the rows, isolating the ones PostgreSQL rejects into `rejected`. Rows that fail alone with a
+   * doubtful SQLSTATE are rejected only if the table took rows meanwhile; otherwise the table is at fault,
+   * and they are retried with backoff until it takes them (or takes others, which settles it).
+   */
+  private async writeAll(f: Flusher, rows: Row[], rejected: Rejected[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const before = this.telemetryCommits;
+      const doubtful: Rejected[] = [];
+      await this.writeIsolating(f, rows, rejected, doubtful, 0);
+      if (doubtful.length === 0) return;
+      if (doubtfulAreRows(before, this.telemetryCommits)) {
+        rejected.push(...doubtful);
+        return;
+      }
+      this.markFailing('postgres', (doubtful[0] as Rejected).err, attempt);
+      await this.sleep(backoffDelay(attempt, this.backoff));
+      rows = doubtful.map((d) => d.row);
+    }
+  }
+
+  private async writeIsolating(
+    f: Flusher,
+    rows: Row[],
+    rejected: Rejected[],
+    doubtful: Rejected[],
+    depth: number,
+  ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const inProgress = { since: performance.now() };
       this.writesInProgress.add(inProgress);
       try {
         await f.sink.write(rows);
+        if (rows.some((r) => r.kind === 'telemetry')) this.telemetryCommits++;
         this.markHealthy();
         return;
       } catch (err) {
-        if (classifyFailure(err) === 'row') {
-          this.markHealthy();
+        const kind = classifyFailure(err);
+        if (kind !== 'retry') {
+          if (kind === 'row') this.markHealthy();
           if (rows.length === 1) {
-            rejected.push({ row: rows[0] as Row, err, attempts: depth + 1 });
+            (kind === 'row' ? rejected : doubtful).push({ row: rows[0] as Row, err, attempts: depth + 1 });
             return;
           }
           const mid = rows.length >> 1;
-          await this.writeIsolating(f, rows.slice(0, mid), rejected, depth + 1);
-          await this.writeIsolating(f, rows.slice(mid), rejected, depth + 1);
+          await this.writeIsolating(f, rows.slice(0, mid), rejected, doubtful, depth + 1);
+          await this.writeIsolating(f, rows.slice(mid), rejected, doubtful, depth + 1);
           return;
         }
         this.markFailing('postgres', err, attempt);
@@ -211,9 +274,13 @@ export class FlusherPool<C extends ClaimedBatch> {
     }
   }
 
-  /** Rejected rows go to the DLQ, or without one to the unparseable table; either way, retried until stored. */
-  private async handleRejected(f: Flusher, rejected: Rejected[]): Promise<void> {
-    const { deadLetters, metrics, log } = this.deps;
+  /**
+   * Rejected rows go to the DLQ, or without one to the unparseable table; either way, retried until stored.
+   * When the DLQ fails, the letters are held (pending-dead-letters.ts) and true is returned: the claim's other
+   * rows are committed already, and the flusher moves on.
+   */
+  private async handleRejected(f: Flusher, rejected: Rejected[], claim: C): Promise<boolean> {
+    const { deadLetters, log } = this.deps;
     const letters: DeadLetter[] = rejected.map(({ row, err, attempts }) => {
       const sqlstate = sqlstateOf(err);
       return { message: row.message, ...(sqlstate ? { sqlstate } : {}), error: (err as Error).message, attempts };
@@ -221,41 +288,73 @@ export class FlusherPool<C extends ClaimedBatch> {
     for (let attempt = 0; ; attempt++) {
       try {
         if (deadLetters) {
-          const key = await deadLetters.put(letters);
-          log.warn(
-            { rows: letters.length, key, sqlstate: letters[0]?.sqlstate },
-            'rows rejected by PostgreSQL written to the dead-letter bucket',
-          );
+          this.storedDeadLetters(letters, await deadLetters.put(letters));
+          return false;
         } else {
           await f.sink.write(letters.map((l) => rejectedRow(l.message, `${l.sqlstate ?? ''} ${l.error}`.trim())));
           log.warn(
             { rows: letters.length, sqlstate: letters[0]?.sqlstate },
             'rows rejected by PostgreSQL stored in the unparseable table (no dead-letter bucket configured)',
           );
+          this.countDeadLetters(letters);
+          return false;
         }
-        for (const l of letters) metrics.deadLetters.inc({ sqlstate_class: (l.sqlstate ?? 'XX').slice(0, 2) });
-        return;
       } catch (err) {
         this.markFailing(deadLetters ? 's3' : 'postgres', err, attempt);
+        // A WAL write that fails here changed nothing: the letters are then retried in line.
+        if (this.pending && (await this.pending.hold(claim, letters, err).catch(() => false))) {
+          this.deps.metrics.pendingDeadLetters.set(this.pending.count);
+          if (this.pending.count === letters.length)
+            log.warn(
+              { rows: letters.length, pending: this.pending.count },
+              'dead-letter store unavailable: the rejected rows wait in the WAL, their batch goes on',
+            );
+          return true;
+        }
         await this.sleep(backoffDelay(attempt, this.backoff));
       }
     }
+  }
+
+  private storedDeadLetters(letters: DeadLetter[], key: string) {
+    this.deps.log.warn(
+      { rows: letters.length, key, sqlstate: letters[0]?.sqlstate },
+      'rows rejected by PostgreSQL written to the dead-letter bucket',
+    );
+    this.countDeadLetters(letters);
+    this.deps.metrics.pendingDeadLetters.set(this.pending?.count ?? 0);
+  }
+
+  private countDeadLetters(letters: DeadLetter[]) {
+    for (const l of letters) this.deps.metrics.deadLetters.inc({ sqlstate_class: (l.sqlstate ?? 'XX').slice(0, 2) });
   }
 
   private markHealthy() {
     if (!this.lastOk) this.deps.log.info('writes succeed again');
     this.lastOk = true;
     this.lastError = undefined;
+    if (this.block) {
+      this.block = undefined;
+      this.deps.metrics.sinkBlocked.reset();
+    }
   }
 
   private markFailing(target: 'postgres' | 's3' | 'wal', err: unknown, attempt: number) {
     this.deps.metrics.retries.inc({ target });
     const message = (err as Error).message ?? String(err);
+    const block = target === 'postgres' ? describeBlock(err) : undefined;
     if (target !== 's3') this.lastOk = false;
+    if (block) {
+      if (block.code !== this.block?.code) {
+        this.deps.metrics.sinkBlocked.reset();
+        this.deps.metrics.sinkBlocked.set({ sqlstate: block.code }, 1);
+      }
+      this.block = block;
+    }
     // The first failure and then every tenth: an outage is visible without flooding the log.
     if (attempt % 10 === 0) {
       this.deps.log.warn(
-        { target, attempt, code: (err as { code?: string }).code, err: message },
+        { target, attempt, code: (err as { code?: string }).code, err: message, ...(block ? { fix: block.fix } : {}) },
         `${target} write failed; retrying with backoff (nothing is dropped)`,
       );
     }
@@ -290,6 +389,7 @@ export class FlusherPool<C extends ClaimedBatch> {
    */
   async stop(abortAfterMs = 1000): Promise<void> {
     this.aborted = true;
+    const pending = this.pending?.stop();
     const flushers = [...this.flushers];
     for (const f of flushers) f.retiring = true;
     this.wake.notify();
@@ -308,5 +408,6 @@ export class FlusherPool<C extends ClaimedBatch> {
       await Promise.allSettled(flushers.map((f) => f.sink.close()));
     }
     await all;
+    await pending;
   }
 }

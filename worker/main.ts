@@ -70,7 +70,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     [HTTP_PATHS.readyz]: async () => {
       const note = wal?.quarantine.note ? `${wal.quarantine.note}\n` : '';
       return ready()
-        ? { status: 200, body: `ready\n${note}` }
+        ? { status: 200, body: `ready${pool?.notes ? `; ${pool.notes}` : ''}\n${note}` }
         : {
             status: 503,
             body: `not ready: ${waitingForPostgres ? `waiting for PostgreSQL: ${waitingForPostgres}` : !receiver?.connected ? 'not connected to the broker' : (wal?.problem ?? pool?.problem ?? 'starting')}\n${note}`,

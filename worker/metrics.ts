@@ -24,6 +24,8 @@ export class WorkerMetrics {
   readonly unparseable: Counter<'reason'>;
   readonly deadLetters: Counter<'sqlstate_class'>;
   readonly retries: Counter<'target'>;
+  readonly sinkBlocked: Gauge<'sqlstate'>;
+  readonly pendingDeadLetters: Gauge;
   readonly batchDuration: Histogram;
   readonly batchRows: Histogram;
   readonly receiveToCommit: Histogram;
@@ -74,6 +76,17 @@ export class WorkerMetrics {
       name: M.retries,
       help: 'Retried writes after connection or server errors',
       labelNames: ['target'],
+      registers,
+    });
+    this.sinkBlocked = new Gauge({
+      name: M.sinkBlocked,
+      help: '1 while writes to PostgreSQL fail for a reason of the table, the server or the network (not a row), labelled with the SQLSTATE or socket error; /readyz says what to fix',
+      labelNames: ['sqlstate'],
+      registers,
+    });
+    this.pendingDeadLetters = new Gauge({
+      name: M.pendingDeadLetters,
+      help: 'Rows PostgreSQL rejected that wait in the WAL for the dead-letter store (S3) to take them',
       registers,
     });
     this.batchDuration = new Histogram({

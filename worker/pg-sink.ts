@@ -18,6 +18,7 @@ import {
 } from './rows.ts';
 import { qualified } from './sql.ts';
 import type { RowSink } from './stages.ts';
+import { WriteDeadline, type WriteTimeouts, writeTimeouts } from './write-deadline.ts';
 
 export interface SinkTables {
   schema: string;
@@ -33,12 +34,14 @@ export class PgSink implements RowSink {
   private readonly telemetrySql: string;
   private readonly unparseableSql: string;
   private readonly beginSql: string;
+  private readonly timeouts: WriteTimeouts;
 
   constructor(config: pg.ClientConfig, tables: SinkTables) {
     this.config = config;
     this.telemetrySql = `COPY ${qualified(tables.schema, tables.table)} (${TELEMETRY_COLUMNS.join(', ')}) FROM STDIN`;
     this.unparseableSql = `COPY ${qualified(tables.schema, tables.unparseableTable)} (${UNPARSEABLE_COLUMNS.join(', ')}) FROM STDIN`;
     this.beginSql = `BEGIN; SET LOCAL statement_timeout = ${Math.round(tables.statementTimeoutMs)}`;
+    this.timeouts = writeTimeouts(tables.statementTimeoutMs);
   }
 
   private async connect(): Promise<pg.Client> {
@@ -75,14 +78,22 @@ export class PgSink implements RowSink {
       else unparseable.push(r);
     }
     const client = await this.connect();
+    // A silent peer: end the connection (with a query active, pg destroys the socket) so the write fails now.
+    const deadline = new WriteDeadline(this.timeouts, () => {
+      this.broken = true;
+      client.end().catch(() => {});
+    });
     try {
       await client.query(this.beginSql);
+      deadline.answered();
       if (telemetry.length > 0) await copy(client, this.telemetrySql, copyChunks(telemetry, telemetryLine));
       if (unparseable.length > 0) await copy(client, this.unparseableSql, copyChunks(unparseable, unparseableLine));
       await client.query('COMMIT');
     } catch (err) {
       await this.abort(client);
-      throw err;
+      throw deadline.explain(err);
+    } finally {
+      deadline.clear();
     }
   }
 

@@ -38,6 +38,11 @@ export interface ClaimSource<C extends ClaimedBatch> {
   commit(claim: C): Promise<void>;
   /** Hands an uncommitted claim back, to be claimed again. */
   release(claim: C): void;
+  /**
+   * Commits the claim except `keep` (some of its messages), which stay durable as a new claim the caller
+   * holds (not claimable by others) until it commits or releases it: rows whose dead letters wait for S3.
+   */
+  retain(claim: C, keep: InboundMessage[]): Promise<C>;
   /** 'available': messages arrived or were released; 'committed': a commit deleted some. */
   on(event: 'available' | 'committed', listener: () => void): unknown;
 }

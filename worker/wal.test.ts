@@ -283,3 +283,26 @@ test('a topic that re-encodes past 64 KiB (invalid UTF-8 forwarded by the broker
   assert.equal(row.kind === 'unparseable' && row.reason, 'topic_too_long');
   await wal.close();
 });
+
+test('retain deletes a claim but the messages kept, which survive a crash as a group of their own', async () => {
+  const dir = newDir();
+  const wal = await Wal.open(options(dir));
+  await appendAll(wal, 0, 10);
+  const claim = await wal.claim(100);
+  assert.ok(claim);
+  const kept = await wal.retain(claim, [claim.messages[2] as InboundMessage, claim.messages[7] as InboundMessage]);
+  assert.deepEqual([wal.messages, wal.available], [2, 0], 'held by the caller, not claimable by others');
+  assert.deepEqual(
+    kept.messages.map((m) => m.topic.split('/').pop()),
+    ['2', '7'],
+  );
+  // Closed without a commit or a release, as a crash would leave it.
+  await wal.close();
+  const reopened = await Wal.open(options(dir));
+  const replay = await reopened.claim(100);
+  assert.deepEqual(
+    replay?.messages.map((m) => m.topic.split('/').pop()),
+    ['2', '7'],
+  );
+  await reopened.close();
+});

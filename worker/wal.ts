@@ -356,6 +356,27 @@ export class Wal extends EventEmitter {
     this.forget(claim.groups);
   }
 
+  /**
+   * Deletes the claim's groups but `keep`, which is written as new groups in the same atomic batch and
+   * returned as a claim of its own (held, not queued). Not synced, like commit: after a crash either the
+   * old groups or the new ones are there, never neither.
+   */
+  async retain(claim: Claim, keep: InboundMessage[]): Promise<Claim> {
+    const fresh = this.split(keep);
+    await this.db.batch([
+      ...fresh.map((g) => ({ type: 'put' as const, key: g.key, value: g.value })),
+      ...claim.groups.map((g) => ({ type: 'del' as const, key: g.key })),
+    ]);
+    const groups = fresh.map((g) => g.group);
+    for (const g of groups) {
+      this.bytes += g.bytes;
+      this.messages += g.count;
+      this.claimed.add(g);
+    }
+    this.forget(claim.groups);
+    return { groups, messages: keep };
+  }
+
   /** Bytes of the WAL directory's files: records plus LevelDB's logs, tables and dead bytes not yet compacted. */
   get diskBytes(): number {
     return walDirBytes(this.opts.dir);
