@@ -92,7 +92,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     [HTTP_PATHS.healthz]: async () => ({ status: 200, body: 'ok\n' }),
     [HTTP_PATHS.readyz]: async () =>
       ready()
-        ? { status: 200, body: 'ready\n' }
+        ? { status: 200, body: `ready\n${receiver?.session.note() ?? ''}` }
         : {
             status: 503,
             body: `not ready: ${!receiver?.connected ? 'not connected to the broker' : (pool?.problem ?? 'starting')}\n`,

@@ -28,6 +28,8 @@ export class WorkerMetrics {
   readonly activeFlushers: Gauge;
   readonly backpressure: Gauge;
   readonly connected: Gauge;
+  readonly sessionLost: Counter;
+  readonly receiveMaximumExceeded: Counter;
 
   constructor(pipeline: string, wal: () => WalView | undefined) {
     const registers = [this.registry];
@@ -102,6 +104,16 @@ export class WorkerMetrics {
     this.connected = new Gauge({
       name: M.brokerConnected,
       help: '1 while connected and subscribed to the broker',
+      registers,
+    });
+    this.sessionLost = new Counter({
+      name: M.brokerSessionLost,
+      help: 'Reconnects on which the broker no longer had the session the worker asked it to keep (what it held may be lost upstream)',
+      registers,
+    });
+    this.receiveMaximumExceeded = new Counter({
+      name: M.receiveMaximumExceeded,
+      help: 'QoS 1 messages the broker sent beyond the Receive Maximum the worker asked for (a broker ignoring it)',
       registers,
     });
     new Gauge({
