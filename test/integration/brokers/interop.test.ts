@@ -1,0 +1,109 @@
+// The worker's ledger test against each broker users run that this machine can build (docs/brokers.md):
+// QoS 1 load, a kill -9 of the worker mid-load, a restart that resumes the session, a SIGTERM at the end.
+// Every id the broker acknowledged to the publisher must be stored, unless the broker itself loses it: a
+// broker's known loss is asserted exactly as documented (beyondKnownLoss) and printed, never hidden.
+// Short form in `make test`; `make interop` runs the issue's size (MQTT2PG_INTEROP_COUNT, _RATE).
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, test } from 'node:test';
+import { BROKER_KINDS, type BrokerKind, TestBroker } from '../../lib/brokers.ts';
+import { eventually } from '../../lib/eventually.ts';
+import { type Accounting, account, ledger } from '../../lib/ledger.ts';
+import { publish } from '../../lib/publish.ts';
+import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../../lib/worker-process.ts';
+
+after(cleanupDirs);
+
+const COUNT = Number(process.env.MQTT2PG_INTEROP_COUNT ?? 3000);
+const RATE = Number(process.env.MQTT2PG_INTEROP_RATE ?? 2000);
+const RECEIVE_MAXIMUM = Number(process.env.MQTT2PG_INTEROP_RECEIVE_MAXIMUM ?? 2000);
+
+// Comqtt v2.6.5 and Mochi v2.7.9 (Comqtt is a fork of Mochi) drop what they route to a session while a
+// reconnecting client takes it over: inheritClientSession clones the old session's in-flight messages, and
+// only then unsubscribes the old session and clears its in-flight messages, which meanwhile kept receiving
+// (server.go; docs/brokers.md). One kill -9 is one takeover: what it may lose is one run of consecutive ids,
+// those the publisher sent within that moment. Measured: blocks of 1 to 25 ids at 2,000 msg/s.
+const TAKEOVER_WINDOW_MS = 250;
+
+/** Why `lost` (message numbers) breaks what the broker's known faults allow, or undefined if it does not. */
+function beyondKnownLoss(kind: BrokerKind, lost: number[]): string | undefined {
+  if (lost.length === 0) return undefined;
+  if (kind === 'mosquitto') return `mosquitto lost ${lost.length}; it has no known loss`;
+  const span = Math.max(...lost) - Math.min(...lost) + 1;
+  const allowed = Math.ceil((RATE * TAKEOVER_WINDOW_MS) / 1000);
+  if (span > allowed)
+    return `${kind} lost ${lost.length} ids spread over ${span} consecutive ids; one session takeover drops at most the ${allowed} sent within ${TAKEOVER_WINDOW_MS} ms`;
+  return undefined;
+}
+
+/** Waits until every id is stored, or nothing changed for `quietMs` with the worker's WAL empty. */
+async function settled(p: TestPipeline, w: WorkerProcess, runId: string, quietMs = 15_000): Promise<Accounting> {
+  let last = -1;
+  let since = Date.now();
+  return eventually(
+    async () => {
+      const a = account(await ledger(p, runId), runId, COUNT);
+      if (a.missing.length === 0) return a;
+      if (a.missing.length !== last) {
+        last = a.missing.length;
+        since = Date.now();
+      }
+      const walMessages = await w.metric('mqtt2pg_wal_messages');
+      if (Date.now() - since > quietMs && walMessages === 0) return a;
+      throw new Error(`${a.missing.length} of ${COUNT} ids not (yet) stored; WAL ${walMessages}`);
+    },
+    { timeoutMs: Math.max(120_000, (COUNT / 50) * 1000), intervalMs: 1000, what: `run ${runId} settled` },
+  );
+}
+
+for (const kind of BROKER_KINDS) {
+  describe(`interop: ${kind}`, () => {
+    test(`${COUNT} QoS 1 messages, kill -9 of the worker mid-load, restart, SIGTERM: acknowledged ids stored`, async (t) => {
+      const broker = await TestBroker.start(kind);
+      try {
+        const started = Date.now();
+        const p = makePipeline({
+          tag: `io${kind.slice(0, 2)}`,
+          spec: { source: { brokers: [broker.url], receiveMaximum: RECEIVE_MAXIMUM } },
+        });
+        let w = WorkerProcess.start(p);
+        await w.waitReady();
+        const runId = `io${kind.slice(0, 2)}${randomBytes(3).toString('hex')}`;
+        const publishing = publish(p.path, runId, { url: broker.url, count: COUNT, rate: RATE, inflight: 200 });
+        await eventually(
+          async () => {
+            const received = await w.metric('mqtt2pg_received_total{qos="1"}');
+            if (received < COUNT * 0.3) throw new Error(`received ${received}`);
+          },
+          { timeoutMs: 60_000, what: 'the worker receiving a third of the load' },
+        );
+        w.kill('SIGKILL');
+        await w.exited;
+        w = WorkerProcess.start(p);
+        await w.waitReady(60_000);
+        const sent = await publishing;
+        assert.equal(sent.acked, COUNT, `the broker acknowledged every publish: ${JSON.stringify(sent)}`);
+        const a = await settled(p, w, runId);
+        const seconds = (Date.now() - started) / 1000;
+        w.kill('SIGTERM');
+        assert.equal((await w.exited).code, 0, w.output.slice(-3000));
+        const result = {
+          broker: kind,
+          acknowledged: sent.acked,
+          stored: COUNT - a.missing.length,
+          lost: a.missing.length,
+          duplicates: a.duplicates,
+          lostIds: a.missing.map((id) => id.slice(id.lastIndexOf('-') + 1)).join(','),
+          seconds: Math.round(seconds * 10) / 10,
+        };
+        t.diagnostic(`interop result ${JSON.stringify(result)}`);
+        assert.deepEqual(a.inSeveral, []);
+        const lost = a.missing.map((id) => Number(id.slice(id.lastIndexOf('-') + 1)));
+        assert.equal(beyondKnownLoss(kind, lost), undefined);
+      } finally {
+        await broker.stop();
+      }
+    });
+  });
+}
