@@ -6,6 +6,7 @@ import {
   InflightWindow,
   SessionWatch,
   SUBSCRIBE_ATTEMPTS,
+  shortenedSessionExpiry,
   subackOutcome,
   subscribePacketId,
   waitForSlowBroker,
@@ -86,4 +87,10 @@ test('startup waits only for a broker that accepted the connection but answered 
   assert.equal(waitForSlowBroker([refused]), false, 'nobody listening: a configuration error, fail fast');
   assert.equal(waitForSlowBroker([slow, auth]), false);
   assert.equal(waitForSlowBroker([]), false);
+});
+
+test('a CONNACK that shortens the session expiry the worker asked for is reported', () => {
+  assert.equal(shortenedSessionExpiry(3600, undefined), undefined, 'no property: the asked expiry stands');
+  assert.equal(shortenedSessionExpiry(3600, 3600), undefined);
+  assert.equal(shortenedSessionExpiry(3600, 300), 300);
 });

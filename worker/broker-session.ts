@@ -125,3 +125,12 @@ export class InflightWindow {
 export function waitForSlowBroker(errors: readonly BrokerError[]): boolean {
   return errors.some((e) => e.slow) && !errors.some((e) => e.permanent);
 }
+
+/**
+ * The Session Expiry the broker granted when it is shorter than the one the worker asked for (MQTT 5 lets
+ * a CONNACK lower it; Mochi and Comqtt cap it at their maximum-session-expiry-interval, EMQX at its own):
+ * the session, and the messages it holds, then vanish sooner than source.sessionExpiry says.
+ */
+export function shortenedSessionExpiry(asked: number, granted: number | undefined): number | undefined {
+  return granted !== undefined && granted < asked ? granted : undefined;
+}

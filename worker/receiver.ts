@@ -17,6 +17,7 @@ import {
   InflightWindow,
   SESSION_LOST_MESSAGE,
   SessionWatch,
+  shortenedSessionExpiry,
   subackOutcome,
   subscribePacketId,
   waitForSlowBroker,
@@ -174,6 +175,15 @@ export class Receiver extends EventEmitter {
               return;
             }
             sessionPresent = packet.sessionPresent;
+            const granted = shortenedSessionExpiry(
+              this.opts.sessionExpirySeconds,
+              packet.properties?.sessionExpiryInterval,
+            );
+            if (granted !== undefined)
+              this.log.warn(
+                { broker: where, askedSeconds: this.opts.sessionExpirySeconds, grantedSeconds: granted },
+                "the broker keeps this worker's session for less time than source.sessionExpiry asks; a longer outage loses what it holds (raise the broker's maximum session expiry)",
+              );
             phase = 'subscribing';
             subscribe();
             return;

@@ -38,7 +38,7 @@ function beyondKnownLoss(kind: BrokerKind, lost: number[]): string | undefined {
 }
 
 /** Waits until every id is stored, or nothing changed for `quietMs` with the worker's WAL empty. */
-async function settled(p: TestPipeline, w: WorkerProcess, runId: string, quietMs = 15_000): Promise<Accounting> {
+async function settled(p: TestPipeline, w: WorkerProcess, runId: string, quietMs = 10_000): Promise<Accounting> {
   let last = -1;
   let since = Date.now();
   return eventually(
@@ -86,6 +86,7 @@ for (const kind of BROKER_KINDS) {
         assert.equal(sent.acked, COUNT, `the broker acknowledged every publish: ${JSON.stringify(sent)}`);
         const a = await settled(p, w, runId);
         const seconds = (Date.now() - started) / 1000;
+        const beyondWindow = await w.metric('mqtt2pg_broker_receive_maximum_exceeded_total');
         w.kill('SIGTERM');
         assert.equal((await w.exited).code, 0, w.output.slice(-3000));
         const result = {
@@ -96,6 +97,7 @@ for (const kind of BROKER_KINDS) {
           duplicates: a.duplicates,
           lostIds: a.missing.map((id) => id.slice(id.lastIndexOf('-') + 1)).join(','),
           seconds: Math.round(seconds * 10) / 10,
+          beyondReceiveMaximum: beyondWindow,
         };
         t.diagnostic(`interop result ${JSON.stringify(result)}`);
         assert.deepEqual(a.inSeveral, []);
