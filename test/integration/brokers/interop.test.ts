@@ -61,6 +61,9 @@ for (const kind of BROKER_KINDS) {
   describe(`interop: ${kind}`, () => {
     test(`${COUNT} QoS 1 messages, kill -9 of the worker mid-load, restart, SIGTERM: acknowledged ids stored`, async (t) => {
       const broker = await TestBroker.start(kind);
+      // A broker that stalls would keep the publisher waiting for acknowledgements, and this file alive.
+      const abort = new AbortController();
+      let publishing: Promise<unknown> = Promise.resolve();
       try {
         const started = Date.now();
         const p = makePipeline({
@@ -70,7 +73,14 @@ for (const kind of BROKER_KINDS) {
         let w = WorkerProcess.start(p);
         await w.waitReady();
         const runId = `io${kind.slice(0, 2)}${randomBytes(3).toString('hex')}`;
-        const publishing = publish(p.path, runId, { url: broker.url, count: COUNT, rate: RATE, inflight: 200 });
+        const load = publish(p.path, runId, {
+          url: broker.url,
+          count: COUNT,
+          rate: RATE,
+          inflight: 200,
+          signal: abort.signal,
+        });
+        publishing = load;
         await eventually(
           async () => {
             const received = await w.metric('mqtt2pg_received_total{qos="1"}');
@@ -82,7 +92,7 @@ for (const kind of BROKER_KINDS) {
         await w.exited;
         w = WorkerProcess.start(p);
         await w.waitReady(60_000);
-        const sent = await publishing;
+        const sent = await load;
         assert.equal(sent.acked, COUNT, `the broker acknowledged every publish: ${JSON.stringify(sent)}`);
         const a = await settled(p, w, runId);
         const seconds = (Date.now() - started) / 1000;
@@ -104,6 +114,8 @@ for (const kind of BROKER_KINDS) {
         const lost = a.missing.map((id) => Number(id.slice(id.lastIndexOf('-') + 1)));
         assert.equal(beyondKnownLoss(kind, lost), undefined);
       } finally {
+        abort.abort();
+        await publishing.catch(() => {});
         await broker.stop();
       }
     });
