@@ -17,24 +17,52 @@ after(cleanupDirs);
 
 const COUNT = Number(process.env.MQTT2PG_INTEROP_COUNT ?? 3000);
 const RATE = Number(process.env.MQTT2PG_INTEROP_RATE ?? 2000);
-const RECEIVE_MAXIMUM = Number(process.env.MQTT2PG_INTEROP_RECEIVE_MAXIMUM ?? 2000);
+/**
+ * The worker's Receive Maximum per broker: the default, except on Comqtt and Mochi, where messages beyond
+ * it go through a slow path (the broker sorts the whole in-flight map for every packet it handles) that
+ * stalled delivery at 5,000 msg/s (docs/brokers.md); 65535 is the setting docs/brokers.md recommends there.
+ */
+const RECEIVE_MAXIMUM: Record<BrokerKind, number> = {
+  mosquitto: Number(process.env.MQTT2PG_INTEROP_RECEIVE_MAXIMUM ?? 2000),
+  comqtt: Number(process.env.MQTT2PG_INTEROP_RECEIVE_MAXIMUM ?? 65535),
+  mochi: Number(process.env.MQTT2PG_INTEROP_RECEIVE_MAXIMUM ?? 65535),
+};
 
-// Comqtt v2.6.5 and Mochi v2.7.9 (Comqtt is a fork of Mochi) drop what they route to a session while a
-// reconnecting client takes it over: inheritClientSession clones the old session's in-flight messages, and
-// only then unsubscribes the old session and clears its in-flight messages, which meanwhile kept receiving
-// (server.go; docs/brokers.md). One kill -9 is one takeover: what it may lose is one run of consecutive ids,
-// those the publisher sent within that moment. Measured: blocks of 1 to 25 ids at 2,000 msg/s.
+// What Comqtt v2.6.5 and Mochi v2.7.9 (Comqtt is a fork of Mochi) lose by their own fault (docs/brokers.md):
+// - a session takeover drops what they route to the session in that moment: inheritClientSession clones the
+//   old session's in-flight messages, and only then unsubscribes the old session and clears its in-flight
+//   messages, which meanwhile kept receiving. One kill -9 is one takeover: one run of consecutive ids, those
+//   sent within that moment (measured: 1 to 115 ids, at 2,000 and 5,000 msg/s);
+// - a session holding more than the broker keeps is cut, each drop logged (TestBroker.dropped): Mochi holds
+//   at most 8,192 messages per session (MaximumInflight), Comqtt at most 65,535 (packet ids).
 const TAKEOVER_WINDOW_MS = 250;
 
-/** Why `lost` (message numbers) breaks what the broker's known faults allow, or undefined if it does not. */
-function beyondKnownLoss(kind: BrokerKind, lost: number[]): string | undefined {
+/**
+ * Why `lost` (message numbers) is more than the broker's known faults allow, or undefined if it is not.
+ * `dropped`: the messages the broker logged as dropped from the session.
+ */
+function beyondKnownLoss(kind: BrokerKind, lost: number[], dropped: number): string | undefined {
   if (lost.length === 0) return undefined;
   if (kind === 'mosquitto') return `mosquitto lost ${lost.length}; it has no known loss`;
+  const takeover = Math.ceil((RATE * TAKEOVER_WINDOW_MS) / 1000);
+  if (lost.length > takeover + dropped)
+    return `${kind} lost ${lost.length} ids; one session takeover drops at most the ${takeover} sent within ${TAKEOVER_WINDOW_MS} ms, and it logged ${dropped} drops`;
   const span = Math.max(...lost) - Math.min(...lost) + 1;
-  const allowed = Math.ceil((RATE * TAKEOVER_WINDOW_MS) / 1000);
-  if (span > allowed)
-    return `${kind} lost ${lost.length} ids spread over ${span} consecutive ids; one session takeover drops at most the ${allowed} sent within ${TAKEOVER_WINDOW_MS} ms`;
+  if (dropped === 0 && span > takeover)
+    return `${kind} lost ${lost.length} ids spread over ${span} consecutive ids without logging a drop; one session takeover drops at most the ${takeover} sent within ${TAKEOVER_WINDOW_MS} ms`;
   return undefined;
+}
+
+/** Sorted message numbers as runs: "3-7,12". */
+function ranges(ns: number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < ns.length; ) {
+    let j = i;
+    while (j + 1 < ns.length && ns[j + 1] === (ns[j] as number) + 1) j++;
+    out.push(i === j ? `${ns[i]}` : `${ns[i]}-${ns[j]}`);
+    i = j + 1;
+  }
+  return out.join(',');
 }
 
 /** Waits until every id is stored, or nothing changed for `quietMs` with the worker's WAL empty. */
@@ -68,7 +96,7 @@ for (const kind of BROKER_KINDS) {
         const started = Date.now();
         const p = makePipeline({
           tag: `io${kind.slice(0, 2)}`,
-          spec: { source: { brokers: [broker.url], receiveMaximum: RECEIVE_MAXIMUM } },
+          spec: { source: { brokers: [broker.url], receiveMaximum: RECEIVE_MAXIMUM[kind] } },
         });
         let w = WorkerProcess.start(p);
         await w.waitReady();
@@ -99,20 +127,21 @@ for (const kind of BROKER_KINDS) {
         const beyondWindow = await w.metric('mqtt2pg_broker_receive_maximum_exceeded_total');
         w.kill('SIGTERM');
         assert.equal((await w.exited).code, 0, w.output.slice(-3000));
+        const lost = a.missing.map((id) => Number(id.slice(id.lastIndexOf('-') + 1))).sort((x, y) => x - y);
         const result = {
           broker: kind,
           acknowledged: sent.acked,
           stored: COUNT - a.missing.length,
           lost: a.missing.length,
           duplicates: a.duplicates,
-          lostIds: a.missing.map((id) => id.slice(id.lastIndexOf('-') + 1)).join(','),
+          lostIds: ranges(lost),
           seconds: Math.round(seconds * 10) / 10,
           beyondReceiveMaximum: beyondWindow,
+          droppedByBroker: broker.dropped,
         };
         t.diagnostic(`interop result ${JSON.stringify(result)}`);
         assert.deepEqual(a.inSeveral, []);
-        const lost = a.missing.map((id) => Number(id.slice(id.lastIndexOf('-') + 1)));
-        assert.equal(beyondKnownLoss(kind, lost), undefined);
+        assert.equal(beyondKnownLoss(kind, lost, broker.dropped), undefined);
       } finally {
         abort.abort();
         await publishing.catch(() => {});
