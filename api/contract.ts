@@ -67,6 +67,8 @@ export const WORKER_METRICS = {
   flushers: 'mqtt2pg_flushers',
   backpressure: 'mqtt2pg_backpressure',
   brokerConnected: 'mqtt2pg_broker_connected',
+  brokerSessionLost: 'mqtt2pg_broker_session_lost_total',
+  receiveMaximumExceeded: 'mqtt2pg_broker_receive_maximum_exceeded_total',
   walMessages: 'mqtt2pg_wal_messages',
   walBytes: 'mqtt2pg_wal_bytes',
   walDiskBytes: 'mqtt2pg_wal_disk_bytes',

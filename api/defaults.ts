@@ -204,7 +204,7 @@ export function resolvePipeline(p: IngestPipeline): ResolvedPipeline {
       keepaliveSeconds: Math.ceil(parseDurationMs(source.keepalive ?? '30s') / 1000),
       sessionExpirySeconds: Math.ceil(parseDurationMs(source.sessionExpiry ?? '1h') / 1000),
       receiveMaximum: source.receiveMaximum ?? 2000,
-      connectTimeoutMs: parseDurationMs(source.connectTimeout ?? '10s'),
+      connectTimeoutMs: parseDurationMs(source.connectTimeout ?? '30s'),
       ...(source.auth ? { auth: basicAuth(source.auth.secretRef) } : {}),
       ...(tlsWanted
         ? {

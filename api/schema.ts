@@ -85,7 +85,10 @@ const sourceSchema: Schema = obj(
       'How many unacknowledged QoS 1 messages the broker may send a worker at once (MQTT 5 Receive Maximum). Larger keeps the pipe full while acknowledgements wait for the WAL fsync. Defaults to 2000.',
       { minimum: 1, maximum: 65535 },
     ),
-    connectTimeout: duration('Connection timeout per attempt. Defaults to 10s.', '10s'),
+    connectTimeout: duration(
+      'How long one connection attempt waits for the broker to connect and answer CONNACK and SUBACK. A broker resuming a session with a large backlog can take longer than 10 s; a broker that accepts the connection but answers late is waited for again with backoff, never a startup failure. Defaults to 30s.',
+      '30s',
+    ),
     auth: obj('Broker authentication.', { secretRef: basicAuthRef('MQTT') }, { required: ['secretRef'] }),
     tls: obj(
       'TLS to the broker. Implied by an mqtts:// URL, a caSecretRef or a clientCertSecretRef.',

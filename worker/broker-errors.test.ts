@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { IConnackPacket, ISubackPacket } from 'mqtt-packet';
-import { connackRefusal, subackRefusal } from './broker-errors.ts';
+import { connackRefusal, handshakeTimeout, subackRefusal } from './broker-errors.ts';
 
 const connack = (fields: Partial<IConnackPacket>): IConnackPacket => ({
   cmd: 'connack',
@@ -42,4 +42,21 @@ test('a refused subscription is permanent and names the filter; a granted QoS is
   assert.equal(refused?.permanent, true);
   assert.match(refused?.message ?? '', /refused the subscription \$share\/g\/t\/# \(reason 0x87\)/);
   assert.match(subackRefusal(suback([]), 't/#')?.message ?? '', /reason 0x80/);
+});
+
+test('0x91 (packet identifier in use) is no ACL problem and worth retrying', () => {
+  const e = subackRefusal({ cmd: 'suback', messageId: 1, granted: [0x91] }, '$share/g/t/#');
+  assert.equal(e?.permanent, false);
+  assert.doesNotMatch(e?.message ?? '', /ACL/);
+});
+
+test('a handshake timeout is slow (waited for) only when the broker accepted the connection', () => {
+  const late = handshakeTimeout('mqtt://b:1883', 30000, true);
+  assert.equal(late.slow, true);
+  assert.equal(late.permanent, false);
+  assert.match(
+    late.message,
+    /accepted the connection but sent no CONNACK\/SUBACK within 30000 ms.*source\.connectTimeout/,
+  );
+  assert.equal(handshakeTimeout('mqtt://b:1883', 30000, false).slow, false);
 });

@@ -7,10 +7,27 @@ export class BrokerError extends Error {
   override name = 'BrokerError';
   /** Retrying cannot help (credentials, authorization, a refused subscription). */
   readonly permanent: boolean;
-  constructor(message: string, permanent: boolean) {
+  /** The broker accepted the connection but did not answer in time: alive, maybe resuming a large session. */
+  readonly slow: boolean;
+  constructor(message: string, permanent: boolean, slow = false) {
     super(message);
     this.permanent = permanent;
+    this.slow = slow;
   }
+}
+
+/** No CONNACK/SUBACK within source.connectTimeout; `connected` whether the TCP (and TLS) connection was up. */
+export function handshakeTimeout(where: string, timeoutMs: number, connected: boolean): BrokerError {
+  return connected
+    ? new BrokerError(
+        `broker ${where} accepted the connection but sent no CONNACK/SUBACK within ${timeoutMs} ms (a broker resuming a session with a large backlog can take longer: raise source.connectTimeout)`,
+        false,
+        true,
+      )
+    : new BrokerError(
+        `no connection to ${where} within ${timeoutMs} ms; check source.brokers and the network path`,
+        false,
+      );
 }
 
 // CONNACK reason codes worth explaining (MQTT 5 §3.2.2.2; 3.1.1 return codes mapped the same way).
@@ -46,6 +63,12 @@ export function subackRefusal(packet: ISubackPacket, subscription: string): Brok
   const granted = packet.granted[0];
   const code = typeof granted === 'number' ? granted : (granted as { qos: number } | undefined)?.qos;
   if (code !== undefined && code < 0x80) return undefined;
+  if (code === 0x91)
+    // Not the ACL: Comqtt and Mochi refuse a SUBSCRIBE whose id their own in-flight messages hold.
+    return new BrokerError(
+      `broker refused the subscription ${subscription} with reason 0x91 (packet identifier in use: its in-flight messages to this worker hold that id); retrying with another id`,
+      false,
+    );
   return new BrokerError(
     `broker refused the subscription ${subscription} (reason 0x${(code ?? 0x80).toString(16)}): check the broker ACL and that it supports shared subscriptions`,
     true,

@@ -25,6 +25,8 @@ export interface LoadgenOptions {
   /** Topic level(s) after evt/, e.g. "bench": topics t/{tenant}/d/{device}/evt/bench/{n % 4}. */
   pathPrefix: string;
   onProgress?: (p: LoadgenProgress) => void;
+  /** Ends the run early: publishes not yet acknowledged are given up, the connections closed at once. */
+  signal?: AbortSignal;
 }
 
 export interface LoadgenProgress {
@@ -102,17 +104,19 @@ export async function runLoadgen(o: LoadgenOptions): Promise<LoadgenSummary> {
     let inflight = 0;
     let wake: (() => void) | undefined;
     const slot = () => new Promise<void>((r) => (wake = r));
+    const aborted = () => o.signal?.aborted === true;
+    o.signal?.addEventListener('abort', () => wake?.(), { once: true });
     for (;;) {
       const n = sent;
-      if (n >= total || Date.now() >= endAt) break;
+      if (n >= total || Date.now() >= endAt || aborted()) break;
       if (o.rate > 0) {
         // Pace against the schedule rather than sleeping a fixed gap, so timer jitter does not drift the rate.
         const due = started + (n / o.rate) * 1000;
         const wait = due - Date.now();
         if (wait > 1) await new Promise((r) => setTimeout(r, wait));
       }
-      while (inflight >= o.inflight) await slot();
-      if (sent >= total) break;
+      while (inflight >= o.inflight && !aborted()) await slot();
+      if (sent >= total || aborted()) break;
       sent++;
       const m = makeMessage(o, n, deviceIds);
       if (m.malformed) malformed++;
@@ -130,11 +134,11 @@ export async function runLoadgen(o: LoadgenOptions): Promise<LoadgenSummary> {
       // Yield now and then so acks and progress get processed at full speed.
       if (n % 256 === share) await new Promise((r) => setImmediate(r));
     }
-    while (inflight > 0) await slot();
+    while (inflight > 0 && !aborted()) await slot();
   };
   await Promise.all(clients.map((c, i) => worker(c, i)));
   if (ticker) clearInterval(ticker);
-  await Promise.all(clients.map((c) => c.endAsync()));
+  await Promise.all(clients.map((c) => c.endAsync(o.signal?.aborted === true)));
   const elapsedMs = Date.now() - started;
   return {
     runId: o.runId,

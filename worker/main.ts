@@ -68,7 +68,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   const healthServer = await serve(args.healthPort, args.listenHost, {
     [HTTP_PATHS.healthz]: async () => ({ status: 200, body: 'ok\n' }),
     [HTTP_PATHS.readyz]: async () => {
-      const note = wal?.quarantine.note ? `${wal.quarantine.note}\n` : '';
+      const note = `${wal?.quarantine.note ? `${wal.quarantine.note}\n` : ''}${receiver?.session.note() ?? ''}`;
       return ready()
         ? { status: 200, body: `ready${pool?.notes ? `; ${pool.notes}` : ''}\n${note}` }
         : {

@@ -34,6 +34,8 @@ export class WorkerMetrics {
   readonly connected: Gauge;
   readonly spilled: Counter;
   readonly spillReplayed: Counter;
+  readonly sessionLost: Counter;
+  readonly receiveMaximumExceeded: Counter;
 
   constructor(pipeline: string, wal: () => WalView | undefined) {
     const registers = [this.registry];
@@ -129,6 +131,16 @@ export class WorkerMetrics {
     this.spillReplayed = new Counter({
       name: M.spillReplayed,
       help: "Messages read back from spill objects into this worker's WAL",
+      registers,
+    });
+    this.sessionLost = new Counter({
+      name: M.brokerSessionLost,
+      help: 'Reconnects on which the broker no longer had the session the worker asked it to keep (what it held may be lost upstream)',
+      registers,
+    });
+    this.receiveMaximumExceeded = new Counter({
+      name: M.receiveMaximumExceeded,
+      help: 'QoS 1 messages the broker sent beyond the Receive Maximum the worker asked for (a broker ignoring it)',
       registers,
     });
     new Gauge({

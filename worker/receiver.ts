@@ -12,7 +12,16 @@ import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import { Backoff } from '../common/backoff.ts';
 import type { MqttClientOptions } from '../common/client-options.ts';
 import type { Logger } from '../common/logger.ts';
-import { BrokerError, connackRefusal, subackRefusal } from './broker-errors.ts';
+import { BrokerError, connackRefusal, handshakeTimeout } from './broker-errors.ts';
+import {
+  InflightWindow,
+  SESSION_LOST_MESSAGE,
+  SessionWatch,
+  shortenedSessionExpiry,
+  subackOutcome,
+  subscribePacketId,
+  waitForSlowBroker,
+} from './broker-session.ts';
 import type { InboundMessage } from './message.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import type { Wal } from './wal.ts';
@@ -25,6 +34,8 @@ interface Connection {
   ackFlushScheduled: boolean;
   lastReadAt: number;
   keepalive?: NodeJS.Timeout;
+  inflight: InflightWindow;
+  windowWarned: boolean;
 }
 
 export class Receiver extends EventEmitter {
@@ -42,6 +53,7 @@ export class Receiver extends EventEmitter {
   private acceptingDuringStop = false;
   private lastPublishAt = 0;
   connected = false;
+  readonly session: SessionWatch;
   private readonly receivedQos0;
   private readonly receivedQos1;
 
@@ -51,6 +63,7 @@ export class Receiver extends EventEmitter {
     this.wal = wal;
     this.metrics = metrics;
     this.log = log;
+    this.session = new SessionWatch(opts);
     this.receivedQos0 = metrics.received.labels('0');
     this.receivedQos1 = metrics.received.labels('1');
     wal.on('committed', () => this.maybeResume());
@@ -62,19 +75,27 @@ export class Receiver extends EventEmitter {
     if (wal.full) this.pause(); // a full WAL or volume at start: read nothing until there is room
   }
 
-  /** First connection: fails fast (rejects) on a wrong address, credentials or a refused subscription. */
+  /**
+   * First connection: fails fast (rejects) on a wrong address, credentials or a refused subscription; a
+   * broker that accepts the connection but is slow to answer is waited for, with backoff.
+   */
   async start(): Promise<{ sessionPresent: boolean }> {
-    let lastError: Error | undefined;
-    for (let i = 0; i < this.opts.brokers.length; i++) {
-      this.brokerIndex = i;
-      try {
-        return await this.connect();
-      } catch (err) {
-        lastError = err as Error;
-        if ((err as BrokerError).permanent) throw err;
+    for (;;) {
+      const errors: BrokerError[] = [];
+      for (let i = 0; i < this.opts.brokers.length; i++) {
+        this.brokerIndex = i;
+        try {
+          return await this.connect();
+        } catch (err) {
+          if ((err as BrokerError).permanent) throw err;
+          errors.push(err as BrokerError);
+        }
       }
+      if (!waitForSlowBroker(errors) || this.stopping) throw errors.at(-1) ?? new Error('no broker configured');
+      const delay = this.reconnectBackoff.next();
+      for (const e of errors) this.log.warn({ err: e.message, retryInMs: delay }, 'waiting for the broker');
+      await new Promise((resolve) => setTimeout(resolve, delay));
     }
-    throw lastError ?? new Error('no broker configured');
   }
 
   private url(): URL {
@@ -100,11 +121,33 @@ export class Receiver extends EventEmitter {
       : net.connect({ host, port });
     socket.setNoDelay(true);
     const parser = mqttPacket.parser({ protocolVersion: this.opts.protocolVersion });
-    const conn: Connection = { socket, parser, open: true, acks: [], ackFlushScheduled: false, lastReadAt: Date.now() };
+    const conn: Connection = {
+      socket,
+      parser,
+      open: true,
+      acks: [],
+      ackFlushScheduled: false,
+      lastReadAt: Date.now(),
+      inflight: new InflightWindow(this.opts.receiveMaximum),
+      windowWarned: false,
+    };
 
     return new Promise((resolve, reject) => {
       let phase: 'connecting' | 'subscribing' | 'running' = 'connecting';
       let sessionPresent = false;
+      let transportUp = false;
+      let subscribeId = 0;
+      let subscribeAttempts = 0;
+      const refusedIds = new Set<number>();
+      const subscribe = () => {
+        subscribeId = subscribePacketId((id) => conn.inflight.has(id) || refusedIds.has(id));
+        subscribeAttempts++;
+        this.send(conn, {
+          cmd: 'subscribe',
+          messageId: subscribeId,
+          subscriptions: [{ topic: this.opts.subscription, qos: this.opts.qos }],
+        });
+      };
       const fail = (err: Error) => {
         if (phase !== 'running') {
           clearTimeout(timer);
@@ -114,7 +157,7 @@ export class Receiver extends EventEmitter {
         }
       };
       const timer = setTimeout(
-        () => fail(new BrokerError(`no CONNACK/SUBACK from ${where} within ${this.opts.connectTimeoutMs} ms`, false)),
+        () => fail(handshakeTimeout(where, this.opts.connectTimeoutMs, transportUp)),
         this.opts.connectTimeoutMs,
       );
 
@@ -138,19 +181,33 @@ export class Receiver extends EventEmitter {
               return;
             }
             sessionPresent = packet.sessionPresent;
+            const granted = shortenedSessionExpiry(
+              this.opts.sessionExpirySeconds,
+              packet.properties?.sessionExpiryInterval,
+            );
+            if (granted !== undefined)
+              this.log.warn(
+                { broker: where, askedSeconds: this.opts.sessionExpirySeconds, grantedSeconds: granted },
+                "the broker keeps this worker's session for less time than source.sessionExpiry asks; a longer outage loses what it holds (raise the broker's maximum session expiry)",
+              );
             phase = 'subscribing';
-            this.send(conn, {
-              cmd: 'subscribe',
-              messageId: 1,
-              subscriptions: [{ topic: this.opts.subscription, qos: this.opts.qos }],
-            });
+            subscribe();
             return;
           }
           case 'suback': {
-            if (phase !== 'subscribing') return;
-            const refused = subackRefusal(packet, this.opts.subscription);
-            if (refused) {
-              fail(refused);
+            if (phase !== 'subscribing' || packet.messageId !== subscribeId) return;
+            const outcome = subackOutcome(packet, this.opts.subscription, subscribeAttempts);
+            if (outcome.kind === 'refused') {
+              fail(outcome.error);
+              return;
+            }
+            if (outcome.kind === 'retry') {
+              this.log.info(
+                { broker: where, packetId: subscribeId },
+                'the broker has the SUBSCRIBE packet id in use (0x91); subscribing again with another id',
+              );
+              refusedIds.add(subscribeId);
+              subscribe();
               return;
             }
             phase = 'running';
@@ -205,7 +262,10 @@ export class Receiver extends EventEmitter {
             }
           : {}),
       };
-      const start = () => this.send(conn, connect);
+      const start = () => {
+        transportUp = true;
+        this.send(conn, connect);
+      };
       if (secure) socket.once('secureConnect', start);
       else socket.once('connect', start);
     });
@@ -216,6 +276,12 @@ export class Receiver extends EventEmitter {
     this.connected = true;
     this.reconnectBackoff.reset();
     this.metrics.connected.set(1);
+    const lost = this.session.subscribed(sessionPresent);
+    if (lost) {
+      this.metrics.sessionLost.inc();
+      const { clientId, sessionExpirySeconds } = this.opts;
+      this.log.error({ broker: where, clientId, sessionExpirySeconds, ...lost }, SESSION_LOST_MESSAGE);
+    }
     this.log.info(
       { broker: where, clientId: this.opts.clientId, subscription: this.opts.subscription, sessionPresent },
       'subscribed',
@@ -257,6 +323,7 @@ export class Receiver extends EventEmitter {
     if (packet.qos > 0) {
       this.receivedQos1.inc();
       const id = packet.messageId as number;
+      this.trackInflight(conn, id);
       this.wal.append(message, () => this.ack(conn, id));
     } else {
       this.receivedQos0.inc();
@@ -265,8 +332,26 @@ export class Receiver extends EventEmitter {
     if (this.wal.full && !this.paused) this.pause();
   }
 
+  /**
+   * The broker's in-flight window on this connection. A broker that sends more unacknowledged messages than
+   * the Receive Maximum the worker asked for ignores it (docs/brokers.md): counted, and warned once.
+   */
+  private trackInflight(conn: Connection, id: number) {
+    if (conn.inflight.add(id)) {
+      this.metrics.receiveMaximumExceeded.inc();
+      if (!conn.windowWarned && this.opts.protocolVersion === 5) {
+        conn.windowWarned = true;
+        this.log.warn(
+          { receiveMaximum: this.opts.receiveMaximum, inflight: conn.inflight.size },
+          'the broker sends more unacknowledged messages than the Receive Maximum the worker asked for (source.receiveMaximum); it ignores the limit, see docs/brokers.md',
+        );
+      }
+    }
+  }
+
   /** PUBACK once durable; acks of one group commit leave in one write, in receive order. */
   private ack(conn: Connection, messageId: number) {
+    conn.inflight.delete(messageId);
     if (!conn.open) return; // the broker redelivers it on the next session (a counted duplicate)
     conn.acks.push(
       mqttPacket.generate({ cmd: 'puback', messageId, reasonCode: 0 }, { protocolVersion: this.opts.protocolVersion }),
@@ -316,6 +401,7 @@ export class Receiver extends EventEmitter {
       this.connected = false;
       this.metrics.connected.set(0);
     }
+    this.session.disconnected();
     if (this.stopping) return;
     this.brokerIndex++;
     const delay = this.reconnectBackoff.next();
@@ -347,7 +433,8 @@ export class Receiver extends EventEmitter {
    */
   private async leaveSubscription(conn: Connection, quietMs = 300, maxMs = 5000): Promise<void> {
     this.acceptingDuringStop = true;
-    this.send(conn, { cmd: 'unsubscribe', messageId: 2, unsubscriptions: [this.opts.subscription] });
+    const messageId = subscribePacketId((id) => conn.inflight.has(id));
+    this.send(conn, { cmd: 'unsubscribe', messageId, unsubscriptions: [this.opts.subscription] });
     const until = Date.now() + maxMs;
     this.lastPublishAt = Date.now();
     while (conn.open && !this.paused && Date.now() < until && Date.now() - this.lastPublishAt < quietMs) {

@@ -26,6 +26,10 @@ write_outputs() {
     env_line MQTT_TLS_DIR "$ENV_DIR/mosquitto/tls"
     env_line MQTT_USERNAME "$APP_USER"
     env_line MQTT_PASSWORD "$mqtt_pw"
+    # Brokers the interop suite starts itself (test/lib/brokers.ts).
+    env_line MOSQUITTO_BIN "$(svc_exe mosquitto)"
+    env_line COMQTT_BIN "$(tool_path comqtt)"
+    env_line MOCHI_BIN "$(tool_path mochi)"
     env_line S3_ENDPOINT "http://127.0.0.1:$MINIO_PORT"
     env_line S3_BUCKET "$S3_BUCKET"
     env_line S3_REGION "$S3_REGION"

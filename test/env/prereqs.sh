@@ -19,11 +19,14 @@ need_pkg() {
     || die "apt-get install $pkg failed"
 }
 
-# Binary of a Go-built tool (etcd, kube-apiserver, minio, kubectl), built once into $TOOLS_BIN.
+# Binary of a Go-built tool (etcd, kube-apiserver, minio, kubectl, the interop brokers comqtt and mochi), built
+# once into $TOOLS_BIN.
 tool_path() {
   case "$1" in
     etcd) printf '%s' "$TOOLS_BIN/etcd-$ETCD_VERSION" ;;
     minio) printf '%s' "$TOOLS_BIN/minio-$MINIO_VERSION" ;;
+    comqtt) printf '%s' "$TOOLS_BIN/comqtt-$COMQTT_VERSION" ;;
+    mochi) printf '%s' "$TOOLS_BIN/mochi-$MOCHI_VERSION" ;;
     kube-apiserver | kubectl) printf '%s' "$TOOLS_BIN/$1-$KUBERNETES_VERSION" ;;
   esac
 }

@@ -29,6 +29,8 @@ lock_env
 # Everything that may have to be installed or built comes first, so a missing prerequisite fails before
 # anything is started.
 for tool in etcd kube-apiserver minio; do if wanted "$tool"; then need_tool "$tool"; fi; done
+# The other brokers of the interop suite (test/integration/brokers/) come with Mosquitto; the tests start them.
+if wanted mosquitto; then need_tool comqtt; need_tool mochi; fi
 if wanted kube-apiserver; then command -v kubectl >/dev/null 2>&1 || need_tool kubectl; fi
 
 for svc in "${only[@]}"; do ensure_service "$svc"; done

@@ -5,5 +5,8 @@ KUBERNETES_VERSION=v1.34.4
 ETCD_VERSION=v3.6.16
 # helm is a packaging-check tool (scripts/check-packaging.sh), built like the services.
 HELM_VERSION=v3.22.0
+# MQTT brokers of the interop suite (test/integration/brokers/), Go modules built like the services.
+COMQTT_VERSION=v2.6.5
+MOCHI_VERSION=v2.7.9
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 TOOLS_BIN=${MQTT2PG_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mqtt2pg/tools}

@@ -1,0 +1,152 @@
+// The worker's ledger test against each broker users run that this machine can build (docs/brokers.md):
+// QoS 1 load, a kill -9 of the worker mid-load, a restart that resumes the session, a SIGTERM at the end.
+// Every id the broker acknowledged to the publisher must be stored, unless the broker itself loses it: a
+// broker's known loss is asserted exactly as documented (beyondKnownLoss) and printed, never hidden.
+// Short form in `make test`; `make interop` runs the issue's size (MQTT2PG_INTEROP_COUNT, _RATE).
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, test } from 'node:test';
+import { BROKER_KINDS, type BrokerKind, TestBroker } from '../../lib/brokers.ts';
+import { eventually } from '../../lib/eventually.ts';
+import { type Accounting, account, ledger } from '../../lib/ledger.ts';
+import { publish } from '../../lib/publish.ts';
+import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../../lib/worker-process.ts';
+
+after(cleanupDirs);
+
+const COUNT = Number(process.env.MQTT2PG_INTEROP_COUNT ?? 3000);
+const RATE = Number(process.env.MQTT2PG_INTEROP_RATE ?? 2000);
+/**
+ * The worker's Receive Maximum per broker: the default, except on Comqtt and Mochi, where messages beyond
+ * it go through a slow path (the broker sorts the whole in-flight map for every packet it handles) that
+ * stalled delivery every time at 5,000 msg/s (docs/brokers.md); 65535 is the setting docs/brokers.md recommends there.
+ */
+const RECEIVE_MAXIMUM: Record<BrokerKind, number> = {
+  mosquitto: Number(process.env.MQTT2PG_INTEROP_RECEIVE_MAXIMUM ?? 2000),
+  comqtt: Number(process.env.MQTT2PG_INTEROP_RECEIVE_MAXIMUM ?? 65535),
+  mochi: Number(process.env.MQTT2PG_INTEROP_RECEIVE_MAXIMUM ?? 65535),
+};
+
+// What Comqtt v2.6.5 and Mochi v2.7.9 (Comqtt is a fork of Mochi) lose by their own fault (docs/brokers.md):
+// - a session takeover drops what they route to the session in that moment: inheritClientSession clones the
+//   old session's in-flight messages, and only then unsubscribes the old session and clears its in-flight
+//   messages, which meanwhile kept receiving. One kill -9 is one takeover: one run of consecutive ids, those
+//   sent within that moment (measured: 1 to 135 ids, at 2,000 and 5,000 msg/s);
+// - a session holding more than the broker keeps is cut, each drop logged (TestBroker.dropped): Mochi holds
+//   at most 8,192 messages per session (MaximumInflight), Comqtt at most 65,535 (packet ids).
+const TAKEOVER_WINDOW_MS = 250;
+
+/**
+ * Why `lost` (message numbers) is more than the broker's known faults allow, or undefined if it is not.
+ * `dropped`: the messages the broker logged as dropped from the session.
+ */
+function beyondKnownLoss(kind: BrokerKind, lost: number[], dropped: number): string | undefined {
+  if (lost.length === 0) return undefined;
+  if (kind === 'mosquitto') return `mosquitto lost ${lost.length}; it has no known loss`;
+  const takeover = Math.ceil((RATE * TAKEOVER_WINDOW_MS) / 1000);
+  if (lost.length > takeover + dropped)
+    return `${kind} lost ${lost.length} ids; one session takeover drops at most the ${takeover} sent within ${TAKEOVER_WINDOW_MS} ms, and it logged ${dropped} drops`;
+  const span = Math.max(...lost) - Math.min(...lost) + 1;
+  if (dropped === 0 && span > takeover)
+    return `${kind} lost ${lost.length} ids spread over ${span} consecutive ids without logging a drop; one session takeover drops at most the ${takeover} sent within ${TAKEOVER_WINDOW_MS} ms`;
+  return undefined;
+}
+
+/** Sorted message numbers as runs: "3-7,12". */
+function ranges(ns: number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < ns.length; ) {
+    let j = i;
+    while (j + 1 < ns.length && ns[j + 1] === (ns[j] as number) + 1) j++;
+    out.push(i === j ? `${ns[i]}` : `${ns[i]}-${ns[j]}`);
+    i = j + 1;
+  }
+  return out.join(',');
+}
+
+/** Waits until every id is stored, or nothing changed for `quietMs` with the worker's WAL empty. */
+async function settled(p: TestPipeline, w: WorkerProcess, runId: string, quietMs = 10_000): Promise<Accounting> {
+  let last = -1;
+  let since = Date.now();
+  return eventually(
+    async () => {
+      const a = account(await ledger(p, runId), runId, COUNT);
+      if (a.missing.length === 0) return a;
+      if (a.missing.length !== last) {
+        last = a.missing.length;
+        since = Date.now();
+      }
+      const walMessages = await w.metric('mqtt2pg_wal_messages');
+      if (Date.now() - since > quietMs && walMessages === 0) return a;
+      throw new Error(`${a.missing.length} of ${COUNT} ids not (yet) stored; WAL ${walMessages}`);
+    },
+    { timeoutMs: Math.max(120_000, (COUNT / 50) * 1000), intervalMs: 1000, what: `run ${runId} settled` },
+  );
+}
+
+for (const kind of BROKER_KINDS) {
+  describe(`interop: ${kind}`, () => {
+    test(`${COUNT} QoS 1 messages, kill -9 of the worker mid-load, restart, SIGTERM: acknowledged ids stored`, async (t) => {
+      const broker = await TestBroker.start(kind);
+      // A broker that stalls would keep the publisher waiting for acknowledgements, and this file alive.
+      const abort = new AbortController();
+      let publishing: Promise<unknown> = Promise.resolve();
+      try {
+        const started = Date.now();
+        const p = makePipeline({
+          tag: `io${kind.slice(0, 2)}`,
+          spec: { source: { brokers: [broker.url], receiveMaximum: RECEIVE_MAXIMUM[kind] } },
+        });
+        let w = WorkerProcess.start(p);
+        await w.waitReady();
+        const runId = `io${kind.slice(0, 2)}${randomBytes(3).toString('hex')}`;
+        const load = publish(p.path, runId, {
+          url: broker.url,
+          count: COUNT,
+          rate: RATE,
+          inflight: 200,
+          signal: abort.signal,
+        });
+        publishing = load;
+        await eventually(
+          async () => {
+            const received = await w.metric('mqtt2pg_received_total{qos="1"}');
+            if (received < COUNT * 0.3) throw new Error(`received ${received}`);
+          },
+          { timeoutMs: 60_000, what: 'the worker receiving a third of the load' },
+        );
+        w.kill('SIGKILL');
+        await w.exited;
+        w = WorkerProcess.start(p);
+        await w.waitReady(60_000);
+        const sent = await load;
+        assert.equal(sent.acked, COUNT, `the broker acknowledged every publish: ${JSON.stringify(sent)}`);
+        const a = await settled(p, w, runId);
+        const seconds = (Date.now() - started) / 1000;
+        const beyondWindow = await w.metric('mqtt2pg_broker_receive_maximum_exceeded_total');
+        w.kill('SIGTERM');
+        assert.equal((await w.exited).code, 0, w.output.slice(-3000));
+        const lost = a.missing.map((id) => Number(id.slice(id.lastIndexOf('-') + 1))).sort((x, y) => x - y);
+        const result = {
+          broker: kind,
+          acknowledged: sent.acked,
+          stored: COUNT - a.missing.length,
+          lost: a.missing.length,
+          duplicates: a.duplicates,
+          lostIds: ranges(lost),
+          seconds: Math.round(seconds * 10) / 10,
+          beyondReceiveMaximum: beyondWindow,
+          droppedByBroker: broker.dropped,
+        };
+        t.diagnostic(`interop result ${JSON.stringify(result)}`);
+        assert.deepEqual(a.inSeveral, []);
+        assert.equal(beyondKnownLoss(kind, lost, broker.dropped), undefined);
+      } finally {
+        abort.abort();
+        await publishing.catch(() => {});
+        await broker.stop();
+      }
+    });
+  });
+}
