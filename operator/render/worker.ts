@@ -35,6 +35,11 @@ export interface WorkerInput {
 
 export const isPersistent = (r: ResolvedPipeline) => r.wal.storage.type === 'Persistent';
 
+/** The volumeClaimTemplate's name: the StatefulSet names pod n's claim `wal-<pipeline>-worker-<n>`. */
+export const WAL_CLAIM_TEMPLATE = 'wal';
+export const walClaimName = (pipeline: string, ordinal: number) =>
+  `${WAL_CLAIM_TEMPLATE}-${names(pipeline).worker}-${ordinal}`;
+
 /** Volume name of the i-th referenced Secret (Secret names may hold dots; volume names may not). */
 const secretVolume = (i: number) => `secret-${i}`;
 
@@ -153,7 +158,7 @@ export function renderWorker(p: IngestPipeline, r: ResolvedPipeline, input: Work
           {
             apiVersion: 'v1',
             kind: 'PersistentVolumeClaim',
-            metadata: { name: 'wal', labels: stdLabels(r.name, 'worker') },
+            metadata: { name: WAL_CLAIM_TEMPLATE, labels: stdLabels(r.name, 'worker') },
             spec: {
               accessModes: ['ReadWriteOnce'],
               resources: { requests: { storage: quantity(r.wal.storage.sizeBytes) } },
