@@ -6,7 +6,7 @@
 
 import { childKind } from './kinds.ts';
 import { APPLIED_HASH_ANNOTATION, FIELD_MANAGER, stableHash } from './render/meta.ts';
-import { isNotFound, type KubeClient, type KubeObject, objectPath } from './runtime/kube.ts';
+import { isNotFound, type KubeClient, type KubeObject, objectPath, type ResourceType } from './runtime/kube.ts';
 
 export type ApplyAction = 'Created' | 'Patched' | 'Noop' | 'Deleted';
 
@@ -77,10 +77,15 @@ export async function applyObject(client: KubeClient, desired: KubeObject, live?
   return { kind, name, action, object: applied };
 }
 
-export async function deleteObject(client: KubeClient, obj: KubeObject): Promise<ApplyResult> {
-  const kind = String(obj.kind);
+/** Deletes this very object (uid precondition), its dependents in the background; `type` for a non-child kind. */
+export async function deleteObject(
+  client: KubeClient,
+  obj: KubeObject,
+  type: ResourceType = childKind(String(obj.kind)),
+): Promise<ApplyResult> {
+  const kind = String(obj.kind ?? type.kind);
   try {
-    await client.request('DELETE', objectPath(childKind(kind), obj.metadata.namespace, obj.metadata.name), {
+    await client.request('DELETE', objectPath(type, obj.metadata.namespace, obj.metadata.name), {
       body: {
         kind: 'DeleteOptions',
         apiVersion: 'v1',

@@ -12,7 +12,7 @@ import type { KubeObject } from './runtime/kube.ts';
 import { credentialsOf, type SecretData, type SecretProblem, secretProblem } from './secrets.ts';
 
 /** The operator-wide defaults (--worker-image, --pgbouncer-image); the spec's own images win. */
-export type Images = Pick<RenderOptions, 'workerImage' | 'pgbouncerImage'>;
+export type Images = Pick<RenderOptions, 'workerImage' | 'pgbouncerImage' | 'drainTimeout'>;
 
 export interface DesiredInput {
   pipeline: IngestPipeline;

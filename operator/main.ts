@@ -30,6 +30,8 @@ export interface OperatorOptions {
   listen: string;
   workerImage?: string;
   pgbouncerImage?: string;
+  /** `mqtt2pg drain --timeout` of the drain Jobs. */
+  drainTimeout?: string;
   logLevel: string;
 }
 
@@ -74,6 +76,7 @@ export async function runOperator(o: OperatorOptions): Promise<number> {
       render: {
         ...(o.workerImage ? { workerImage: o.workerImage } : {}),
         ...(o.pgbouncerImage ? { pgbouncerImage: o.pgbouncerImage } : {}),
+        ...(o.drainTimeout ? { drainTimeout: o.drainTimeout } : {}),
       },
     },
     { log, metrics, events },

@@ -21,7 +21,7 @@ export const DRAIN_ORDINAL_LABEL = 'mqtt2pg.io/worker-ordinal';
  */
 export const DRAIN_BACKOFF_LIMIT = 6;
 /** An attempt gives up (and reports what is left) when nothing could be flushed for this long. */
-export const DEFAULT_DRAIN_TIMEOUT = '1m';
+export const DRAIN_JOB_TIMEOUT = '1m';
 
 export interface DrainJobInput {
   image: string;
@@ -49,7 +49,7 @@ export function renderDrainJob(p: IngestPipeline, r: ResolvedPipeline, input: Dr
       '--wal-dir',
       WORKER_WAL_DIR,
       '--timeout',
-      input.timeout ?? DEFAULT_DRAIN_TIMEOUT,
+      input.timeout ?? DRAIN_JOB_TIMEOUT,
       // A worker that never started leaves a volume without a WAL: nothing to drain.
       '--empty-ok',
       '--termination-log',

@@ -17,6 +17,8 @@ export interface RenderOptions {
   workerImage?: string;
   /** Operator-wide default PgBouncer image (--pgbouncer-image); spec.sink.pgbouncer.image wins. */
   pgbouncerImage?: string;
+  /** `mqtt2pg drain --timeout` of the drain Jobs (--drain-timeout). */
+  drainTimeout?: string;
   /** Sizes in effect when the autoscaler has moved them; otherwise the spec's. */
   flushers?: number;
   poolSize?: number;
@@ -37,6 +39,10 @@ export function workerPodHash(
   return stableHash({ config: workerConfigHashInput(p, r, flushers), secrets });
 }
 
+/** The image the workers (and their drain Jobs) run: spec.image, else the operator's default. */
+export const workerImageOf = (p: IngestPipeline, workerImage?: string) =>
+  p.spec.image ?? workerImage ?? DEFAULT_WORKER_IMAGE;
+
 export function renderAll(p: IngestPipeline, r: ResolvedPipeline, o: RenderOptions = {}): KubeObject[] {
   const out: KubeObject[] = [];
   out.push(...(renderRbac(p, r) as KubeObject[]));
@@ -53,7 +59,7 @@ export function renderAll(p: IngestPipeline, r: ResolvedPipeline, o: RenderOptio
   }
   out.push(
     renderWorker(p, r, {
-      image: p.spec.image ?? o.workerImage ?? DEFAULT_WORKER_IMAGE,
+      image: workerImageOf(p, o.workerImage),
       replicas: o.replicas ?? r.replicas,
       configHash: workerPodHash(p, r, flushers, o.secretData),
     }) as KubeObject,
