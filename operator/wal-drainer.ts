@@ -133,11 +133,7 @@ export class WalDrainer {
       previous,
       jobName: names(pipeline).drainJob,
     });
-    for (const name of plan.deleteJobs) {
-      const j = jobs.find((x) => x.name === name);
-      if (j) await deleteObject(this.d.client, j.object, JOBS);
-      log.info({ job: name }, `drain Job ${name} deleted`);
-    }
+    // The volume first: should that fail, its Job stays, and the next pass retries rather than draining again.
     for (const name of plan.deleteClaims) {
       const c = claims.find((x) => x.name === name);
       if (!c) continue;
@@ -149,6 +145,11 @@ export class WalDrainer {
       const message = `WAL volume ${name} of removed worker ordinal ${c.ordinal} drained; PersistentVolumeClaim deleted`;
       log.info({ claim: name }, message);
       this.d.events.emit(p, 'Normal', 'WALDrained', message);
+    }
+    for (const name of plan.deleteJobs) {
+      const j = jobs.find((x) => x.name === name);
+      if (j) await deleteObject(this.d.client, j.object, JOBS);
+      log.info({ job: name }, `drain Job ${name} deleted`);
     }
     for (const ordinal of plan.createJobs) {
       const job = renderDrainJob(p, r, {
