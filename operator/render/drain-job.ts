@@ -4,11 +4,10 @@
 // (operator/wal-drain.ts decides, operator/wal-drainer.ts acts).
 
 import type { V1Container, V1PodSpec } from '@kubernetes/client-node';
-import { DEFAULT_SECRETS_DIR, WORKER_CONFIG_PATH, WORKER_WAL_DIR } from '../../api/contract.ts';
 import type { ResolvedPipeline } from '../../api/defaults.ts';
 import type { IngestPipeline } from '../../api/types.ts';
 import { labels, names, objectMeta } from './meta.ts';
-import { WAL_CLAIM_TEMPLATE, walClaimName, workerPodSpec } from './worker.ts';
+import { WAL_CLAIM_TEMPLATE, WORKER_FILE_ARGS, walClaimName, workerPodSpec } from './worker.ts';
 
 /** Where the drain writes its JSON report; the operator reads it from the pod's terminated state. */
 export const TERMINATION_LOG = '/dev/termination-log';
@@ -42,12 +41,7 @@ export function renderDrainJob(p: IngestPipeline, r: ResolvedPipeline, input: Dr
     command: [
       'mqtt2pg',
       'drain',
-      '-f',
-      WORKER_CONFIG_PATH,
-      '--secrets-dir',
-      DEFAULT_SECRETS_DIR,
-      '--wal-dir',
-      WORKER_WAL_DIR,
+      ...WORKER_FILE_ARGS,
       '--timeout',
       input.timeout ?? DRAIN_JOB_TIMEOUT,
       // A worker that never started leaves a volume without a WAL: nothing to drain.
