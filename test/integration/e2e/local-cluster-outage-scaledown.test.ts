@@ -90,4 +90,60 @@ describe('local cluster: a scale-down during a PostgreSQL outage drains the remo
         outcome(t, 'scaledown', summary.acked, a);
       });
     }));
+
+  test('scaled back up before the drain finished: the drain Job goes, the returning worker flushes its own volume', async (t) =>
+    c.scenario(t, async () => {
+      const p = `${name}-u`;
+      const flusher = { retry: { initialBackoff: '100ms', maxBackoff: '1s' } };
+      await apply(c.ns, c.pipeline(flusher, { name: p, replicas: 2, grace: 10 }));
+      await c.awaitPipelineReady(1, p, 2);
+      const claims = [0, 1].map((n) => `wal-${p}-worker-${n}`);
+      const replicas = async (n: number) => {
+        const r = await kubectl([
+          'patch',
+          'ingestpipeline',
+          p,
+          '-n',
+          c.ns,
+          '--type=merge',
+          '-p',
+          `{"spec":{"replicas":${n}}}`,
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+      };
+      const runId = `rescale${id}`;
+      const count = 2000;
+      await withPostgresDown(async (startPostgres) => {
+        const summary = await c.load(runId, count, 2000);
+        assert.equal(summary.acked, count);
+        await replicas(1);
+        await eventually(
+          async () => {
+            const d = (await c.getPipeline(p)).status?.walDrains ?? [];
+            assert.equal(d[0]?.claim, claims[1]);
+            assert.ok((d[0]?.failedAttempts ?? 0) > 0, `a drain attempt failed: ${d[0]?.message}`);
+          },
+          { timeoutMs: 90_000, intervalMs: 250, what: 'a drain Job retrying while PostgreSQL is down' },
+        );
+        await replicas(2);
+        await eventually(
+          async () => {
+            assert.deepEqual(await drainJobs(c, p), [], 'the drain Job of the returning ordinal is deleted');
+            assert.deepEqual((await c.getPipeline(p)).status?.walDrains ?? [], []);
+            const back = (await c.workerPods(p)).find((x) => x.metadata?.name === `${p}-worker-1`);
+            assert.equal(
+              back?.spec?.volumes?.find((v) => v.name === 'wal')?.persistentVolumeClaim?.claimName,
+              claims[1],
+            );
+          },
+          { timeoutMs: 60_000, intervalMs: 250, what: 'the Job gone and worker 1 back on its volume' },
+        );
+        await startPostgres();
+        const a = await c.awaitAllStored(runId, count);
+        assert.deepEqual(await walClaims(c, p), claims, 'both volumes kept: both ordinals run');
+        t.diagnostic(
+          `scaled 2 → 1 → 2 during the outage: ${count} acknowledged, all stored, ${a.duplicates} duplicates`,
+        );
+      });
+    }));
 });
