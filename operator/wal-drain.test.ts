@@ -71,6 +71,13 @@ test('a failed attempt shows what the WAL still holds and why; a new report repl
     },
   ]);
   assert.match(drainSummary(plan.status), /^1 WAL volume of removed workers .* wal-p-worker-1 \(700 messages left\)/);
+  const long = planDrains(
+    input({
+      claims: [claim(1)],
+      jobs: [job(1, { attempts: [{ exitCode: 1, error: 'x'.repeat(5000), finishedAt: 'a' }] })],
+    }),
+  );
+  assert.ok((long.status[0]?.message?.length ?? 0) < 4096, 'within the schema maxLength');
 });
 
 test('a Job out of attempts is replaced, and the count it reported stays in the status meanwhile', () => {

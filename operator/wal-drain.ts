@@ -80,6 +80,9 @@ export function parseDrainReport(message: string | undefined): Pick<DrainAttempt
   }
 }
 
+/** A report's reason, cut so the status message stays within the schema's 4096 characters. */
+const clip = (text: string, max = 1000) => (text.length > max ? `${text.slice(0, max)}...` : text);
+
 export function planDrains(o: DrainInput): DrainPlan {
   const plan: DrainPlan = { createJobs: [], deleteJobs: [], deleteClaims: [], status: [] };
   const claims = new Map(o.claims.map((c) => [c.name, c]));
@@ -120,7 +123,7 @@ export function planDrains(o: DrainInput): DrainPlan {
     entry.job = job.name;
     if (last?.left !== undefined) entry.messagesLeft = last.left;
     if (failures > 0) entry.failedAttempts = failures;
-    const why = last && last.exitCode !== 0 ? (last.error ?? `exit code ${last.exitCode}`) : undefined;
+    const why = last && last.exitCode !== 0 ? clip(last.error ?? `exit code ${last.exitCode}`) : undefined;
     if (job.failed) {
       // Out of attempts: a new Job starts over with the Job controller's back-off from 10 s.
       plan.deleteJobs.push(job.name);
