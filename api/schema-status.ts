@@ -27,6 +27,22 @@ const scaleTriple = (description: string): Schema =>
     replicas: int('Worker pods.'),
   });
 
+const walDrainSchema: Schema = obj(
+  'A WAL volume of a worker ordinal that no longer runs (scaled down, or the pipeline deleted), being drained.',
+  {
+    claim: str('The PersistentVolumeClaim, wal-<pipeline>-worker-<ordinal>.'),
+    ordinal: int('The worker ordinal the volume belonged to.', { minimum: 0 }),
+    job: str('The drain Job running mqtt2pg drain on the volume, while one exists.'),
+    messagesLeft: int(
+      'Acknowledged messages still in the WAL, as the last finished drain attempt reported them; absent until one has.',
+      { minimum: 0 },
+    ),
+    failedAttempts: int('Drain attempts that ended without emptying the WAL.', { minimum: 0 }),
+    message: str('What the drain waits for, or why its last attempt stopped short.', { maxLength: 4096 }),
+  },
+  { required: ['claim', 'ordinal'] },
+);
+
 export const statusSchema: Schema = obj('Observed state, written by the operator.', {
   observedGeneration: int('The spec generation this status describes.', { minimum: 0 }),
   conditions: arr('Ready, Progressing and Degraded.', conditionSchema, {
@@ -41,6 +57,11 @@ export const statusSchema: Schema = obj('Observed state, written by the operator
   ingestRate: num('Messages per second received across workers (last interval).'),
   backlog: int('Messages acknowledged to the broker but not yet committed, across workers.'),
   oldestUnflushedSeconds: num('Age of the oldest uncommitted message, in seconds.'),
+  walDrains: arr(
+    'WAL volumes of removed worker ordinals that may still hold acknowledged messages: the operator drains each with a Job, then deletes the volume.',
+    walDrainSchema,
+    { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['claim'] },
+  ),
   autoscaling: obj('Last autoscaling decision.', {
     current: scaleTriple('Sizes in effect.'),
     desired: scaleTriple('Sizes the last decision asked for.'),

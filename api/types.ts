@@ -202,6 +202,21 @@ export interface ScaleTriple {
   replicas?: number;
 }
 
+/** A WAL volume of a worker ordinal that no longer runs, and its drain Job (operator/wal-drain.ts). */
+export interface WalDrainStatus {
+  /** The PersistentVolumeClaim, `wal-<pipeline>-worker-<ordinal>`. */
+  claim: string;
+  ordinal: number;
+  /** The drain Job, while one exists. */
+  job?: string;
+  /** Messages still in the WAL, as the last finished drain attempt reported them (absent until one has). */
+  messagesLeft?: number;
+  /** Drain attempts that ended without emptying the WAL. */
+  failedAttempts?: number;
+  /** What the drain waits for, or why its last attempt stopped short. */
+  message?: string;
+}
+
 export interface IngestPipelineStatus {
   observedGeneration?: number;
   conditions?: Condition[];
@@ -214,6 +229,8 @@ export interface IngestPipelineStatus {
   ingestRate?: number;
   backlog?: number;
   oldestUnflushedSeconds?: number;
+  /** WAL volumes of removed worker ordinals being drained, with what they still hold. */
+  walDrains?: WalDrainStatus[];
   autoscaling?: {
     current?: ScaleTriple;
     desired?: ScaleTriple;

@@ -39,3 +39,17 @@ test('drain refuses a command line it cannot run, saying what to pass', () => {
   );
   assert.throws(() => parseDrainArgs(['--help']), HelpRequested);
 });
+
+test('drain in a Job: an empty volume may count as drained, and the summary goes to the termination log too', () => {
+  assert.deepEqual(
+    parseDrainArgs(['-f', 'p.yaml', '--wal-dir', '/wal', '--empty-ok', '--termination-log', '/dev/termination-log']),
+    {
+      file: 'p.yaml',
+      walDir: '/wal',
+      secretsDir: DEFAULT_SECRETS_DIR,
+      timeoutMs: 300_000,
+      emptyOk: true,
+      terminationLog: '/dev/termination-log',
+    },
+  );
+});

@@ -23,7 +23,11 @@ Exit 0: the WAL is empty. Exit 1: it could not finish (the message says why; the
       --wal-dir DIR        the WAL directory (in a worker pod: ${WORKER_WAL_DIR}, the root of its volume)
       --secrets-dir DIR    Secret values as DIR/<secret>/<key> (default ${DEFAULT_SECRETS_DIR})
       --timeout DURATION   give up when nothing could be flushed for this long, e.g. PostgreSQL down
-                           (default ${DEFAULT_DRAIN_TIMEOUT}; "30s", "2m", "1h")`;
+                           (default ${DEFAULT_DRAIN_TIMEOUT}; "30s", "2m", "1h")
+      --empty-ok           a directory that holds no WAL (a volume whose worker never started) counts as
+                           drained: exit 0 instead of 1
+      --termination-log FILE  also write the JSON summary, with "error" when it could not finish, to FILE
+                           (in a Job: the container's terminationMessagePath, /dev/termination-log)`;
 
 /** The command line as DrainArgs; throws UsageError (exit 2) or HelpRequested. */
 export function parseDrainArgs(argv: string[]): DrainArgs {
@@ -36,6 +40,8 @@ export function parseDrainArgs(argv: string[]): DrainArgs {
       'wal-dir': { type: 'string' },
       'secrets-dir': { type: 'string' },
       timeout: { type: 'string' },
+      'empty-ok': { type: 'boolean' },
+      'termination-log': { type: 'string' },
     },
     USAGE,
   );
@@ -57,6 +63,8 @@ export function parseDrainArgs(argv: string[]): DrainArgs {
     walDir,
     secretsDir: (values['secrets-dir'] as string | undefined) ?? DEFAULT_SECRETS_DIR,
     timeoutMs,
+    ...(values['empty-ok'] ? { emptyOk: true } : {}),
+    ...(values['termination-log'] ? { terminationLog: values['termination-log'] as string } : {}),
   };
 }
 

@@ -26,6 +26,8 @@ reports their status. Uses the in-cluster service account in a pod, KUBECONFIG (
   --listen HOST:PORT             /metrics, /healthz, /readyz (default :${OPERATOR_PORT.port}; port 0 picks one and logs it)
   --worker-image IMAGE           default worker image (default ghcr.io/mqtt2pg/mqtt2pg:<version>; spec.image wins)
   --pgbouncer-image IMAGE        default PgBouncer image (default ghcr.io/cloudnative-pg/pgbouncer:1.24.1)
+  --drain-timeout DURATION       a WAL drain Job's attempt gives up, reports what is left and retries when
+                                 nothing could be flushed for this long (default 1m)
   --log-level LEVEL              trace, debug, info (default), warn, error`;
 
 function duration(flag: string, value: string | undefined, dflt: string): number {
@@ -34,6 +36,12 @@ function duration(flag: string, value: string | undefined, dflt: string): number
   } catch {
     throw new Error(`--${flag} "${value}" is not a duration; use e.g. 500ms, 15s or 2m`);
   }
+}
+
+/** Passed to `mqtt2pg drain --timeout` as written, so checked here with the same parser. */
+function drainTimeout(value: string): string {
+  if (duration('drain-timeout', value, value) <= 0) throw new Error(`--drain-timeout "${value}" must be longer than 0`);
+  return value;
 }
 
 function leaseNamespaceDefault(): string {
@@ -63,6 +71,7 @@ export async function runOperatorCommand(argv: string[]): Promise<number> {
         listen: { type: 'string', default: `:${OPERATOR_PORT.port}` },
         'worker-image': { type: 'string' },
         'pgbouncer-image': { type: 'string' },
+        'drain-timeout': { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -107,6 +116,7 @@ export async function runOperatorCommand(argv: string[]): Promise<number> {
       listen: String(values.listen),
       ...(values['worker-image'] ? { workerImage: String(values['worker-image']) } : {}),
       ...(values['pgbouncer-image'] ? { pgbouncerImage: String(values['pgbouncer-image']) } : {}),
+      ...(values['drain-timeout'] ? { drainTimeout: drainTimeout(String(values['drain-timeout'])) } : {}),
       logLevel: level,
     };
     if (opts.leaderElect) validateLeaderElection(opts);

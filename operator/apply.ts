@@ -8,7 +8,7 @@
 
 import { childKind } from './kinds.ts';
 import { APPLIED_HASH_ANNOTATION, FIELD_MANAGER, stableHash } from './render/meta.ts';
-import { isNotFound, type KubeClient, type KubeObject, objectPath } from './runtime/kube.ts';
+import { isNotFound, type KubeClient, type KubeObject, objectPath, type ResourceType } from './runtime/kube.ts';
 
 export type ApplyAction = 'Created' | 'Patched' | 'Noop' | 'Deleted';
 
@@ -129,10 +129,15 @@ async function getIfExists(client: KubeClient, path: string): Promise<KubeObject
   }
 }
 
-export async function deleteObject(client: KubeClient, obj: KubeObject): Promise<ApplyResult> {
-  const kind = String(obj.kind);
+/** Deletes this very object (uid precondition), its dependents in the background; `type` for a non-child kind. */
+export async function deleteObject(
+  client: KubeClient,
+  obj: KubeObject,
+  type: ResourceType = childKind(String(obj.kind)),
+): Promise<ApplyResult> {
+  const kind = String(obj.kind ?? type.kind);
   try {
-    await client.request('DELETE', objectPath(childKind(kind), obj.metadata.namespace, obj.metadata.name), {
+    await client.request('DELETE', objectPath(type, obj.metadata.namespace, obj.metadata.name), {
       body: {
         kind: 'DeleteOptions',
         apiVersion: 'v1',

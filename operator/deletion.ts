@@ -2,7 +2,9 @@
 // PgBouncer (30 s grace) is gone while the workers still drain their WAL through it (up to 55 s): what they
 // acknowledged but had not flushed goes with their pods. With the finalizer the operator first scales the
 // workers to 0, waits until no worker pod is left (each one drained on SIGTERM, PgBouncer still serving),
-// and only then lets the garbage collector take the rest. Pure: the pipeline and what the caches show in,
+// then drains the WAL volumes the workers left (Persistent: a Job per PVC, operator/wal-drain.ts) while
+// PgBouncer still serves, deletes each volume once drained, and only then lets the garbage collector take the
+// rest. Pure: the pipeline and what the caches show in,
 // the next step out; operator/reconcile.ts does the I/O.
 
 import type { KubeObject } from './runtime/kube.ts';
@@ -20,6 +22,8 @@ export interface WorkerState {
   workload?: { kind: string; name: string; replicas: number };
   /** Worker pods that still exist, terminating ones included: each may hold a WAL it is still flushing. */
   pods: number;
+  /** WAL volumes (PVCs) of the pipeline's workers still there: each may hold what its worker could not flush. */
+  walVolumes: number;
 }
 
 export type DeletionStep =
@@ -30,6 +34,8 @@ export type DeletionStep =
   /** Stop intake: set the workload's replicas to 0, then wait. */
   | { step: 'scaleDown'; kind: string; name: string; reason: 'Draining'; message: string }
   | { step: 'wait'; reason: 'Draining'; message: string }
+  /** The workers are gone, their volumes are not: drain each with a Job, delete it once drained, then look again. */
+  | { step: 'drainVolumes'; reason: 'Draining'; message: string }
   /** Remove the finalizer: the garbage collector deletes the children, PgBouncer among them. */
   | { step: 'release'; reason: 'Drained' | 'ForceDeleted'; message: string };
 
@@ -40,6 +46,7 @@ export function hasFinalizer(p: KubeObject): boolean {
 export const forceDelete = (p: KubeObject) => p.metadata.annotations?.[FORCE_DELETE_ANNOTATION] === 'true';
 
 const pods = (n: number) => `${n} worker pod${n === 1 ? '' : 's'}`;
+const volumes = (n: number) => `${n} WAL volume${n === 1 ? '' : 's'}`;
 
 export function deletionStep(p: KubeObject, w: WorkerState): DeletionStep {
   if (!p.metadata.deletionTimestamp) return { step: 'reconcile', addFinalizer: !hasFinalizer(p) };
@@ -48,7 +55,7 @@ export function deletionStep(p: KubeObject, w: WorkerState): DeletionStep {
     return {
       step: 'release',
       reason: 'ForceDeleted',
-      message: `${FORCE_DELETE_ANNOTATION} is "true": deleting without waiting for ${pods(w.pods)} to drain; what their WALs still hold may be lost`,
+      message: `${FORCE_DELETE_ANNOTATION} is "true": deleting without waiting for ${pods(w.pods)} and ${volumes(w.walVolumes)} to drain; what their WALs still hold may be lost (Persistent WAL volumes not yet drained are kept)`,
     };
   }
   const waiting = `waiting for ${pods(w.pods)} to drain their WAL before PgBouncer and the other children are deleted (annotate ${FORCE_DELETE_ANNOTATION}=true to skip)`;
@@ -62,5 +69,16 @@ export function deletionStep(p: KubeObject, w: WorkerState): DeletionStep {
     };
   }
   if (w.pods > 0) return { step: 'wait', reason: 'Draining', message: waiting };
-  return { step: 'release', reason: 'Drained', message: 'every worker pod has drained; deleting the children' };
+  if (w.walVolumes > 0) {
+    return {
+      step: 'drainVolumes',
+      reason: 'Draining',
+      message: `draining ${volumes(w.walVolumes)} the workers left (a Job with mqtt2pg drain each, status.walDrains) before PgBouncer and the other children are deleted (annotate ${FORCE_DELETE_ANNOTATION}=true to skip)`,
+    };
+  }
+  return {
+    step: 'release',
+    reason: 'Drained',
+    message: 'every worker pod and WAL volume has drained; deleting the children',
+  };
 }

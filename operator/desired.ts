@@ -18,10 +18,10 @@ import {
 } from './secrets.ts';
 
 /**
- * The operator-wide defaults (--worker-image, --pgbouncer-image; the spec's own images win) and where the
- * operator runs (its NetworkPolicy peer).
+ * The operator-wide defaults (--worker-image, --pgbouncer-image; the spec's own images win; --drain-timeout)
+ * and where the operator runs (its NetworkPolicy peer).
  */
-export type Images = Pick<RenderOptions, 'workerImage' | 'pgbouncerImage' | 'operatorNamespace'>;
+export type Images = Pick<RenderOptions, 'workerImage' | 'pgbouncerImage' | 'operatorNamespace' | 'drainTimeout'>;
 
 export interface DesiredInput {
   pipeline: IngestPipeline;

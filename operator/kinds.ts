@@ -18,6 +18,19 @@ export const LEASES: ResourceType = {
 /** Read only, by the autoscaler: the worker pods to scrape and the PgBouncer pods to set the pool size on. */
 export const PODS: ResourceType = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
 
+/**
+ * The drain Jobs of removed workers' WAL volumes, and those volumes (operator/wal-drainer.ts). Not children the
+ * render produces: the apply/prune loop never touches them, and the operator only creates, reads and deletes.
+ */
+export const JOBS: ResourceType = { group: 'batch', version: 'v1', plural: 'jobs', kind: 'Job', namespaced: true };
+export const PVCS: ResourceType = {
+  group: '',
+  version: 'v1',
+  plural: 'persistentvolumeclaims',
+  kind: 'PersistentVolumeClaim',
+  namespaced: true,
+};
+
 /** Every kind a pipeline may own, keyed by kind. */
 export const CHILD_KINDS: Record<string, ResourceType> = {
   ServiceAccount: { group: '', version: 'v1', plural: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true },

@@ -30,6 +30,8 @@ export interface OperatorOptions {
   listen: string;
   workerImage?: string;
   pgbouncerImage?: string;
+  /** `mqtt2pg drain --timeout` of the drain Jobs. */
+  drainTimeout?: string;
   logLevel: string;
 }
 
@@ -76,6 +78,7 @@ export async function runOperator(o: OperatorOptions): Promise<number> {
         ...(o.pgbouncerImage ? { pgbouncerImage: o.pgbouncerImage } : {}),
         // The NetworkPolicies let the operator's own pods in: where it runs, else where its Lease is.
         operatorNamespace: process.env[ENV.podNamespace] || o.leaseNamespace,
+        ...(o.drainTimeout ? { drainTimeout: o.drainTimeout } : {}),
       },
     },
     { log, metrics, events },

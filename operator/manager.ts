@@ -8,13 +8,14 @@ import { Autoscaler, type AutoscalerOptions, type PodObject } from './autoscale/
 import { forceDelete } from './deletion.ts';
 import type { Images } from './desired.ts';
 import type { EventSink } from './events.ts';
-import { CHILD_KINDS, PIPELINES, PODS, SECRETS } from './kinds.ts';
+import { CHILD_KINDS, JOBS, PIPELINES, PODS, PVCS, SECRETS } from './kinds.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { Reconciler } from './reconcile.ts';
 import { MANAGED_SELECTOR, PIPELINE_LABEL } from './render/meta.ts';
 import { InformerSet } from './runtime/informer.ts';
 import { type KubeClient, type KubeObject, keyOf } from './runtime/kube.ts';
 import { WorkQueue } from './runtime/queue.ts';
+import { WalDrainer } from './wal-drainer.ts';
 
 export interface ManagerOptions {
   /** Namespaces to watch; empty for all. */
@@ -35,6 +36,9 @@ export class Manager {
   private readonly children: Record<string, InformerSet>;
   private readonly secretMeta: InformerSet;
   private readonly pods: InformerSet<PodObject>;
+  /** Drain Jobs and the workers' WAL volumes (operator/wal-drainer.ts). */
+  private readonly jobs: InformerSet;
+  private readonly claims: InformerSet;
   private readonly all: Array<Pick<InformerSet, 'start' | 'stop' | 'waitForSync' | 'hasSynced'>>;
   private readonly log: Logger;
   private readonly opts: ManagerOptions;
@@ -73,7 +77,15 @@ export class Manager {
       ...informerOpts(PODS.plural),
       labelSelector: MANAGED_SELECTOR,
     });
-    this.all = [this.pipelines, ...Object.values(this.children), this.secretMeta, this.pods];
+    this.jobs = new InformerSet(client, JOBS, opts.namespaces, {
+      ...informerOpts(JOBS.plural),
+      labelSelector: MANAGED_SELECTOR,
+    });
+    this.claims = new InformerSet(client, PVCS, opts.namespaces, {
+      ...informerOpts(PVCS.plural),
+      labelSelector: MANAGED_SELECTOR,
+    });
+    this.all = [this.pipelines, ...Object.values(this.children), this.secretMeta, this.pods, this.jobs, this.claims];
     this.queue = new WorkQueue(
       { initialMs: 500, maxMs: 5 * 60_000 },
       {
@@ -90,6 +102,15 @@ export class Manager {
       children: this.children,
       secretMeta: this.secretMeta,
       pods: this.pods,
+      drainer: new WalDrainer({
+        client,
+        jobs: this.jobs,
+        claims: this.claims,
+        pods: this.pods,
+        events: deps.events,
+        ...(opts.render.workerImage ? { workerImage: opts.render.workerImage } : {}),
+        ...(opts.render.drainTimeout ? { drainTimeout: opts.render.drainTimeout } : {}),
+      }),
       events: deps.events,
       metrics: deps.metrics,
       log: deps.log,
@@ -135,8 +156,13 @@ export class Manager {
     for (const inf of Object.values(this.children)) {
       inf.addHandlers({ onAdd: owner, onUpdate: owner, onDelete: owner });
     }
-    // A pipeline being deleted waits for its last worker pod to go (operator/deletion.ts).
-    this.pods.addHandlers({ onDelete: owner });
+    // A pipeline being deleted waits for its last worker pod to go (operator/deletion.ts); a WAL drain waits
+    // for a removed worker's pod to go and reads its Jobs' pods' termination messages.
+    const drainPod = (o: KubeObject) => {
+      if (o.metadata.labels?.['app.kubernetes.io/component'] === 'drain') owner(o);
+    };
+    this.pods.addHandlers({ onDelete: owner, onUpdate: drainPod });
+    for (const inf of [this.jobs, this.claims]) inf.addHandlers({ onAdd: owner, onUpdate: owner, onDelete: owner });
     const secretChanged = (s: KubeObject) => {
       for (const key of this.reconciler.pipelinesUsingSecret(keyOf(s))) this.queue.add(key);
     };

@@ -3,7 +3,9 @@
 // status. Problems the user must fix (a missing Secret, an invalid spec) end the reconcile with Degraded and
 // no retry: the watch on the Secret or the pipeline brings the next one. API errors are thrown and retried
 // with backoff by the work queue. Every pipeline carries the drain finalizer; once one is deleted, the steps
-// of operator/deletion.ts run instead (workers scaled to 0, wait for their pods, then the finalizer goes).
+// of operator/deletion.ts run instead (workers scaled to 0, wait for their pods, drain the WAL volumes they
+// left, then the finalizer goes). A Persistent pipeline's reconcile also drains the volumes of ordinals scaled
+// away (operator/wal-drainer.ts).
 
 import type { Logger } from 'pino';
 import { checkPipeline } from '../api/check.ts';
@@ -11,12 +13,20 @@ import type { ResolvedPipeline } from '../api/defaults.ts';
 import type { Sizes } from '../api/sizes.ts';
 import type { IngestPipeline, IngestPipelineStatus } from '../api/types.ts';
 import { type ApplyResult, applyObject, deleteObject, OwnershipConflict, orphanedChildren } from './apply.ts';
-import { type DeletionStep, DRAIN_FINALIZER, DRAIN_POLL_MS, deletionStep, type WorkerState } from './deletion.ts';
+import {
+  type DeletionStep,
+  DRAIN_FINALIZER,
+  DRAIN_POLL_MS,
+  deletionStep,
+  FORCE_DELETE_ANNOTATION,
+  type WorkerState,
+} from './deletion.ts';
 import { desiredPipeline, type Images } from './desired.ts';
 import type { EventSink } from './events.ts';
 import { CHILD_KINDS, childKind, PIPELINES } from './kinds.ts';
 import type { ConditionSummary, OperatorMetrics } from './metrics.ts';
 import { names, PIPELINE_LABEL, selectorLabels } from './render/meta.ts';
+import { isPersistent } from './render/worker.ts';
 import type { InformerSet } from './runtime/informer.ts';
 import { ApiError, isNotFound, type KubeClient, type KubeObject, objectPath } from './runtime/kube.ts';
 import type { HandlerResult } from './runtime/queue.ts';
@@ -29,6 +39,7 @@ import {
   type WorkloadState,
   workloadState,
 } from './status.ts';
+import type { WalDrainer } from './wal-drainer.ts';
 
 export interface ReconcilerDeps {
   client: KubeClient;
@@ -38,6 +49,8 @@ export interface ReconcilerDeps {
   secretMeta: InformerSet;
   /** The pipelines' pods (managed-by label): a deletion waits until no worker pod is left. */
   pods: InformerSet;
+  /** Drains the WAL volumes of removed worker ordinals. */
+  drainer: WalDrainer;
   events: EventSink;
   metrics: OperatorMetrics;
   log: Logger;
@@ -54,6 +67,7 @@ interface Observed {
   pgbouncer?: WorkloadState;
   flushers?: number;
   poolSize?: number;
+  walDrains?: IngestPipelineStatus['walDrains'];
 }
 
 export class Reconciler {
@@ -118,9 +132,10 @@ export class Reconciler {
       if (step.addFinalizer) {
         p = await this.setFinalizers(p, ns, [...(p.metadata.finalizers ?? []), DRAIN_FINALIZER]);
       }
-      const outcome = await this.reconcilePipeline(p, ns, log);
+      const { outcome, draining } = await this.reconcilePipeline(p, ns, log);
       this.d.metrics.reconciles.inc({ result: outcome });
-      return undefined;
+      // Job and pod events wake a drain too; the poll covers a report that reaches the cache late.
+      return draining ? { requeueAfterMs: DRAIN_POLL_MS } : undefined;
     } catch (err) {
       this.d.metrics.reconciles.inc({ result: 'error' });
       this.d.metrics.reconcileErrors.inc();
@@ -152,7 +167,8 @@ export class Reconciler {
       .list()
       .filter((pod) => pod.metadata.namespace === ns && selector.every(([k, v]) => pod.metadata.labels?.[k] === v));
     const workload = workloads.find((w) => w.replicas > 0) ?? workloads[0];
-    return { ...(workload ? { workload } : {}), pods: pods.length };
+    const walVolumes = this.d.drainer.claims(p.metadata.name, ns).length;
+    return { ...(workload ? { workload } : {}), pods: pods.length, walVolumes };
   }
 
   /** One step of an ordered deletion: stop intake, wait for the worker pods, then let the children go. */
@@ -183,7 +199,17 @@ export class Reconciler {
       });
       log.info({ kind: step.kind, child: step.name }, step.message);
     }
-    await this.writeStatus(p, { draining: { reason: step.reason, message: step.message } }, log);
+    let walDrains: Observed['walDrains'];
+    let message = step.message;
+    if (step.step === 'drainVolumes') {
+      const checked = checkPipeline(p);
+      if ('problem' in checked) {
+        message = `cannot render the drain Jobs of the WAL volumes: ${checked.problem.message}; fix the spec, or annotate ${FORCE_DELETE_ANNOTATION}=true to delete without draining (the volumes are kept)`;
+      } else {
+        walDrains = await this.d.drainer.sync(p, checked.resolved, ns, 0, p.status?.walDrains, log);
+      }
+    }
+    await this.writeStatus(p, { draining: { reason: step.reason, message }, ...(walDrains ? { walDrains } : {}) }, log);
     return { requeueAfterMs: DRAIN_POLL_MS };
   }
 
@@ -203,13 +229,13 @@ export class Reconciler {
     p: IngestPipeline & KubeObject,
     ns: string,
     log: Logger,
-  ): Promise<'success' | 'problem'> {
+  ): Promise<{ outcome: 'success' | 'problem'; draining?: boolean }> {
     const key = `${ns}/${p.metadata.name}`;
     const checked = checkPipeline(p);
     if ('problem' in checked) {
       this.indexSecrets(key, []);
       await this.writeStatus(p, { problem: checked.problem }, log);
-      return 'problem';
+      return { outcome: 'problem' };
     }
     const r = checked.resolved;
     const { secretData, secretVersions } = await this.readSecrets(key, ns, r);
@@ -217,12 +243,16 @@ export class Reconciler {
     if (desired.problem) {
       log.warn({ reason: desired.problem.reason }, desired.problem.message);
       await this.writeStatus(p, { problem: desired.problem }, log);
-      return 'problem';
+      return { outcome: 'problem' };
     }
     this.reportOverriddenReplicas(p, r, desired.sizes);
     const results = await this.applyAndPrune(p, ns, desired.objects, log);
-    await this.writeStatus(p, observed(r, desired.sizes, results), log);
-    return 'success';
+    // Ordinals at or above the replicas just applied are gone or going: their volumes are drained.
+    const walDrains = isPersistent(r)
+      ? await this.d.drainer.sync(p, r, ns, desired.sizes.replicas, p.status?.walDrains, log)
+      : undefined;
+    await this.writeStatus(p, { ...observed(r, desired.sizes, results), ...(walDrains ? { walDrains } : {}) }, log);
+    return { outcome: 'success', draining: (walDrains?.length ?? 0) > 0 };
   }
 
   /**
@@ -369,6 +399,7 @@ export class Reconciler {
         ...(o.pgbouncer ? { pgbouncer: o.pgbouncer } : {}),
         flushers: o.flushers ?? p.status?.flushers ?? 0,
         ...(o.poolSize !== undefined ? { poolSize: o.poolSize } : {}),
+        ...(o.walDrains ? { walDrains: o.walDrains } : {}),
         workerSelector: Object.entries(selectorLabels(p.metadata.name, 'worker'))
           .map(([k, v]) => `${k}=${v}`)
           .join(','),

@@ -112,3 +112,18 @@ test('a pipeline draining before deletion: Ready=False and Progressing=True say 
   );
   assert.equal(cond(s, 'Ready')?.message, message);
 });
+
+test("removed workers' volumes being drained: Progressing=True DrainingRemovedWorkers with the counts; the list goes when done", () => {
+  const ready = { ...base, workers: { desired: 1, ready: 1, updated: 1, rolledOut: true } };
+  const walDrains = [{ claim: 'wal-p-worker-1', ordinal: 1, job: 'p-drain-1', messagesLeft: 42 }];
+  const s = computeStatus(undefined, { ...ready, walDrains }, t0);
+  assert.equal(cond(s, 'Ready')?.status, 'True', 'the pipeline ingests meanwhile');
+  assert.equal(cond(s, 'Progressing')?.status, 'True');
+  assert.equal(cond(s, 'Progressing')?.reason, 'DrainingRemovedWorkers');
+  assert.match(cond(s, 'Progressing')?.message ?? '', /wal-p-worker-1 \(42 messages left\)/);
+  assert.deepEqual(s.walDrains, walDrains);
+  const done = computeStatus(s, { ...ready, walDrains: [] }, t1);
+  assert.deepEqual(done.walDrains, [], 'written empty once, so the stored list is replaced');
+  assert.equal(cond(done, 'Progressing')?.reason, 'RolloutComplete');
+  assert.equal(computeStatus(done, { ...ready, walDrains: [] }, t1).walDrains, undefined, 'then left out');
+});

@@ -2,8 +2,9 @@
 // function of what the reconcile saw; written only when it differs from the stored status, so an unchanged
 // pipeline never gets a new resourceVersion (no status churn, no watch traffic for every GitOps tool).
 
-import type { Condition, IngestPipeline, IngestPipelineStatus } from '../api/types.ts';
+import type { Condition, IngestPipeline, IngestPipelineStatus, WalDrainStatus } from '../api/types.ts';
 import type { KubeObject } from './runtime/kube.ts';
+import { drainSummary } from './wal-drain.ts';
 
 /** A problem the user has to fix (missing Secret, invalid spec...), reported as Degraded. */
 export interface Problem {
@@ -29,6 +30,8 @@ export interface Observation {
   pgbouncer?: WorkloadState;
   flushers: number;
   poolSize?: number;
+  /** WAL volumes of removed ordinals being drained (operator/wal-drain.ts); undefined: not looked at. */
+  walDrains?: WalDrainStatus[];
   /** Label selector of the worker pods, for messages that tell the user where to look. */
   workerSelector: string;
   namespace: string;
@@ -93,6 +96,18 @@ export function computeConditions(o: Observation): Array<Omit<Condition, 'lastTr
           g,
         )
       : condition('Progressing', 'False', 'RolloutComplete', 'Every child runs the current spec', g);
+  const drains =
+    o.walDrains && o.walDrains.length > 0
+      ? condition(
+          'Progressing',
+          'True',
+          'DrainingRemovedWorkers',
+          progressing.status === 'True'
+            ? `${drainSummary(o.walDrains)}; ${progressing.message}`
+            : drainSummary(o.walDrains),
+          g,
+        )
+      : undefined;
   let ready: Omit<Condition, 'lastTransitionTime'>;
   if (b && b.ready < b.desired) {
     ready = condition(
@@ -115,7 +130,11 @@ export function computeConditions(o: Observation): Array<Omit<Condition, 'lastTr
   } else {
     ready = condition('Ready', 'True', 'WorkersReady', `${w.ready}/${w.desired} worker pods ready`, g);
   }
-  return [ready, progressing, condition('Degraded', 'False', 'ReconcileSucceeded', 'Every child is applied', g)];
+  return [
+    ready,
+    drains ?? progressing,
+    condition('Degraded', 'False', 'ReconcileSucceeded', 'Every child is applied', g),
+  ];
 }
 
 /** Keeps lastTransitionTime of a condition whose status did not change. */
@@ -147,6 +166,10 @@ export function computeStatus(
     selector: o.workerSelector,
     flushers: o.flushers,
     ...(o.poolSize !== undefined ? { poolSize: o.poolSize } : {}),
+    // Written empty once the last drain is done, so the list does not linger (a merge patch keeps absent keys).
+    ...(o.walDrains && (o.walDrains.length > 0 || (current?.walDrains?.length ?? 0) > 0)
+      ? { walDrains: o.walDrains }
+      : {}),
   };
 }
 

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { gaveUpMessage, progressLine, summaryJson } from './drain-report.ts';
+import {
+  gaveUpMessage,
+  progressLine,
+  summaryJson,
+  TERMINATION_MESSAGE_MAX,
+  terminationReport,
+} from './drain-report.ts';
 
 test('the progress line shows what is left, the share flushed, the rate and the time to go', () => {
   assert.equal(
@@ -52,4 +58,25 @@ test('giving up says what failed, what is left where, and that a rerun is safe',
   assert.match(m, /42 messages stay in the WAL at \/data\/wal, intact/);
   assert.match(m, /run the command again/);
   assert.match(gaveUpMessage({ walDir: '/w', left: 1, stalledMs: 1000, lastError: undefined }), /locked table/);
+});
+
+test('the termination report carries the counts and the reason, and fits the kubelet limit however long the reason', () => {
+  const s = {
+    walDir: '/wal',
+    messagesAtStart: 9,
+    flushed: 2,
+    rows: 2,
+    unparseable: 0,
+    deadLettered: 0,
+    quarantined: 0,
+    left: 7,
+    seconds: 3.04,
+  };
+  assert.deepEqual(JSON.parse(terminationReport(s)), { ...s, seconds: 3 });
+  assert.equal(JSON.parse(terminationReport(s, 'could not finish')).error, 'could not finish');
+  const long = terminationReport(s, `é${'x'.repeat(10_000)}`);
+  assert.ok(Buffer.byteLength(long) <= TERMINATION_MESSAGE_MAX, `${Buffer.byteLength(long)} bytes`);
+  const parsed = JSON.parse(long);
+  assert.equal(parsed.left, 7);
+  assert.match(parsed.error, /^éx+\.\.\.$/);
 });

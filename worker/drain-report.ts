@@ -47,3 +47,21 @@ export function gaveUpMessage(o: { walDir: string; left: number; stalledMs: numb
     'fix the cause and run the command again'
   );
 }
+
+/** The kubelet keeps at most this many bytes of a container's termination message. */
+export const TERMINATION_MESSAGE_MAX = 4096;
+
+/**
+ * What a drain Job's pod leaves in its termination message (the operator reads it from the pod's status and
+ * shows `left` per volume): the summary, and why it stopped short when it did. Cut to fit the kubelet's limit
+ * by shortening the reason, so the counts always survive.
+ */
+export function terminationReport(s: DrainSummary, error?: string): string {
+  const body = JSON.parse(summaryJson(s)) as Record<string, unknown>;
+  const full = JSON.stringify(error === undefined ? body : { ...body, error });
+  if (Buffer.byteLength(full) <= TERMINATION_MESSAGE_MAX || error === undefined) return full;
+  const room = TERMINATION_MESSAGE_MAX - Buffer.byteLength(JSON.stringify({ ...body, error: '' })) - 8;
+  let cut = error.slice(0, Math.max(0, room));
+  while (Buffer.byteLength(JSON.stringify(cut)) - 2 > room) cut = cut.slice(0, -1);
+  return JSON.stringify({ ...body, error: `${cut}...` });
+}

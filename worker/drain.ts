@@ -3,11 +3,11 @@
 // WAL only after its commit, so giving up, a crash or a SIGTERM leaves the rest intact for a rerun.
 // Unlike a running worker it does not expire entries past wal.retention: everything left is flushed.
 
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Counter } from 'prom-client';
 import { createLogger } from '../common/logger.ts';
-import { gaveUpMessage, progressLine, summaryJson } from './drain-report.ts';
+import { type DrainSummary, gaveUpMessage, progressLine, summaryJson, terminationReport } from './drain-report.ts';
 import { WorkerMetrics } from './metrics.ts';
 import type { Wal } from './wal.ts';
 import type { Quarantined } from './wal-quarantine.ts';
@@ -22,6 +22,10 @@ export interface DrainArgs {
   timeoutMs: number;
   /** How often progress is printed. */
   progressEveryMs?: number;
+  /** Also write the summary (and why it stopped short) here: a pod's terminationMessagePath. */
+  terminationLog?: string;
+  /** A directory that holds no WAL counts as drained (a volume whose worker never started): exit 0. */
+  emptyOk?: boolean;
 }
 
 /** Why `dir` cannot be a WAL, or undefined when it looks like one (LevelDB keeps a CURRENT file). */
@@ -46,40 +50,63 @@ export async function runDrain(args: DrainArgs): Promise<number> {
   if ('exitCode' in loaded) return loaded.exitCode;
   const { p, secrets } = loaded;
   const walDir = resolvePath(args.walDir);
+  const report = (s: DrainSummary, error?: string) => {
+    if (args.terminationLog) writeFileSync(args.terminationLog, terminationReport(s, error));
+  };
+  const empty = {
+    walDir,
+    messagesAtStart: 0,
+    flushed: 0,
+    rows: 0,
+    unparseable: 0,
+    deadLettered: 0,
+    quarantined: 0,
+    left: 0,
+    seconds: 0,
+  };
   const problem = notAWal(walDir);
-  if (problem) return fail(problem);
+  if (problem && args.emptyOk && existsSync(walDir) && !existsSync(join(walDir, 'CURRENT'))) {
+    report(empty);
+    console.log(summaryJson(empty));
+    return 0;
+  }
+  if (problem) {
+    report(empty, problem);
+    return fail(problem);
+  }
 
   let wal: Wal;
   try {
     wal = await openWal(p, walDir);
   } catch (err) {
     const message = (err as Error).message;
-    return fail(
-      /\block\b/i.test(message)
-        ? `${message}: a running worker holds this WAL and flushes it itself; stop that worker before draining`
-        : message,
-    );
+    const why = /\block\b/i.test(message)
+      ? `${message}: a running worker holds this WAL and flushes it itself; stop that worker before draining`
+      : message;
+    report(empty, why);
+    return fail(why);
   }
   const started = performance.now();
   const atStart = wal.messages;
   const quarantinedAtStart = wal.quarantine.messages;
   const log = createLogger(p.logLevel, { pipeline: `${p.namespace}/${p.name}`, command: 'drain', walDir }, 2);
   const metrics = new WorkerMetrics(p.name, () => wal);
-  const summary = async (left: number) =>
-    summaryJson({
-      walDir,
-      messagesAtStart: atStart,
-      flushed: atStart - left,
-      rows: await total(metrics.flushedRows),
-      unparseable: await total(metrics.unparseable),
-      deadLettered: await total(metrics.deadLetters),
-      quarantined: wal.quarantine.messages - quarantinedAtStart,
-      left,
-      seconds: (performance.now() - started) / 1000,
-    });
+  const summary = async (left: number): Promise<DrainSummary> => ({
+    walDir,
+    messagesAtStart: atStart,
+    flushed: atStart - left,
+    rows: await total(metrics.flushedRows),
+    unparseable: await total(metrics.unparseable),
+    deadLettered: await total(metrics.deadLetters),
+    quarantined: wal.quarantine.messages - quarantinedAtStart,
+    left,
+    seconds: (performance.now() - started) / 1000,
+  });
   if (atStart === 0) {
     await wal.close();
-    console.log(await summary(0));
+    const s = await summary(0);
+    report(s);
+    console.log(summaryJson(s));
     if (wal.quarantine.note) console.error(`mqtt2pg drain: ${wal.quarantine.note}`);
     return 0;
   }
@@ -90,7 +117,9 @@ export async function runDrain(args: DrainArgs): Promise<number> {
   } catch (err) {
     await wal.close();
     const message = err instanceof StartupError ? err.message : String(err);
-    return fail(`${message}; the WAL at ${walDir} is intact (${atStart} messages), run the command again`);
+    const why = `${message}; the WAL at ${walDir} is intact (${atStart} messages), run the command again`;
+    report(await summary(atStart), why);
+    return fail(why);
   }
   wal.on('error', (err: Error) => log.error({ err: err.message }, 'WAL write failed'));
   wal.on('compactionFailed', (err: Error) => log.warn({ err: err.message }, 'WAL compaction failed'));
@@ -138,7 +167,9 @@ export async function runDrain(args: DrainArgs): Promise<number> {
   left = wal.messages;
   await wal.close();
   deadLetters?.close();
-  console.log(await summary(left));
+  const s = await summary(left);
+  report(s, outcome);
+  console.log(summaryJson(s));
   if (wal.quarantine.note) console.error(`mqtt2pg drain: ${wal.quarantine.note}`);
   if (outcome) return fail(outcome);
   log.info('drained: every message of the WAL is committed');

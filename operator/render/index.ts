@@ -21,6 +21,8 @@ export interface RenderOptions {
   pgbouncerImage?: string;
   /** The operator's namespace, which the NetworkPolicies let in (default mqtt2pg-system). */
   operatorNamespace?: string;
+  /** `mqtt2pg drain --timeout` of the drain Jobs (--drain-timeout). */
+  drainTimeout?: string;
   /** Sizes in effect when the autoscaler has moved them; otherwise the spec's. */
   flushers?: number;
   poolSize?: number;
@@ -51,6 +53,10 @@ export function workerPodHash(
   return stableHash({ config: workerConfigHashInput(p, r, flushers), secrets });
 }
 
+/** The image the workers (and their drain Jobs) run: spec.image, else the operator's default. */
+export const workerImageOf = (p: IngestPipeline, workerImage?: string) =>
+  p.spec.image ?? workerImage ?? DEFAULT_WORKER_IMAGE;
+
 export function renderAll(p: IngestPipeline, r: ResolvedPipeline, o: RenderOptions = {}): KubeObject[] {
   const out: KubeObject[] = [];
   out.push(...(renderRbac(p, r) as KubeObject[]));
@@ -71,7 +77,7 @@ export function renderAll(p: IngestPipeline, r: ResolvedPipeline, o: RenderOptio
   }
   out.push(
     renderWorker(p, r, {
-      image: p.spec.image ?? o.workerImage ?? DEFAULT_WORKER_IMAGE,
+      image: workerImageOf(p, o.workerImage),
       replicas: o.replicas ?? r.replicas,
       configHash: workerPodHash(p, r, flushers, o.secretVersions),
     }) as KubeObject,

@@ -13,7 +13,8 @@ export const CONFIG_HASH_ANNOTATION = 'mqtt2pg.io/config-hash';
 export const APPLIED_HASH_ANNOTATION = 'mqtt2pg.io/applied-hash';
 export const MANAGED_SELECTOR = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
 
-export type Component = 'worker' | 'pgbouncer';
+/** `drain`: the Jobs that flush a removed worker's WAL volume (their pods must not count as workers). */
+export type Component = 'worker' | 'pgbouncer' | 'drain';
 
 export const DEFAULT_WORKER_IMAGE = `ghcr.io/mqtt2pg/mqtt2pg:${VERSION}`;
 export const DEFAULT_PGBOUNCER_IMAGE = 'ghcr.io/cloudnative-pg/pgbouncer:1.24.1';
@@ -31,6 +32,8 @@ export const names = (pipeline: string) => ({
   pgbouncerAuth: `${pipeline}-pgbouncer-auth`,
   workerNetworkPolicy: `${pipeline}-worker`,
   pgbouncerNetworkPolicy: `${pipeline}-pgbouncer`,
+  /** The drain Job of worker ordinal n's WAL volume (at most 45 + 7 + digits: a valid Job name). */
+  drainJob: (ordinal: number) => `${pipeline}-drain-${ordinal}`,
 });
 
 export const selectorLabels = (pipeline: string, component: Component): Record<string, string> => ({

@@ -36,6 +36,21 @@ export interface WorkerInput {
 
 export const isPersistent = (r: ResolvedPipeline) => r.wal.storage.type === 'Persistent';
 
+/** The volumeClaimTemplate's name: the StatefulSet names pod n's claim `wal-<pipeline>-worker-<n>`. */
+export const WAL_CLAIM_TEMPLATE = 'wal';
+export const walClaimName = (pipeline: string, ordinal: number) =>
+  `${WAL_CLAIM_TEMPLATE}-${names(pipeline).worker}-${ordinal}`;
+
+/** Where a worker (and a drain of its WAL) finds its pipeline, Secrets and WAL in its pod. */
+export const WORKER_FILE_ARGS = [
+  '-f',
+  WORKER_CONFIG_PATH,
+  '--secrets-dir',
+  DEFAULT_SECRETS_DIR,
+  '--wal-dir',
+  WORKER_WAL_DIR,
+];
+
 /** Volume name of the i-th referenced Secret (Secret names may hold dots; volume names may not). */
 const secretVolume = (i: number) => `secret-${i}`;
 
@@ -68,16 +83,7 @@ export function workerPodSpec(p: IngestPipeline, r: ResolvedPipeline, input: Wor
     name: 'worker',
     image: input.image,
     imagePullPolicy: p.spec.imagePullPolicy ?? DEFAULT_IMAGE_PULL_POLICY,
-    command: [
-      'mqtt2pg',
-      'worker',
-      '-f',
-      WORKER_CONFIG_PATH,
-      '--secrets-dir',
-      DEFAULT_SECRETS_DIR,
-      '--wal-dir',
-      WORKER_WAL_DIR,
-    ],
+    command: ['mqtt2pg', 'worker', ...WORKER_FILE_ARGS],
     env: [
       { name: ENV.podName, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: ENV.podNamespace, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
@@ -159,7 +165,7 @@ export function renderWorker(p: IngestPipeline, r: ResolvedPipeline, input: Work
           {
             apiVersion: 'v1',
             kind: 'PersistentVolumeClaim',
-            metadata: { name: 'wal', labels: stdLabels(r.name, 'worker') },
+            metadata: { name: WAL_CLAIM_TEMPLATE, labels: stdLabels(r.name, 'worker') },
             spec: {
               accessModes: ['ReadWriteOnce'],
               resources: { requests: { storage: quantity(r.wal.storage.sizeBytes) } },

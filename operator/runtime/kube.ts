@@ -136,6 +136,9 @@ export class KubeClient {
     const opts = await this.options(method, path, args);
     const payload =
       args.body === undefined ? undefined : typeof args.body === 'string' ? args.body : JSON.stringify(args.body);
+    // Node frames a body of a DELETE (or GET) neither by length nor chunked unless told its length: the API
+    // server would ignore the DeleteOptions and read them as the start of the next request on the connection.
+    if (payload !== undefined) opts.headers = { ...opts.headers, 'content-length': String(Buffer.byteLength(payload)) };
     return new Promise<T>((resolve, reject) => {
       const req = request(args.signal ? { ...opts, signal: args.signal } : opts, (res) => {
         const chunks: Buffer[] = [];
@@ -235,7 +238,9 @@ export class WatchIdleError extends Error {
 function apiError(status: number, method: string, path: string, body: unknown): ApiError {
   const b = body as { reason?: string; message?: string } | undefined;
   const reason = b?.reason ?? (status === 404 ? 'NotFound' : status === 410 ? 'Gone' : `HTTP${status}`);
-  const message = `${method} ${path}: ${status} ${reason}${b?.message ? `: ${b.message}` : ''}`;
+  // A body that is not a Status (a proxy's, or a plain-text refusal) is the only clue there is: keep its start.
+  const detail = b?.message ?? (typeof body === 'string' && body ? body.slice(0, 300) : undefined);
+  const message = `${method} ${path}: ${status} ${reason}${detail ? `: ${detail}` : ''}`;
   return new ApiError(status, reason, message, body);
 }
 

@@ -8,6 +8,7 @@ import { kubectl, REPO_ROOT, requireEnv } from './env.ts';
 
 export { ensureCrd } from './env.ts';
 
+import type { WalDrainStatus } from '../../api/types.ts';
 import { KubeClient, type KubeObject } from '../../operator/runtime/kube.ts';
 import { kubeconfigAuth } from '../../operator/runtime/kubeconfig.ts';
 import { eventually } from './eventually.ts';
@@ -83,6 +84,7 @@ export interface PipelineObject extends KubeObject {
     replicas?: number;
     flushers?: number;
     poolSize?: number;
+    walDrains?: WalDrainStatus[];
   };
 }
 

@@ -3,17 +3,40 @@
 // parent-death signal, so a test runner that dies takes its pods with it.
 
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Cluster } from './context.ts';
-import { containerEnv, type ProcessSpec, processSpec } from './process-spec.ts';
+import { containerEnv, type ProcessSpec, processSpec, terminationMessageFile } from './process-spec.ts';
 import { type ContainerRun, logDir, pgbouncerDir, rootOf, type Sandbox } from './sandbox.ts';
 
 /**
  * The kubelet's restart back-off (10 s doubling to 5 min) scaled down: 0, 1, 2, 4 … 20 s over consecutive
  * crashes, the count reset after a minute up. Returns the delay before the next start and the new count.
  */
+/** Whether the kubelet starts a container again after it exited with `exitCode` (the pod's restartPolicy). */
+export function restarts(restartPolicy: string | undefined, exitCode: number): boolean {
+  if (restartPolicy === 'Never') return false;
+  if (restartPolicy === 'OnFailure') return exitCode !== 0;
+  return true;
+}
+
+/** The kubelet keeps at most 4 KiB of a termination message. */
+const MESSAGE_MAX = 4096;
+
+/**
+ * What the kubelet reports as a terminated container's message: the file at terminationMessagePath, or with
+ * FallbackToLogsOnError and an empty file after a failure, the end of its log.
+ */
+function terminationMessage(c: ContainerRun, file: string, exitCode: number): string | undefined {
+  const text = existsSync(file) ? readFileSync(file).subarray(0, MESSAGE_MAX).toString('utf8') : '';
+  if (text) return text;
+  if (c.spec.terminationMessagePolicy === 'FallbackToLogsOnError' && exitCode !== 0) {
+    return c.tail.slice(-80).join('\n').slice(-2048);
+  }
+  return undefined;
+}
+
 export function restartBackoff(crashes: number, ranMs: number): { delayMs: number; crashes: number } {
   const n = ranMs > 60_000 ? 0 : crashes;
   return { delayMs: n === 0 ? 0 : Math.min(20_000, 1000 * 2 ** (n - 1)), crashes: n + 1 };
@@ -44,6 +67,10 @@ export async function startContainer(cl: Cluster, sb: Sandbox, c: ContainerRun):
   c.ready = false;
   c.waiting = undefined;
   const logFile = join(logDir(sb), `${c.spec.name}-${c.starts - 1}.log`);
+  // The kubelet mounts an empty file at terminationMessagePath for every container instance.
+  const messageFile = terminationMessageFile(c.spec, root);
+  mkdirSync(dirname(messageFile), { recursive: true });
+  writeFileSync(messageFile, '');
   c.log = createWriteStream(logFile, { flags: 'a' });
   // Parent-death signal: if the process running this runner dies, its pods die with it (no orphans).
   const pre = ['--pdeathsig', 'SIGKILL'];
@@ -70,10 +97,12 @@ export async function startContainer(cl: Cluster, sb: Sandbox, c: ContainerRun):
       const finishedAt = new Date();
       const startedAt = c.startedAt ?? finishedAt;
       const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
+      const message = terminationMessage(c, messageFile, exitCode);
       c.last = {
         exitCode,
         ...(signal ? { signal } : {}),
         reason: exitCode === 0 ? 'Completed' : 'Error',
+        ...(message !== undefined ? { message } : {}),
         startedAt,
         finishedAt,
       };
@@ -81,6 +110,13 @@ export async function startContainer(cl: Cluster, sb: Sandbox, c: ContainerRun):
       c.started = false;
       c.ready = false;
       c.log?.end();
+      if (!restarts(sb.pod.spec?.restartPolicy, exitCode)) {
+        c.done = true;
+        cl.log(`pod ${sb.name} container ${c.spec.name} exited (${signal ?? `code ${code}`}); not restarted`);
+        resolve();
+        cl.kick();
+        return;
+      }
       const backoff = restartBackoff(c.crashes, finishedAt.getTime() - startedAt.getTime());
       const delay = backoff.delayMs;
       c.crashes = backoff.crashes;

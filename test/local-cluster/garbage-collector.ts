@@ -14,6 +14,7 @@ const KINDS: Array<[apiVersion: string, kind: string]> = [
   ['v1', 'ServiceAccount'],
   ['apps/v1', 'Deployment'],
   ['apps/v1', 'StatefulSet'],
+  ['batch/v1', 'Job'],
   ['rbac.authorization.k8s.io/v1', 'Role'],
   ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
   ['policy/v1', 'PodDisruptionBudget'],

@@ -112,7 +112,7 @@ export class Kubelet {
     }
     if (!sb.setupError && !sb.terminating) {
       for (const c of sb.containers) {
-        if (c.child) continue;
+        if (c.child || c.done) continue;
         const wait = c.backoffUntil - Date.now();
         if (wait > 0) this.cl.later(wait);
         else if (await startContainer(this.cl, sb, c)) startProbes(this.cl, sb, c);

@@ -24,20 +24,30 @@
 // its pods with it.
 //
 // This file wires the parts: watches and a resync kick one sync at a time, and a sync runs the kubelet, the
-// Service table, the controllers (deployment-controller.ts, statefulset-controller.ts,
-// disruption-controller.ts) and the garbage collector (garbage-collector.ts), in that order, against one list
-// of the namespace's pods.
+// Service table, the controllers (deployment-controller.ts, statefulset-controller.ts, job-controller.ts,
+// disruption-controller.ts), the PVC protection (volume-claims.ts) and the garbage collector
+// (garbage-collector.ts), in that order, against one list of the namespace's pods.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { AppsV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, PolicyV1Api, Watch } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  type BatchV1Api,
+  CoreV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  PolicyV1Api,
+  Watch,
+} from '@kubernetes/client-node';
 import { type Cluster, type PodRunnerOptions, type ResolvedOptions, SELECTOR, sleep } from './context.ts';
 import { syncDeployment } from './deployment-controller.ts';
 import { syncDisruptionBudgets } from './disruption-controller.ts';
 import { collectGarbage } from './garbage-collector.ts';
+import { batchApi, syncJob } from './job-controller.ts';
 import { Kubelet, type PodProcessInfo } from './kubelet.ts';
 import { ServiceHosts } from './service-hosts.ts';
 import { syncStatefulSet } from './statefulset-controller.ts';
+import { releaseClaims } from './volume-claims.ts';
 
 export { NODE_NAME, type PodRunnerOptions } from './context.ts';
 export type { PodProcessInfo } from './kubelet.ts';
@@ -47,6 +57,7 @@ export class PodRunner {
   private readonly kc = new KubeConfig();
   private readonly core: CoreV1Api;
   private readonly apps: AppsV1Api;
+  private readonly batch: BatchV1Api;
   private readonly cluster: Cluster;
   private readonly kubelet: Kubelet;
   private readonly hosts: ServiceHosts;
@@ -76,6 +87,7 @@ export class PodRunner {
       later: (ms) => this.later(ms),
       stopped: () => this.stopped,
     };
+    this.batch = batchApi(this.cluster);
     this.kubelet = new Kubelet(this.cluster);
     this.hosts = new ServiceHosts(this.cluster);
     mkdirSync(join(this.o.dir, 'pods'), { recursive: true });
@@ -92,6 +104,8 @@ export class PodRunner {
       [`/apis/apps/v1/namespaces/${ns}/deployments`, { labelSelector: SELECTOR }, false],
       [`/apis/apps/v1/namespaces/${ns}/statefulsets`, { labelSelector: SELECTOR }, false],
       [`/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets`, { labelSelector: SELECTOR }, false],
+      [`/apis/batch/v1/namespaces/${ns}/jobs`, { labelSelector: SELECTOR }, false],
+      [`/api/v1/namespaces/${ns}/persistentvolumeclaims`, {}, false],
       [`/api/v1/namespaces/${ns}/pods`, {}, false],
       // Volume sources: a change is written into the running pods' volumes, as the kubelet does.
       [`/api/v1/namespaces/${ns}/configmaps`, {}, true],
@@ -208,6 +222,9 @@ export class PodRunner {
     const sets = (await this.apps.listNamespacedStatefulSet({ namespace: ns, labelSelector: SELECTOR })).items;
     for (const s of sets) await syncStatefulSet(this.cluster, s, pods);
     await syncDisruptionBudgets(this.cluster, pods, [...deployments, ...sets]);
+    const jobs = (await this.batch.listNamespacedJob({ namespace: ns, labelSelector: SELECTOR })).items;
+    for (const j of jobs) await syncJob(this.cluster, this.batch, j, pods);
+    await releaseClaims(this.cluster, pods);
     // Every fifth sync as well, for deletions no watch reported (only some kinds are watched, and a watch
     // restarted after an error starts from now).
     if (this.gcDue || this.syncCount % 5 === 0) {

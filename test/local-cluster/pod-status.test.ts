@@ -88,3 +88,36 @@ test('a crashed container: the pod stays Running, not ready, with the last termi
     },
   });
 });
+
+test('restartPolicy Never: an ended container is terminated with its termination message, and the pod finished', () => {
+  const report = '{"left":12,"error":"could not finish"}';
+  const ended = (exitCode: number) =>
+    podStatus(
+      state({
+        starts: 1,
+        done: true,
+        last: {
+          exitCode,
+          reason: exitCode === 0 ? 'Completed' : 'Error',
+          message: report,
+          startedAt: at(1),
+          finishedAt: at(4),
+        },
+      }),
+      at(4),
+    );
+  const failed = ended(1);
+  assert.equal(failed.phase, 'Failed');
+  assert.equal(condition(failed, 'Ready')?.reason, 'PodCompleted');
+  assert.deepEqual(failed.containerStatuses?.[0]?.state, {
+    terminated: {
+      exitCode: 1,
+      reason: 'Error',
+      message: report,
+      startedAt: '2025-01-01T00:00:01Z',
+      finishedAt: '2025-01-01T00:00:04Z',
+    },
+  });
+  assert.deepEqual(failed.containerStatuses?.[0]?.lastState, {});
+  assert.equal(ended(0).phase, 'Succeeded');
+});

@@ -9,7 +9,10 @@ import type { ContainerRun, Sandbox, Termination } from './sandbox.ts';
 /** What the status is computed from: a sandbox, or plain data shaped like one. */
 export type PodState = Pick<Sandbox, 'ip' | 'startTime' | 'setupError' | 'conditionTimes'> & {
   containers: Array<
-    Pick<ContainerRun, 'spec' | 'startedAt' | 'restartCount' | 'starts' | 'started' | 'ready' | 'last' | 'waiting'> & {
+    Pick<
+      ContainerRun,
+      'spec' | 'startedAt' | 'restartCount' | 'starts' | 'started' | 'ready' | 'last' | 'waiting' | 'done'
+    > & {
       child?: { pid?: number | undefined } | undefined;
     }
   >;
@@ -44,18 +47,20 @@ export function podStatus(pod: PodState, now: Date): V1PodStatus {
     const term = (t: Termination) => ({
       exitCode: t.exitCode,
       reason: t.reason,
-      ...(t.signal ? { message: `killed by ${t.signal}` } : {}),
+      ...(t.message !== undefined ? { message: t.message } : t.signal ? { message: `killed by ${t.signal}` } : {}),
       startedAt: time(t.startedAt),
       finishedAt: time(t.finishedAt),
     });
     const state = c.child
       ? { running: { startedAt: time(c.startedAt ?? now) } }
-      : {
-          waiting: c.waiting ?? {
-            reason: pod.setupError ? 'ContainerCreating' : 'PodInitializing',
-            message: pod.setupError ?? '',
-          },
-        };
+      : c.done && c.last
+        ? { terminated: term(c.last) }
+        : {
+            waiting: c.waiting ?? {
+              reason: pod.setupError ? 'ContainerCreating' : 'PodInitializing',
+              message: pod.setupError ?? '',
+            },
+          };
     return {
       name: c.spec.name,
       image: c.spec.image ?? '',
@@ -65,11 +70,20 @@ export function podStatus(pod: PodState, now: Date): V1PodStatus {
       started: c.started && c.child !== undefined,
       restartCount: c.restartCount,
       state,
-      lastState: c.last ? { terminated: term(c.last) } : {},
+      lastState: c.last && !c.done ? { terminated: term(c.last) } : {},
     };
   });
+  // Every container ended for good (restartPolicy Never or OnFailure): the pod is finished.
+  const finished = pod.containers.length > 0 && pod.containers.every((c) => c.done && c.last);
+  const phase = finished
+    ? pod.containers.every((c) => c.last?.exitCode === 0)
+      ? 'Succeeded'
+      : 'Failed'
+    : running || pod.containers.some((c) => c.starts > 0)
+      ? 'Running'
+      : 'Pending';
   return {
-    phase: running || pod.containers.some((c) => c.starts > 0) ? 'Running' : 'Pending',
+    phase,
     hostIP: '127.0.0.1',
     hostIPs: [{ ip: '127.0.0.1' }],
     podIP: pod.ip,
@@ -78,8 +92,8 @@ export function podStatus(pod: PodState, now: Date): V1PodStatus {
     conditions: [
       cond('PodReadyToStartContainers', !pod.setupError),
       cond('Initialized', true),
-      cond('Ready', allReady, 'ContainersNotReady'),
-      cond('ContainersReady', allReady, 'ContainersNotReady'),
+      cond('Ready', allReady, finished ? 'PodCompleted' : 'ContainersNotReady'),
+      cond('ContainersReady', allReady, finished ? 'PodCompleted' : 'ContainersNotReady'),
       cond('PodScheduled', true),
     ],
     containerStatuses,

@@ -25,14 +25,23 @@ const CLUSTER_DNS = fileURLToPath(new URL('./cluster-dns.ts', import.meta.url));
 
 const nodeBin = (o: ResolvedOptions) => join(o.repoRoot, 'node_modules', '.bin', 'node');
 
-/** An absolute path under (or above) a mount path, rewritten into the container's root; else unchanged. */
+/** Where the kubelet mounts the file a container may write its termination message to. */
+export const terminationMessagePath = (c: V1Container) => c.terminationMessagePath ?? '/dev/termination-log';
+export const terminationMessageFile = (c: V1Container, root: string) => join(root, terminationMessagePath(c));
+
+/**
+ * An absolute path under (or above) a mount path, or the termination message file, rewritten into the
+ * container's root; else unchanged.
+ */
 export function remap(c: V1Container, root: string, arg: string): string {
   const m = /^(--?[^=/]+=)?(\/.*)$/.exec(arg);
   if (!m) return arg;
   const path = m[2] ?? '';
-  const mounted = (c.volumeMounts ?? []).some(
-    (v) => path === v.mountPath || path.startsWith(`${v.mountPath}/`) || v.mountPath.startsWith(`${path}/`),
-  );
+  const mounted =
+    path === terminationMessagePath(c) ||
+    (c.volumeMounts ?? []).some(
+      (v) => path === v.mountPath || path.startsWith(`${v.mountPath}/`) || v.mountPath.startsWith(`${path}/`),
+    );
   return mounted ? `${m[1] ?? ''}${root}${path}` : arg;
 }
 

@@ -13,6 +13,8 @@ export interface Termination {
   exitCode: number;
   signal?: string;
   reason: string;
+  /** The content of the container's terminationMessagePath, as the kubelet reports it. */
+  message?: string;
   startedAt: Date;
   finishedAt: Date;
 }
@@ -31,6 +33,8 @@ export interface ContainerRun {
   started: boolean;
   ready: boolean;
   last?: Termination;
+  /** Ended for good: the pod's restartPolicy does not restart it (Never, or OnFailure after exit 0). */
+  done?: boolean;
   waiting?: { reason: string; message: string };
   log?: WriteStream;
   tail: string[];

@@ -1,10 +1,11 @@
 // The StatefulSet controller, Parallel pod management: pods <set>-0 … <set>-(n-1), each with a PVC per
-// volumeClaimTemplate named <claim>-<pod> (the claims outlive the pods); RollingUpdate replaces one pod at a
-// time, highest ordinal first, each once the pods above it are updated and ready. Each sync takes one step
-// (planStatefulSet, pure) and writes the StatefulSet's status.
+// volumeClaimTemplate named <claim>-<pod>, created before the pod (volume-claims.ts; the claims outlive the pods
+// and the set); RollingUpdate replaces one pod at a time, highest ordinal first, each once the pods above it are
+// updated and ready. Each sync takes one step (planStatefulSet, pure) and writes the StatefulSet's status.
 
 import type { V1Pod, V1StatefulSet, V1Volume } from '@kubernetes/client-node';
 import { type Cluster, isActive, isReady, ownedBy } from './context.ts';
+import { ensureClaims } from './volume-claims.ts';
 import { createPod, deletePod, templateHash, writeWorkloadStatus } from './workloads.ts';
 
 export interface SetPodView {
@@ -74,6 +75,7 @@ export async function syncStatefulSet(cl: Cluster, s: V1StatefulSet, all: V1Pod[
   const claims = s.spec?.volumeClaimTemplates ?? [];
   for (const i of plan.create) {
     const podName = `${name}-${i}`;
+    await ensureClaims(cl, s, podName);
     const volumes: V1Volume[] = claims.map((c) => ({
       name: c.metadata?.name ?? '',
       persistentVolumeClaim: { claimName: `${c.metadata?.name}-${podName}` },

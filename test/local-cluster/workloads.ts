@@ -1,8 +1,8 @@
-// What the Deployment and StatefulSet controllers both write: pods stamped from a workload's template, pod
+// What the Deployment, StatefulSet and Job controllers write: pods stamped from a workload's template, pod
 // deletions (graceful: the kubelet finishes them) and the workload's status.
 
 import { createHash } from 'node:crypto';
-import type { V1Deployment, V1Pod, V1StatefulSet, V1Volume } from '@kubernetes/client-node';
+import type { V1Deployment, V1Job, V1Pod, V1StatefulSet, V1Volume } from '@kubernetes/client-node';
 import { type Cluster, codeOf, isNotFound, isoSeconds, MERGE_PATCH, NODE_NAME } from './context.ts';
 
 /** Names a template's revision: the pod-template-hash / controller-revision-hash label of its pods. */
@@ -14,8 +14,8 @@ export type Workload = V1Deployment | V1StatefulSet;
 /** A pod from the owner's template, with extra labels and volumes; one that exists already is no error. */
 export async function createPod(
   cl: Cluster,
-  owner: Workload,
-  kind: 'Deployment' | 'StatefulSet',
+  owner: Workload | V1Job,
+  kind: 'Deployment' | 'StatefulSet' | 'Job',
   name: string,
   labels: Record<string, string>,
   extraVolumes: V1Volume[] = [],
@@ -31,7 +31,7 @@ export async function createPod(
       annotations: t?.metadata?.annotations ?? {},
       ownerReferences: [
         {
-          apiVersion: 'apps/v1',
+          apiVersion: kind === 'Job' ? 'batch/v1' : 'apps/v1',
           kind,
           name: owner.metadata?.name ?? '',
           uid: owner.metadata?.uid ?? '',
@@ -91,7 +91,7 @@ export async function writeWorkloadStatus(
 }
 
 /** JSON with every timestamp at second precision, to compare what the client read with what we would write. */
-const normalized = (v: unknown) =>
+export const normalized = (v: unknown) =>
   JSON.stringify(v, (_k, x) =>
     typeof x === 'string' && /^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(x) ? isoSeconds(new Date(x)) : x,
   );

@@ -57,8 +57,11 @@ export class LocalClusterE2E {
   runner!: PodRunner;
   op!: OperatorProcess;
   private readonly runnerLog: string[] = [];
+  /** Extra operator flags of a scenario (e.g. a short --drain-timeout). */
+  private readonly operatorArgs: string[];
 
-  constructor() {
+  constructor(operatorArgs: string[] = []) {
+    this.operatorArgs = operatorArgs;
     const kc = new KubeConfig();
     kc.loadFromFile(requireEnv('KUBECONFIG'));
     this.core = kc.makeApiClient(CoreV1Api);
@@ -87,6 +90,7 @@ export class LocalClusterE2E {
         'mqtt2pg:local',
         '--resync',
         '1m',
+        ...this.operatorArgs,
       ]);
       await this.op.waitForLog(/caches synced/);
     });
@@ -102,7 +106,15 @@ export class LocalClusterE2E {
 
   pipeline(
     flusher: SpecOverrides['flusher'] = {},
-    o: { name?: string; wal?: SpecOverrides['wal']; replicas?: number; pgbouncer?: boolean; poolSize?: number } = {},
+    o: {
+      name?: string;
+      wal?: SpecOverrides['wal'];
+      replicas?: number;
+      pgbouncer?: boolean;
+      poolSize?: number;
+      /** terminationGracePeriodSeconds (default 30): how long a stopped worker drains before it exits. */
+      grace?: number;
+    } = {},
   ) {
     // With the operator's PgBouncer, the pipeline names PostgreSQL itself; without, the environment's PgBouncer.
     return envPipeline({
@@ -115,7 +127,7 @@ export class LocalClusterE2E {
         wal: o.wal,
         sink: o.pgbouncer ? { pgbouncer: { enabled: true, replicas: 1, poolSize: o.poolSize ?? 4 } } : {},
         flusher,
-        terminationGracePeriodSeconds: 30,
+        terminationGracePeriodSeconds: o.grace ?? 30,
       },
     }).doc;
   }
@@ -179,7 +191,14 @@ export class LocalClusterE2E {
       await body();
     } catch (err) {
       const ns = this.ns;
-      const state = await kubectl(['get', 'ingestpipelines,deployments,pods,configmaps', '-n', ns, '-o', 'wide']);
+      const state = await kubectl([
+        'get',
+        'ingestpipelines,deployments,statefulsets,jobs,pods,persistentvolumeclaims,configmaps',
+        '-n',
+        ns,
+        '-o',
+        'wide',
+      ]);
       const events = await kubectl(['get', 'events', '-n', ns, '--sort-by=.lastTimestamp']);
       const report = [
         `==== ${t.name} failed: state of namespace ${ns}`,

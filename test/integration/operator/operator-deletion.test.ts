@@ -107,7 +107,7 @@ describe('operator: deleting a pipeline drains its workers before the children g
       return e;
     });
     assert.equal(drained?.type, 'Normal');
-    assert.match(drained?.message ?? '', /every worker pod has drained/);
+    assert.match(drained?.message ?? '', /every worker pod and WAL volume has drained/);
   });
 
   test('mqtt2pg.io/force-delete=true ends the wait with worker pods still there', async () => {

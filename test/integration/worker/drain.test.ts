@@ -5,7 +5,8 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import pg from 'pg';
 import { Wal } from '../../../worker/wal.ts';
@@ -103,6 +104,10 @@ test('a directory that does not exist, or holds no WAL, is refused naming the pa
   assert.equal(empty.code, 1);
   assert.match(empty.stderr, new RegExp(`no WAL at ${p.walDir}: the directory holds no WAL`));
   assert.equal(missing.stdout + empty.stdout, '');
+  // In a drain Job: a volume whose worker never started has nothing to drain.
+  const emptyOk = await drain(p, '--empty-ok');
+  assert.equal(emptyOk.code, 0, emptyOk.stderr);
+  assert.equal(JSON.parse(emptyOk.stdout.trim()).left, 0);
 });
 
 test('a WAL another process holds open is refused: a running worker flushes it itself', async () => {
@@ -131,12 +136,17 @@ test('PostgreSQL unreachable past --timeout: exit 1 saying what failed, the WAL 
   rewritePipeline(p, { spec: { sink: { postgres: { port: await freePort() } } } });
 
   const started = Date.now();
-  const r = await drain(p, '--timeout', '2s');
+  const report = join(p.walDir, '..', 'termination-log');
+  const r = await drain(p, '--timeout', '2s', '--termination-log', report);
   assert.equal(r.code, 1, r.stderr);
   assert.ok(Date.now() - started < 20_000, `gave up after ${Date.now() - started} ms with --timeout 2s`);
   assert.match(r.stderr, /could not finish: nothing was flushed for \d+ s; last error: postgres: .*ECONNREFUSED/);
   assert.match(r.stderr, new RegExp(`${n} messages stay in the WAL at ${p.walDir}, intact`));
   assert.match(r.stderr, /run the command again/);
   assert.equal(JSON.parse(r.stdout.trim()).left, n);
+  // What a drain Job's pod leaves for the operator: the count, and why.
+  const terminated = JSON.parse(readFileSync(report, 'utf8')) as { left: number; error: string };
+  assert.equal(terminated.left, n);
+  assert.match(terminated.error, /could not finish: nothing was flushed/);
   assert.equal(await walMessages(p.walDir), n, 'the WAL still holds every message');
 });
