@@ -28,8 +28,9 @@ import type { ConditionSummary, OperatorMetrics } from './metrics.ts';
 import { names, PIPELINE_LABEL, selectorLabels } from './render/meta.ts';
 import { isPersistent } from './render/worker.ts';
 import type { InformerSet } from './runtime/informer.ts';
-import { ApiError, isNotFound, type KubeClient, type KubeObject, objectPath } from './runtime/kube.ts';
+import { ApiError, type KubeClient, type KubeObject, objectPath } from './runtime/kube.ts';
 import type { HandlerResult } from './runtime/queue.ts';
+import { SecretReader } from './secret-reader.ts';
 import { referencedSecrets, type SecretData } from './secrets.ts';
 import {
   computeStatus,
@@ -72,11 +73,7 @@ interface Observed {
 
 export class Reconciler {
   private readonly d: ReconcilerDeps;
-  /** Data of referenced Secrets, by "ns/name", valid while the resourceVersion matches the metadata cache. */
-  private readonly secretCache = new Map<string, { rv: string; data: SecretData }>();
-  /** Secret "ns/name" → pipelines ("ns/name") that reference it, as of their last reconcile. */
-  private readonly secretUsers = new Map<string, Set<string>>();
-  private readonly pipelineSecrets = new Map<string, Set<string>>();
+  private readonly secrets: SecretReader;
   /**
    * The status last written per pipeline and the resourceVersion it was written over: until the cache
    * shows a newer object, it is the status to compare with (a reconcile right after a write would otherwise
@@ -88,29 +85,21 @@ export class Reconciler {
 
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
+    this.secrets = new SecretReader(deps.client, deps.secretMeta);
   }
 
   /** Pipelines to reconcile when the Secret with this key changes. */
   pipelinesUsingSecret(secretKey: string): string[] {
-    return [...(this.secretUsers.get(secretKey) ?? [])];
+    return this.secrets.pipelinesUsing(secretKey);
   }
 
   forgetSecret(secretKey: string): void {
-    this.secretCache.delete(secretKey);
+    this.secrets.forget(secretKey);
   }
 
-  private indexSecrets(pipelineKey: string, secretKeys: string[]): void {
-    for (const old of this.pipelineSecrets.get(pipelineKey) ?? []) this.secretUsers.get(old)?.delete(pipelineKey);
-    if (secretKeys.length === 0) {
-      this.pipelineSecrets.delete(pipelineKey);
-      return;
-    }
-    this.pipelineSecrets.set(pipelineKey, new Set(secretKeys));
-    for (const s of secretKeys) {
-      const users = this.secretUsers.get(s) ?? new Set<string>();
-      users.add(pipelineKey);
-      this.secretUsers.set(s, users);
-    }
+  /** A Secret's data (cached while its resourceVersion holds), or undefined when it does not exist. */
+  readSecret(ns: string, name: string): Promise<SecretData | undefined> {
+    return this.secrets.read(ns, name);
   }
 
   async reconcile(key: string): Promise<HandlerResult | undefined> {
@@ -147,7 +136,7 @@ export class Reconciler {
 
   /** Children go with their owner through the garbage collector; nothing of the pipeline is kept. */
   private forget(key: string): void {
-    this.indexSecrets(key, []);
+    this.secrets.index(key, []);
     this.written.delete(key);
     this.replicasReported.delete(key);
     this.d.metrics.pipelineConditions.delete(key);
@@ -233,12 +222,12 @@ export class Reconciler {
     const key = `${ns}/${p.metadata.name}`;
     const checked = checkPipeline(p);
     if ('problem' in checked) {
-      this.indexSecrets(key, []);
+      this.secrets.index(key, []);
       await this.writeStatus(p, { problem: checked.problem }, log);
       return { outcome: 'problem' };
     }
     const r = checked.resolved;
-    const { secretData, secretVersions } = await this.readSecrets(key, ns, r);
+    const { secretData, secretVersions } = await this.secrets.readAll(key, ns, referencedSecrets(r));
     const desired = desiredPipeline({ pipeline: p, resolved: r, secretData, secretVersions, images: this.d.render });
     if (desired.problem) {
       log.warn({ reason: desired.problem.reason }, desired.problem.message);
@@ -272,28 +261,6 @@ export class Reconciler {
       'ReplicasOverridden',
       `spec.replicas ${asked} is not applied: spec.autoscaling.enabled, so the autoscaler sets the worker pods within spec.autoscaling.minReplicas..maxReplicas (${a.minReplicas}..${a.maxReplicas}; now ${sizes.replicas}); change those bounds, or set spec.autoscaling.enabled false to scale by hand`,
     );
-  }
-
-  /** The data and version of every Secret the pipeline references and that exists; remembers who uses which. */
-  private async readSecrets(
-    key: string,
-    ns: string,
-    r: ResolvedPipeline,
-  ): Promise<{ secretData: Map<string, SecretData>; secretVersions: Map<string, string> }> {
-    const secrets = referencedSecrets(r);
-    this.indexSecrets(
-      key,
-      secrets.map((s) => `${ns}/${s}`),
-    );
-    const secretData = new Map<string, SecretData>();
-    const secretVersions = new Map<string, string>();
-    for (const name of secrets) {
-      const d = await this.readSecret(ns, name);
-      if (!d) continue;
-      secretData.set(name, d);
-      secretVersions.set(name, this.secretCache.get(`${ns}/${name}`)?.rv ?? '');
-    }
-    return { secretData, secretVersions };
   }
 
   /** Server-side applies every desired object, then deletes the children it no longer renders. */
@@ -357,30 +324,6 @@ export class Reconciler {
       }
     }
     return out;
-  }
-
-  /** A Secret's data (cached while its resourceVersion holds), or undefined when it does not exist. */
-  async readSecret(ns: string, name: string): Promise<SecretData | undefined> {
-    const key = `${ns}/${name}`;
-    const meta = this.d.secretMeta.get(key);
-    const cached = this.secretCache.get(key);
-    if (meta && cached && cached.rv === meta.metadata.resourceVersion) return cached.data;
-    // The metadata cache may lag a Secret created a moment ago; the API server is the authority.
-    try {
-      const s = await this.d.client.request<KubeObject & { data?: SecretData }>(
-        'GET',
-        `/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(name)}`,
-      );
-      const data = s.data ?? {};
-      this.secretCache.set(key, { rv: s.metadata.resourceVersion ?? '', data });
-      return data;
-    } catch (err) {
-      if (isNotFound(err)) {
-        this.secretCache.delete(key);
-        return undefined;
-      }
-      throw err;
-    }
   }
 
   private async writeStatus(p: IngestPipeline & KubeObject, o: Observed, log: Logger): Promise<void> {
