@@ -6,15 +6,22 @@
 // order as each group becomes durable. The broker's in-flight window is our Receive Maximum.
 
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
-import tls from 'node:tls';
 import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import { Backoff } from '../common/backoff.ts';
 import type { MqttClientOptions } from '../common/client-options.ts';
 import type { Logger } from '../common/logger.ts';
+import {
+  type Connection,
+  connectPacket,
+  disconnectPacket,
+  openConnection,
+  queuePuback,
+  sendPacket,
+  socketErrorMessage,
+  startKeepalive,
+} from './broker-connection.ts';
 import { BrokerError, connackRefusal, handshakeTimeout } from './broker-errors.ts';
 import {
-  InflightWindow,
   SESSION_LOST_MESSAGE,
   SessionWatch,
   shortenedSessionExpiry,
@@ -25,18 +32,6 @@ import {
 import type { InboundMessage } from './message.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import type { Wal } from './wal.ts';
-
-interface Connection {
-  socket: net.Socket;
-  parser: ReturnType<typeof mqttPacket.parser>;
-  open: boolean;
-  acks: Buffer[];
-  ackFlushScheduled: boolean;
-  lastReadAt: number;
-  keepalive?: NodeJS.Timeout;
-  inflight: InflightWindow;
-  windowWarned: boolean;
-}
 
 export class Receiver extends EventEmitter {
   private readonly opts: MqttClientOptions;
@@ -103,34 +98,8 @@ export class Receiver extends EventEmitter {
   }
 
   private connect(): Promise<{ sessionPresent: boolean }> {
-    const url = this.url();
-    const secure = /^(mqtts|ssl|tls):$/.test(url.protocol) || this.opts.tls !== undefined;
-    const port = Number(url.port || (secure ? 8883 : 1883));
-    const host = url.hostname;
-    const where = `${url.protocol}//${host}:${port}`;
-    const socket = secure
-      ? tls.connect({
-          host,
-          port,
-          ...(this.opts.tls?.ca ? { ca: this.opts.tls.ca } : {}),
-          ...(this.opts.tls?.cert ? { cert: this.opts.tls.cert } : {}),
-          ...(this.opts.tls?.key ? { key: this.opts.tls.key } : {}),
-          servername: this.opts.tls?.servername ?? host,
-          rejectUnauthorized: this.opts.tls?.rejectUnauthorized ?? true,
-        })
-      : net.connect({ host, port });
-    socket.setNoDelay(true);
-    const parser = mqttPacket.parser({ protocolVersion: this.opts.protocolVersion });
-    const conn: Connection = {
-      socket,
-      parser,
-      open: true,
-      acks: [],
-      ackFlushScheduled: false,
-      lastReadAt: Date.now(),
-      inflight: new InflightWindow(this.opts.receiveMaximum),
-      windowWarned: false,
-    };
+    const { conn, secure, where } = openConnection(this.opts, this.url());
+    const { socket, parser } = conn;
 
     return new Promise((resolve, reject) => {
       let phase: 'connecting' | 'subscribing' | 'running' = 'connecting';
@@ -226,13 +195,7 @@ export class Receiver extends EventEmitter {
             return; // pingresp, unsuback: nothing to do
         }
       });
-      socket.on('error', (err: NodeJS.ErrnoException) => {
-        const hint =
-          err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN'
-            ? `; check source.brokers (${where}) and that the broker is running`
-            : '';
-        fail(new BrokerError(`cannot connect to ${where}: ${err.message}${hint}`, false));
-      });
+      socket.on('error', (err: NodeJS.ErrnoException) => fail(new BrokerError(socketErrorMessage(where, err), false)));
       socket.on('close', () => {
         conn.open = false;
         if (conn.keepalive) clearInterval(conn.keepalive);
@@ -243,28 +206,9 @@ export class Receiver extends EventEmitter {
         this.onConnectionLost(conn, where);
       });
 
-      const connect: Packet = {
-        cmd: 'connect',
-        protocolId: 'MQTT',
-        protocolVersion: this.opts.protocolVersion,
-        clientId: this.opts.clientId,
-        clean: false,
-        keepalive: this.opts.keepaliveSeconds,
-        ...(this.opts.username !== undefined ? { username: this.opts.username } : {}),
-        ...(this.opts.password !== undefined ? { password: Buffer.from(this.opts.password) } : {}),
-        ...(this.opts.protocolVersion === 5
-          ? {
-              properties: {
-                sessionExpiryInterval: this.opts.sessionExpirySeconds,
-                receiveMaximum: this.opts.receiveMaximum,
-                maximumPacketSize: this.opts.maximumPacketSize,
-              },
-            }
-          : {}),
-      };
       const start = () => {
         transportUp = true;
-        this.send(conn, connect);
+        this.send(conn, connectPacket(this.opts));
       };
       if (secure) socket.once('secureConnect', start);
       else socket.once('connect', start);
@@ -286,19 +230,12 @@ export class Receiver extends EventEmitter {
       { broker: where, clientId: this.opts.clientId, subscription: this.opts.subscription, sessionPresent },
       'subscribed',
     );
-    const period = this.opts.keepaliveSeconds * 1000;
-    if (period > 0) {
-      conn.keepalive = setInterval(() => {
-        // While paused for backpressure nothing is read, PINGRESP included: silence is then expected.
-        if (!this.paused && Date.now() - conn.lastReadAt > 2 * period) {
-          this.log.warn({ broker: where }, 'no packet from the broker for two keepalive periods; reconnecting');
-          conn.socket.destroy();
-          return;
-        }
-        this.send(conn, { cmd: 'pingreq' });
-      }, period / 2);
-      conn.keepalive.unref();
-    }
+    // While paused for backpressure nothing is read, PINGRESP included: silence is then expected.
+    startKeepalive(conn, this.opts.keepaliveSeconds * 1000, this.opts.protocolVersion, {
+      silenceExpected: () => this.paused,
+      onSilent: () =>
+        this.log.warn({ broker: where }, 'no packet from the broker for two keepalive periods; reconnecting'),
+    });
     if (this.paused) conn.socket.pause();
     this.emit('connected');
   }
@@ -349,28 +286,16 @@ export class Receiver extends EventEmitter {
     }
   }
 
-  /** PUBACK once durable; acks of one group commit leave in one write, in receive order. */
+  /** PUBACK once durable. */
   private ack(conn: Connection, messageId: number) {
     conn.inflight.delete(messageId);
     if (!conn.open) return; // the broker redelivers it on the next session (a counted duplicate)
-    conn.acks.push(
-      mqttPacket.generate({ cmd: 'puback', messageId, reasonCode: 0 }, { protocolVersion: this.opts.protocolVersion }),
-    );
+    queuePuback(conn, messageId, this.opts.protocolVersion);
     this.metrics.acked.inc();
-    if (!conn.ackFlushScheduled) {
-      conn.ackFlushScheduled = true;
-      process.nextTick(() => {
-        conn.ackFlushScheduled = false;
-        const acks = conn.acks;
-        conn.acks = [];
-        if (conn.open && acks.length > 0)
-          conn.socket.write(acks.length === 1 ? (acks[0] as Buffer) : Buffer.concat(acks));
-      });
-    }
   }
 
   private send(conn: Connection, packet: Packet) {
-    if (conn.open) conn.socket.write(mqttPacket.generate(packet, { protocolVersion: this.opts.protocolVersion }));
+    sendPacket(conn, packet, this.opts.protocolVersion);
   }
 
   private pause() {
@@ -443,13 +368,6 @@ export class Receiver extends EventEmitter {
     this.acceptingDuringStop = false;
   }
 
-  /**
-   * Graceful stop: stop reading, so whatever the broker sends from now on stays unacknowledged in the
-   * session; make what was taken in durable and acknowledge it; disconnect keeping the session, which a
-   * worker under the same client id resumes, receiving what the broker held. The subscription stays too:
-   * a shared subscription left without members would drop what devices publish meanwhile. A worker whose
-   * client id never comes back (endSessionOnStop) leaves the subscription and ends the session instead.
-   */
   /** Whether stop() ends the session (see MqttClientOptions.endSessionOnStop); the scale watch may change it. */
   get endsSessionOnStop(): boolean {
     return this.opts.endSessionOnStop === true;
@@ -459,6 +377,13 @@ export class Receiver extends EventEmitter {
     this.opts.endSessionOnStop = end;
   }
 
+  /**
+   * Graceful stop: stop reading, so whatever the broker sends from now on stays unacknowledged in the
+   * session; make what was taken in durable and acknowledge it; disconnect keeping the session, which a
+   * worker under the same client id resumes, receiving what the broker held. The subscription stays too:
+   * a shared subscription left without members would drop what devices publish meanwhile. A worker whose
+   * client id never comes back (endSessionOnStop) leaves the subscription and ends the session instead.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
@@ -468,11 +393,8 @@ export class Receiver extends EventEmitter {
     await this.wal.settled().catch(() => {});
     await new Promise<void>((resolve) => process.nextTick(resolve)); // the last acks' write
     if (conn?.open) {
-      // MQTT 5: a DISCONNECT without a Session Expiry Interval keeps the CONNECT's, so the session (and the
-      // messages queued for it) outlives the connection. Never 0 here: that would drop the broker's queue.
-      const end = this.opts.endSessionOnStop ? { properties: { sessionExpiryInterval: 0 } } : {};
-      const disconnect: Packet =
-        this.opts.protocolVersion === 5 ? { cmd: 'disconnect', reasonCode: 0, ...end } : { cmd: 'disconnect' };
+      // Session expiry 0 only for a session that ends with this worker: it drops the broker's queue.
+      const disconnect = disconnectPacket(this.opts, this.opts.endSessionOnStop === true);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 2000); // a broker that reads nothing more must not hold the stop
         conn.socket.end(mqttPacket.generate(disconnect, { protocolVersion: this.opts.protocolVersion }), () => {

@@ -35,6 +35,12 @@ export class SilentProxy {
     });
   }
 
+  /** The port it listens on (start with port 0 for a free one). */
+  get port(): number {
+    const a = this.server.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
   static async start(port: number, target: { host: string; port: number }): Promise<SilentProxy> {
     const p = new SilentProxy(target);
     await new Promise<void>((resolve, reject) => {

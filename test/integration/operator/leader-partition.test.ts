@@ -11,7 +11,7 @@ import { dump, load } from 'js-yaml';
 import { requireEnv } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
 import { type OperatorProcess, paths, startOperator } from '../../lib/kube.ts';
-import { startTcpProxy, type TcpProxy } from '../../lib/tcp-proxy.ts';
+import { SilentProxy } from '../../lib/silent-proxy.ts';
 import { cleanUp, client, pipelineNamespace } from './operator-setup.ts';
 
 // The leader's renewal attempt can hang for 2 × its retry period (3 s), longer than the 1 s gap between its
@@ -24,7 +24,7 @@ type Kubeconfig = { clusters: Array<{ cluster: { server: string } }> };
 type Lease = { spec: { acquireTime?: string; renewTime?: string } };
 
 /** A copy of the test kubeconfig whose API server address is the proxy's. */
-function kubeconfigThrough(proxy: TcpProxy, dir: string): string {
+function kubeconfigThrough(proxy: SilentProxy, dir: string): string {
   const config = load(readFileSync(requireEnv('KUBECONFIG'), 'utf8')) as Kubeconfig;
   for (const c of config.clusters) {
     const url = new URL(c.cluster.server);
@@ -40,14 +40,14 @@ const logTime = (line: string): number => (JSON.parse(line) as { time: number })
 
 describe('leader election under a partition', () => {
   let ns: string;
-  let proxy: TcpProxy;
+  let proxy: SilentProxy;
   const ops: OperatorProcess[] = [];
 
   before(async () => {
     ns = await pipelineNamespace('leaderpart');
     const config = load(readFileSync(requireEnv('KUBECONFIG'), 'utf8')) as Kubeconfig;
     const server = new URL(config.clusters[0]?.cluster.server ?? '');
-    proxy = await startTcpProxy({ host: server.hostname, port: Number(server.port) });
+    proxy = await SilentProxy.start(0, { host: server.hostname, port: Number(server.port) });
   });
 
   after(async () => {
@@ -84,7 +84,7 @@ describe('leader election under a partition', () => {
       'no failed renewal while the API server answers',
     );
 
-    proxy.freeze();
+    proxy.silence();
     const tookOver = await b.waitForLog(/became the leader/, 15_000);
     const steppedDown = await a.waitForLog(/lost the leader Lease/, 15_000);
     assert.ok(
