@@ -13,7 +13,7 @@ import pg from 'pg';
 import { makeMessage, runLoadgen } from '../worker/loadgen.ts';
 import type { InboundMessage } from '../worker/message.ts';
 import { migrate } from '../worker/migrate.ts';
-import { type TelemetryRow, telemetryCopyText, toRow } from '../worker/rows.ts';
+import { type TelemetryRow, telemetryLine, toRow } from '../worker/rows.ts';
 
 const run = promisify(execFile);
 
@@ -99,7 +99,7 @@ export async function copyLimit(
 ): Promise<{ rate: number; count: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'mqtt2pg-bench-copy-'));
   const file = join(dir, 'rows.copy');
-  writeFileSync(file, telemetryCopyText(sampleRows(count, payloadBytes)));
+  writeFileSync(file, sampleRows(count, payloadBytes).map(telemetryLine).join(''));
   const schema = `bench_copy_${Date.now()}`;
   const c = new pg.Client({ connectionString: env.databaseUrl });
   await c.connect();

@@ -5,11 +5,10 @@ import {
   copyChunks,
   copyText,
   type TelemetryRow,
-  telemetryCopyText,
   telemetryLine,
   toRow,
   type UnparseableRow,
-  unparseableCopyText,
+  unparseableLine,
 } from './rows.ts';
 
 const limits = { maxPayloadSizeBytes: 1024, maxJsonDepth: 4 };
@@ -54,14 +53,14 @@ test('COPY text escapes backslashes, tabs and newlines', () => {
 
 test('telemetry COPY lines hold the columns in order, JSON escaped once', () => {
   const row = toRow(msg(`t/acme/d/${dev}/evt/a/b`, '{"s":"x\\ny"}'), 'json', limits) as TelemetryRow;
-  assert.equal(telemetryCopyText([row]), `acme\t${dev}\ta/b\t{"s":"x\\\\ny"}\t2026-11-23T12:00:00.005Z\n`);
+  assert.equal(telemetryLine(row), `acme\t${dev}\ta/b\t{"s":"x\\\\ny"}\t2026-11-23T12:00:00.005Z\n`);
   const bin = toRow(msg(`t/acme/d/${dev}/evt/raw`, Buffer.from([0, 255])), 'binary', limits) as TelemetryRow;
-  assert.equal(telemetryCopyText([bin]), `acme\t${dev}\traw\t\\\\x00ff\t2026-11-23T12:00:00.005Z\n`);
+  assert.equal(telemetryLine(bin), `acme\t${dev}\traw\t\\\\x00ff\t2026-11-23T12:00:00.005Z\n`);
 });
 
 test('unparseable COPY lines keep the original topic and payload bytes', () => {
   const row = toRow(msg('bad\ttopic\u0000', 'x'), 'json', limits) as UnparseableRow;
-  const line = unparseableCopyText([row]);
+  const line = unparseableLine(row);
   assert.equal(line.split('\t')[0], 'bad\\ttopic\uFFFD');
   assert.equal(line.split('\t')[1], '\\\\x78');
   assert.equal(line.split('\t')[2], 'topic_shape');
@@ -87,7 +86,7 @@ test('COPY text comes in chunks of bounded size, never one string of the whole b
     (_, i) => toRow(msg(`t/acme/d/${dev}/evt/x`, Buffer.alloc(100, i)), 'binary', limits) as TelemetryRow,
   );
   const chunks = [...copyChunks(rows, telemetryLine, 1000)];
-  assert.equal(chunks.join(''), telemetryCopyText(rows), 'the same text');
+  assert.equal(chunks.join(''), rows.map(telemetryLine).join(''), 'the same text');
   const lineLength = telemetryLine(rows[0] as TelemetryRow).length;
   assert.ok(chunks.length > 10, `${chunks.length} chunks`);
   for (const c of chunks) assert.ok(c.length < 1000 + lineLength, 'a chunk passes the size by less than a line');

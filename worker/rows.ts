@@ -118,9 +118,3 @@ export function* copyChunks<R>(rows: readonly R[], line: (r: R) => string, chunk
   }
   if (out.length > 0) yield out;
 }
-
-/** COPY text for the telemetry table, as one string (small batches: tests, benchmarks). */
-export const telemetryCopyText = (rows: TelemetryRow[]): string => rows.map(telemetryLine).join('');
-
-/** COPY text for the unparseable table, as one string (small batches: tests, benchmarks). */
-export const unparseableCopyText = (rows: UnparseableRow[]): string => rows.map(unparseableLine).join('');
