@@ -112,20 +112,22 @@ test('a Secret key that cannot be read fails naming the field that references it
   assert.throws(() => pgClientConfig(r, secrets), /spec\.sink\.postgres\.credentialsSecretRef: Secret "nope"/);
 });
 
-test("the autoscaler's monitoring connection: short timeouts, TLS without verification when the sink uses TLS", () => {
-  const target = { host: 'pg', port: 5432, database: 'telemetry', user: 'mon', password: 'pw', ssl: true };
+test("the autoscaler's monitoring connection: short timeouts, TLS verified as the target's mode says", () => {
+  const ssl = { mode: 'verify-full' as const, ca: 'PG CA' };
+  const target = { host: 'pg', port: 5432, database: 'telemetry', user: 'mon', password: 'pw', ssl };
   assert.deepEqual(pgMonitoringConfig(target, 'mqtt2pg-operator-autoscaler'), {
     host: 'pg',
     port: 5432,
     database: 'telemetry',
     user: 'mon',
     password: 'pw',
-    ssl: { rejectUnauthorized: false },
+    ssl: { ca: 'PG CA' },
     application_name: 'mqtt2pg-operator-autoscaler',
     connectionTimeoutMillis: 3_000,
     query_timeout: 5_000,
   });
   assert.equal(pgMonitoringConfig({ ...target, ssl: false }, 'x').ssl, false);
+  assert.deepEqual(pgMonitoringConfig({ ...target, ssl: { mode: 'require' } }, 'x').ssl, { rejectUnauthorized: false });
 });
 
 test('S3: credentials from their Secret, the endpoint and path style; the SDK never retries on its own', () => {

@@ -7,6 +7,7 @@ import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import type { ClientConfig } from 'pg';
 import type { ResolvedPipeline } from '../api/defaults.ts';
 import type { SecretKeyReference } from '../api/secret-refs.ts';
+import { type PgTls, pgSsl } from './pg-tls.ts';
 
 /** Reads one Secret key (SecretsDir does, from the mounted directory); throws naming the field to fix. */
 export interface SecretReader {
@@ -93,29 +94,13 @@ export function pgClientConfig(p: ResolvedPipeline, secrets: SecretReader, role 
   const ca = pg.ca
     ? secrets.read({ field: 'spec.sink.postgres.caSecretRef', secret: pg.ca.name, key: pg.ca.key })
     : undefined;
-  let ssl: ClientConfig['ssl'];
-  switch (pg.sslMode) {
-    case 'disable':
-      ssl = false;
-      break;
-    case 'require':
-      ssl = { rejectUnauthorized: false };
-      break;
-    case 'verify-ca':
-      // Chain checked, host name not: what libpq's verify-ca means.
-      ssl = { ca, checkServerIdentity: () => undefined };
-      break;
-    case 'verify-full':
-      ssl = { ca };
-      break;
-  }
   return {
     host: pg.host,
     port: pg.port,
     database: pg.database,
     user,
     password,
-    ssl,
+    ssl: pgSsl(pg.sslMode, ca),
     // PostgreSQL truncates application_name to 63 bytes; cut it here so what we set is what it shows.
     application_name: `${pg.applicationName}:${p.name}:${role}`.slice(0, 63),
     connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
@@ -131,7 +116,8 @@ export interface PgTarget {
   database: string;
   user: string;
   password: string;
-  ssl: boolean;
+  /** false: plaintext. */
+  ssl: false | PgTls;
 }
 
 // The autoscaler reads every interval and must not hang on a dead server: an unreachable source is reported
@@ -139,7 +125,7 @@ export interface PgTarget {
 const MONITORING_CONNECT_TIMEOUT_MS = 3_000;
 const MONITORING_QUERY_TIMEOUT_MS = 5_000;
 
-/** A monitoring connection of the autoscaler (read-only queries; TLS without verification when on). */
+/** A monitoring connection of the autoscaler (read-only queries; TLS verified as the target's mode says). */
 export function pgMonitoringConfig(t: PgTarget, applicationName: string): ClientConfig {
   return {
     host: t.host,
@@ -147,7 +133,7 @@ export function pgMonitoringConfig(t: PgTarget, applicationName: string): Client
     database: t.database,
     user: t.user,
     password: t.password,
-    ssl: t.ssl ? { rejectUnauthorized: false } : false,
+    ssl: t.ssl ? pgSsl(t.ssl.mode, t.ssl.ca) : false,
     application_name: applicationName,
     connectionTimeoutMillis: MONITORING_CONNECT_TIMEOUT_MS,
     query_timeout: MONITORING_QUERY_TIMEOUT_MS,

@@ -70,7 +70,7 @@ test('other pipelines on the same database count with their current sizes; this 
 test('PostgreSQL counts are read through postgresMonitoring when set, else with the sink credentials', () => {
   const { r } = pipeline({ sink: { postgres: { ...postgres('pg-rw.db.svc'), port: 5433, sslMode: 'require' } } });
   assert.deepEqual(postgresSource(r), {
-    server: { host: 'pg-rw.db.svc', port: 5433, database: 'telemetry', ssl: true },
+    server: { host: 'pg-rw.db.svc', port: 5433, database: 'telemetry', ssl: { mode: 'require' } },
     credentials: { name: 'pg-creds', usernameKey: 'username', passwordKey: 'password' },
     field: 'spec.sink.postgres.credentialsSecretRef',
   });

@@ -23,6 +23,7 @@ import {
   type Signals,
   type WorkerSignals,
 } from './decide.ts';
+import { postgresMonitoringTls, type ReadSecret } from './monitoring-tls.ts';
 import {
   type BouncerReading,
   combineBouncers,
@@ -131,7 +132,7 @@ export function credentialsFrom(
  * Where the PostgreSQL counts are read: spec.autoscaling.postgresMonitoring when set, else the sink itself.
  * Without a monitoring Secret the pipeline's own user reads them (pg_stat_activity rows and pg_locks are
  * visible to every user; pg_monitor only adds query texts the autoscaler does not need). TLS follows the
- * sink's sslMode either way: the monitoring endpoint is the same server.
+ * sink's sslMode and CA either way: the monitoring endpoint is the same server (postgresTarget adds the CA).
  */
 export function postgresSource(r: ResolvedPipeline): {
   server: Omit<PgTarget, 'user' | 'password'>;
@@ -145,11 +146,27 @@ export function postgresSource(r: ResolvedPipeline): {
       host: m?.host ?? pgSink.host,
       port: m?.port ?? pgSink.port,
       database: m?.database ?? pgSink.database,
-      ssl: pgSink.sslMode !== 'disable',
+      ssl: pgSink.sslMode === 'disable' ? false : { mode: pgSink.sslMode },
     },
     credentials: m?.credentials ?? pgSink.credentials,
     field: m ? 'spec.autoscaling.postgresMonitoring.credentialsSecretRef' : 'spec.sink.postgres.credentialsSecretRef',
   };
+}
+
+/** The monitoring connection's target: postgresSource with its credentials and the CA read from their Secrets. */
+export async function postgresTarget(r: ResolvedPipeline, readSecret: ReadSecret): Promise<PgTarget> {
+  const source = postgresSource(r);
+  try {
+    const creds = credentialsFrom(
+      await readSecret(r.namespace, source.credentials.name),
+      source.credentials,
+      source.field,
+      r.namespace,
+    );
+    return { ...source.server, ssl: await postgresMonitoringTls(r, readSecret), ...creds };
+  } catch (err) {
+    throw new Error(`PostgreSQL: ${(err as Error).message}`);
+  }
 }
 
 /** Connections the other pipelines writing to the same database may hold at their current sizes. */
@@ -282,11 +299,7 @@ export class SignalGatherer {
   }
 
   private async postgresSignals(r: ResolvedPipeline, st: GatherState): Promise<PostgresSignals> {
-    const source = postgresSource(r);
-    const creds = await this.credentials(r, source.credentials, source.field).catch((err: Error) => {
-      throw new Error(`PostgreSQL: ${err.message}`);
-    });
-    const target: PgTarget = { ...source.server, ...creds };
+    const target = await postgresTarget(r, this.d.readSecret);
     const key = JSON.stringify(target);
     if (st.probe?.key !== key) {
       st.probe?.probe.close();
