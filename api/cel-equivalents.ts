@@ -3,6 +3,7 @@
 // are left to the API server. api/schema.test.ts fails when a CEL rule has no twin here.
 
 import { PIPELINE_NAME_RULE, pipelineNameProblem } from './names.ts';
+import { PGBOUNCER_TLS_RULE } from './schema.ts';
 
 type Obj = Record<string, unknown>;
 const has = (o: Obj, k: string) => o[k] !== undefined;
@@ -13,6 +14,11 @@ export const celEquivalents: Record<string, (self: unknown) => boolean> = {
   "self.all(u, !u.contains('@'))": (self) => (self as string[]).every((u) => !u.includes('@')),
   "!self.contains('@')": (self) => !(self as string).includes('@'),
   "!self.startsWith('$share/')": (self) => !(self as string).startsWith('$share/'),
+  [PGBOUNCER_TLS_RULE]: (self) => {
+    const sink = self as { pgbouncer?: Obj; postgres?: Obj };
+    const mode = sink.postgres?.sslMode;
+    return sink.pgbouncer?.clientTlsSecretRef === undefined || (mode !== undefined && mode !== 'disable');
+  },
   '!has(self.minFlushers) || !has(self.maxFlushers) || self.minFlushers <= self.maxFlushers': (self) => {
     const o = self as Obj;
     return !has(o, 'minFlushers') || !has(o, 'maxFlushers') || (o.minFlushers as number) <= (o.maxFlushers as number);

@@ -51,6 +51,16 @@ const EXPECTED: Record<string, Expectation> = {
   'sink.postgres.credentialsSecretRef.usernameKey': { applied: (r) => r.sink.postgres.credentials.usernameKey },
   'sink.postgres.credentialsSecretRef.passwordKey': { applied: (r) => r.sink.postgres.credentials.passwordKey },
   'sink.postgres.sslMode': { applied: (r) => r.sink.postgres.sslMode },
+  'sink.postgres.migrationCredentialsSecretRef.usernameKey': {
+    applied: (r) => r.sink.postgres.migrationCredentials?.usernameKey,
+  },
+  'sink.postgres.migrationCredentialsSecretRef.passwordKey': {
+    applied: (r) => r.sink.postgres.migrationCredentials?.passwordKey,
+  },
+  'sink.pgbouncer.clientTlsSecretRef.certKey': { applied: (r) => r.sink.pgbouncer.clientTls?.certKey },
+  'sink.pgbouncer.clientTlsSecretRef.keyKey': { applied: (r) => r.sink.pgbouncer.clientTls?.keyKey },
+  'sink.pgbouncer.clientTlsSecretRef.caKey': { applied: (r) => r.sink.pgbouncer.clientTls?.caKey },
+  'deadLetter.s3.caSecretRef.key': { applied: (r) => r.deadLetter?.ca?.key },
   'sink.postgres.caSecretRef.key': { applied: (r) => r.sink.postgres.ca?.key },
   'sink.postgres.applicationName': { applied: (r) => r.sink.postgres.applicationName },
   'sink.postgres.statementTimeout': { applied: (r) => r.sink.postgres.statementTimeoutMs },
@@ -227,10 +237,11 @@ const BARE: IngestPipelineSpec = {
       host: 'pg-rw.db.svc',
       database: 'telemetry',
       credentialsSecretRef: { name: 'pg' },
+      migrationCredentialsSecretRef: { name: 'pg-migrate' },
       caSecretRef: { name: 'pg-ca' },
     },
   },
-  deadLetter: { s3: { bucket: 'dlq', credentialsSecretRef: { name: 's3' } } },
+  deadLetter: { s3: { bucket: 'dlq', credentialsSecretRef: { name: 's3' }, caSecretRef: { name: 's3-ca' } } },
   autoscaling: { postgresMonitoring: { credentialsSecretRef: { name: 'monitor' } } },
 };
 
@@ -241,8 +252,8 @@ const RELATED: IngestPipelineSpec = {
   replicas: 3,
   wal: { sizeLimit: '2Gi' },
   sink: {
-    postgres: { ...BARE.sink.postgres, host: 'pg.example.net', port: 6543, database: 'metrics' },
-    pgbouncer: { poolSize: 24 },
+    postgres: { ...BARE.sink.postgres, host: 'pg.example.net', port: 6543, database: 'metrics', sslMode: 'require' },
+    pgbouncer: { poolSize: 24, clientTlsSecretRef: { name: 'pgbouncer-tls' } },
   },
 };
 

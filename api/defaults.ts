@@ -9,6 +9,7 @@ import type {
   NetworkPolicyPeerSpec,
   S3CredentialsSecretRef,
   SecretKeyRef,
+  TlsCertificateSecretRef,
 } from './types.ts';
 import { parseBytes, parseDurationMs } from './units.ts';
 
@@ -63,6 +64,8 @@ export interface ResolvedPipeline {
       port: number;
       database: string;
       credentials: ResolvedBasicAuthRef;
+      /** The role migrations run as; absent: `credentials`. */
+      migrationCredentials?: ResolvedBasicAuthRef;
       sslMode: 'disable' | 'require' | 'verify-ca' | 'verify-full';
       ca?: ResolvedSecretKeyRef;
       applicationName: string;
@@ -74,6 +77,8 @@ export interface ResolvedPipeline {
     payloadFormat: 'json' | 'binary';
     pgbouncer: {
       enabled: boolean;
+      /** The certificate PgBouncer serves to the workers; absent: plaintext between them. */
+      clientTls?: { name: string; certKey: string; keyKey: string; caKey: string };
       image?: string;
       replicas: number;
       poolSize: number;
@@ -108,6 +113,8 @@ export interface ResolvedPipeline {
     region: string;
     forcePathStyle: boolean;
     credentials?: { name: string; accessKeyIdKey: string; secretAccessKeyKey: string };
+    /** The CA that signs an https endpoint's certificate; absent: the system CAs. */
+    ca?: ResolvedSecretKeyRef;
   };
   autoscaling: {
     enabled: boolean;
@@ -146,6 +153,13 @@ const basicAuth = (ref: BasicAuthSecretRef): ResolvedBasicAuthRef => ({
 
 const keyRef = (ref: SecretKeyRef | undefined, key: string): ResolvedSecretKeyRef | undefined =>
   ref ? { name: ref.name, key: ref.key ?? key } : undefined;
+
+const tlsCertificate = (ref: TlsCertificateSecretRef) => ({
+  name: ref.name,
+  certKey: ref.certKey ?? 'tls.crt',
+  keyKey: ref.keyKey ?? 'tls.key',
+  caKey: ref.caKey ?? 'ca.crt',
+});
 
 const s3Credentials = (ref: S3CredentialsSecretRef | undefined) =>
   ref
@@ -231,6 +245,9 @@ export function resolvePipeline(p: IngestPipeline): ResolvedPipeline {
         port: pg.port ?? 5432,
         database: pg.database,
         credentials: basicAuth(pg.credentialsSecretRef),
+        ...(pg.migrationCredentialsSecretRef
+          ? { migrationCredentials: basicAuth(pg.migrationCredentialsSecretRef) }
+          : {}),
         sslMode: pg.sslMode ?? 'disable',
         ...(pg.caSecretRef ? { ca: keyRef(pg.caSecretRef, 'ca.crt') } : {}),
         applicationName: pg.applicationName ?? 'mqtt2pg',
@@ -242,6 +259,7 @@ export function resolvePipeline(p: IngestPipeline): ResolvedPipeline {
       payloadFormat: sink.payloadFormat ?? 'json',
       pgbouncer: {
         enabled: sink.pgbouncer?.enabled ?? true,
+        ...(sink.pgbouncer?.clientTlsSecretRef ? { clientTls: tlsCertificate(sink.pgbouncer.clientTlsSecretRef) } : {}),
         ...(sink.pgbouncer?.image ? { image: sink.pgbouncer.image } : {}),
         replicas: sink.pgbouncer?.replicas ?? 1,
         poolSize,
@@ -277,6 +295,7 @@ export function resolvePipeline(p: IngestPipeline): ResolvedPipeline {
             region: s3.region ?? 'us-east-1',
             forcePathStyle: s3.forcePathStyle ?? false,
             ...(s3.credentialsSecretRef ? { credentials: s3Credentials(s3.credentialsSecretRef) } : {}),
+            ...(s3.caSecretRef ? { ca: keyRef(s3.caSecretRef, 'ca.crt') } : {}),
           },
         }
       : {}),

@@ -140,6 +140,17 @@ test('cross-field rules (the CEL rules of the CRD) are checked before the API se
     )[0] ?? '',
     /^spec\.source\.topicFilter: give the shared-subscription group in source\.sharedGroup/,
   );
+  const bouncerTls = (sslMode: string) =>
+    problemsOf(
+      minimal.replace(
+        'credentialsSecretRef: {name: pg-credentials}}',
+        `credentialsSecretRef: {name: pg-credentials}, sslMode: ${sslMode}}\n    pgbouncer: {clientTlsSecretRef: {name: pgbouncer-tls}}`,
+      ),
+    );
+  assert.deepEqual(bouncerTls('disable'), [
+    'spec.sink: sink.pgbouncer.clientTlsSecretRef needs sink.postgres.sslMode require, verify-ca or verify-full: the workers connect to PgBouncer with that mode',
+  ]);
+  assert.deepEqual(bouncerTls('verify-full'), []);
 });
 
 test('bounds that depend on defaults are checked after defaults are applied', () => {

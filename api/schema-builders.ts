@@ -95,9 +95,9 @@ export const passthrough = (description: string): Schema => ({
 
 // Sub-schemas the API repeats: Secret references, compute resources, images.
 
-export const basicAuthRef = (what: string): Schema =>
+export const basicAuthRef = (what: string, more = ''): Schema =>
   obj(
-    `Secret holding the ${what} user name and password (a kubernetes.io/basic-auth Secret fits).`,
+    `Secret holding the ${what} user name and password (a kubernetes.io/basic-auth Secret fits).${more ? ` ${more}` : ''}`,
     {
       name: secretName(),
       usernameKey: secretKey('Key of the user name in the Secret.', 'username'),
@@ -113,6 +113,19 @@ export const secretKeyRef = (what: string, defaultKey: string): Schema =>
     {
       required: ['name'],
     },
+  );
+
+/** A certificate Secret as cert-manager writes one (kubernetes.io/tls plus ca.crt). */
+export const tlsCertificateRef = (description: string): Schema =>
+  obj(
+    `Certificate Secret (a cert-manager Certificate's Secret fits). ${description}`,
+    {
+      name: secretName(),
+      certKey: secretKey('Key of the certificate chain (PEM).', 'tls.crt'),
+      keyKey: secretKey('Key of the private key (PEM).', 'tls.key'),
+      caKey: secretKey('Key of the CA (PEM) that issued the certificate; clients trust it.', 'ca.crt'),
+    },
+    { required: ['name'] },
   );
 
 export const resources = (whose: string): Schema =>

@@ -39,6 +39,7 @@ const everything: IngestPipeline = {
         port: 5432,
         database: 'db',
         credentialsSecretRef: { name: 'pg', usernameKey: 'u', passwordKey: 'p' },
+        migrationCredentialsSecretRef: { name: 'pg-migrate', usernameKey: 'u', passwordKey: 'p' },
         sslMode: 'verify-full',
         caSecretRef: { name: 'pg-ca', key: 'ca.crt' },
         applicationName: 'mqtt2pg',
@@ -50,6 +51,7 @@ const everything: IngestPipeline = {
       payloadFormat: 'binary',
       pgbouncer: {
         enabled: true,
+        clientTlsSecretRef: { name: 'pgbouncer-tls', certKey: 'tls.crt', keyKey: 'tls.key', caKey: 'ca.crt' },
         image: 'pgbouncer:1',
         replicas: 1,
         poolSize: 10,
@@ -76,6 +78,7 @@ const everything: IngestPipeline = {
         region: 'us-east-1',
         forcePathStyle: true,
         credentialsSecretRef: { name: 's3', accessKeyIdKey: 'a', secretAccessKeyKey: 's' },
+        caSecretRef: { name: 's3-ca', key: 'ca.crt' },
       },
     },
     autoscaling: {

@@ -24,10 +24,14 @@ import {
   secretKeyRef,
   secretName,
   str,
+  tlsCertificateRef,
 } from './schema-builders.ts';
 import { limitsSchema } from './schema-limits.ts';
 import { statusSchema } from './schema-status.ts';
 import { BROKER_URL_PATTERN } from './types.ts';
+
+export const PGBOUNCER_TLS_RULE =
+  "!has(self.pgbouncer) || !has(self.pgbouncer.clientTlsSecretRef) || (has(self.postgres.sslMode) && self.postgres.sslMode != 'disable')";
 
 const sourceSchema: Schema = obj(
   'Where messages come from: the MQTT broker and the shared subscription the workers join.',
@@ -127,6 +131,10 @@ const sinkSchema: Schema = obj(
         port: int('Port. Defaults to 5432.', { minimum: 1, maximum: 65535 }),
         database: str('Database name.', { pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$' }),
         credentialsSecretRef: basicAuthRef('PostgreSQL'),
+        migrationCredentialsSecretRef: basicAuthRef(
+          'migration role',
+          "Optional: migrations (CREATE/ALTER of the schema and tables) run as this role instead, and grant credentialsSecretRef's role USAGE on the schema and INSERT on the tables, which is then all that role needs. Without it, credentialsSecretRef's role runs the migrations.",
+        ),
         sslMode: str('TLS to PostgreSQL: disable (default), require, verify-ca or verify-full.', {
           enum: ['disable', 'require', 'verify-ca', 'verify-full'],
         }),
@@ -157,6 +165,9 @@ const sinkSchema: Schema = obj(
       enabled: bool(
         'Run a PgBouncer for this pipeline. Defaults to true. When false, workers connect to postgres.host directly (point it at your own pooler).',
       ),
+      clientTlsSecretRef: tlsCertificateRef(
+        'PgBouncer serves TLS to the workers with this certificate (client_tls_*) and refuses plaintext clients; the workers verify it as sink.postgres.sslMode says (verify-full: the certificate must name <pipeline>-pgbouncer.<namespace>.svc), trusting the CA in caKey. sslMode must not be disable. Without it, workers reach PgBouncer in plaintext inside the cluster.',
+      ),
       image: image('PgBouncer', 'the operator default PgBouncer image'),
       replicas: int('PgBouncer pods. Defaults to 1.', { minimum: 1, maximum: 20 }),
       poolSize: int(
@@ -167,7 +178,16 @@ const sinkSchema: Schema = obj(
       resources: resources('the PgBouncer container'),
     }),
   },
-  { required: ['postgres'] },
+  {
+    required: ['postgres'],
+    'x-kubernetes-validations': [
+      {
+        rule: PGBOUNCER_TLS_RULE,
+        message:
+          'sink.pgbouncer.clientTlsSecretRef needs sink.postgres.sslMode require, verify-ca or verify-full: the workers connect to PgBouncer with that mode',
+      },
+    ],
+  },
 );
 
 const walSchema: Schema = obj(
@@ -272,6 +292,10 @@ const deadLetterSchema: Schema = obj(
             secretAccessKeyKey: secretKey('Key of the secret access key.', 'secretAccessKey'),
           },
           { required: ['name'] },
+        ),
+        caSecretRef: secretKeyRef(
+          "the CA bundle (PEM) that signs an https endpoint's certificate (the system CAs are trusted without it)",
+          'ca.crt',
         ),
       },
       { required: ['bucket'] },

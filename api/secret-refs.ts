@@ -28,11 +28,23 @@ export function secretReferences(r: ResolvedPipeline): SecretKeyReference[] {
   add('spec.sink.postgres.credentialsSecretRef', pg.credentials.name, pg.credentials.usernameKey);
   add('spec.sink.postgres.credentialsSecretRef', pg.credentials.name, pg.credentials.passwordKey);
   if (pg.ca) add('spec.sink.postgres.caSecretRef', pg.ca.name, pg.ca.key);
+  const mig = pg.migrationCredentials;
+  if (mig) {
+    add('spec.sink.postgres.migrationCredentialsSecretRef', mig.name, mig.usernameKey);
+    add('spec.sink.postgres.migrationCredentialsSecretRef', mig.name, mig.passwordKey);
+  }
+  const bouncerTls = sink.pgbouncer.enabled ? sink.pgbouncer.clientTls : undefined;
+  if (bouncerTls) {
+    add(PGBOUNCER_TLS_FIELD, bouncerTls.name, bouncerTls.certKey);
+    add(PGBOUNCER_TLS_FIELD, bouncerTls.name, bouncerTls.keyKey);
+    add(PGBOUNCER_TLS_FIELD, bouncerTls.name, bouncerTls.caKey);
+  }
   if (deadLetter?.credentials) {
     const c = deadLetter.credentials;
     add('spec.deadLetter.s3.credentialsSecretRef', c.name, c.accessKeyIdKey);
     add('spec.deadLetter.s3.credentialsSecretRef', c.name, c.secretAccessKeyKey);
   }
+  if (deadLetter?.ca) add('spec.deadLetter.s3.caSecretRef', deadLetter.ca.name, deadLetter.ca.key);
   const mon = autoscaling.postgresMonitoring;
   if (mon) {
     add('spec.autoscaling.postgresMonitoring.credentialsSecretRef', mon.credentials.name, mon.credentials.usernameKey);
@@ -41,15 +53,22 @@ export function secretReferences(r: ResolvedPipeline): SecretKeyReference[] {
   return refs;
 }
 
+export const PGBOUNCER_TLS_FIELD = 'spec.sink.pgbouncer.clientTlsSecretRef';
+
 /** Names of the Secrets a pipeline needs, each once. */
 export const secretNames = (r: ResolvedPipeline) => [...new Set(secretReferences(r).map((x) => x.secret))];
 
 /**
  * The references the worker itself reads: all but the autoscaler's monitoring credentials, which only the
- * operator uses. Worker pods mount exactly these keys and nothing else of a Secret.
+ * operator uses, and of PgBouncer's certificate only the CA (the key stays with PgBouncer). Worker pods mount
+ * exactly these keys and nothing else of a Secret.
  */
 export const workerSecretReferences = (r: ResolvedPipeline): SecretKeyReference[] =>
-  secretReferences(r).filter((x) => !x.field.startsWith('spec.autoscaling.'));
+  secretReferences(r).filter(
+    (x) =>
+      !x.field.startsWith('spec.autoscaling.') &&
+      (x.field !== PGBOUNCER_TLS_FIELD || x.key === r.sink.pgbouncer.clientTls?.caKey),
+  );
 
 /** Secret name → the keys of it the worker reads, Secrets in name order. */
 export function workerSecretKeys(r: ResolvedPipeline): Map<string, string[]> {

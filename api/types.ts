@@ -62,6 +62,8 @@ export interface PostgresSpec {
   port?: number;
   database: string;
   credentialsSecretRef: BasicAuthSecretRef;
+  /** The role migrations run as (DDL); the credentialsSecretRef role then needs only USAGE and INSERT. */
+  migrationCredentialsSecretRef?: BasicAuthSecretRef;
   sslMode?: 'disable' | 'require' | 'verify-ca' | 'verify-full';
   caSecretRef?: SecretKeyRef;
   applicationName?: string;
@@ -73,8 +75,18 @@ export interface ResourceRequirements {
   limits?: Record<string, string | number>;
 }
 
+/** A TLS certificate Secret (as cert-manager writes one): certificate, key and the CA that issued it. */
+export interface TlsCertificateSecretRef {
+  name: string;
+  certKey?: string;
+  keyKey?: string;
+  caKey?: string;
+}
+
 export interface PgBouncerSpec {
   enabled?: boolean;
+  /** PgBouncer serves TLS to the workers with this certificate; they verify it as sink.postgres.sslMode says. */
+  clientTlsSecretRef?: TlsCertificateSecretRef;
   image?: string;
   replicas?: number;
   poolSize?: number;
@@ -126,6 +138,7 @@ export interface DeadLetterSpec {
     region?: string;
     forcePathStyle?: boolean;
     credentialsSecretRef?: S3CredentialsSecretRef;
+    caSecretRef?: SecretKeyRef;
   };
 }
 
