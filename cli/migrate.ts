@@ -5,7 +5,7 @@ import { DEFAULT_SECRETS_DIR } from '../api/contract.ts';
 import { loadSinglePipeline } from '../api/load-pipeline.ts';
 import { pgClientConfig } from '../common/client-options.ts';
 import { SecretsDir } from '../common/secrets-dir.ts';
-import { migrate } from '../worker/migrate.ts';
+import { migrateAndGrant } from '../worker/migration-role.ts';
 import { explainPgConnectError } from '../worker/pg-errors.ts';
 import { parseCommandArgs } from './args.ts';
 
@@ -31,22 +31,18 @@ export async function runMigrateCommand(argv: string[]): Promise<number> {
   }
   let p: ReturnType<typeof loadSinglePipeline>['resolved'];
   let client: pg.Client;
+  let secrets: SecretsDir;
   try {
     p = loadSinglePipeline(values.file as string, values.name as string | undefined).resolved;
-    client = new pg.Client(
-      pgClientConfig(
-        p,
-        new SecretsDir((values['secrets-dir'] as string | undefined) ?? DEFAULT_SECRETS_DIR),
-        'migrate',
-      ),
-    );
+    secrets = new SecretsDir((values['secrets-dir'] as string | undefined) ?? DEFAULT_SECRETS_DIR);
+    client = new pg.Client(pgClientConfig(p, secrets, 'migrate'));
   } catch (err) {
     console.error(`mqtt2pg migrate: ${(err as Error).message}`);
     return 2;
   }
   try {
     await client.connect();
-    const r = await migrate(client, p.sink);
+    const r = await migrateAndGrant(client, p, secrets);
     const where = `${p.sink.schema}.${p.sink.table} / ${p.sink.schema}.${p.sink.unparseableTable}`;
     console.log(
       r.applied.length > 0

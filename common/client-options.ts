@@ -83,14 +83,19 @@ export const S3_REQUEST_TIMEOUT_MS = 30_000;
 
 /**
  * A connection to the pipeline's database (directly or through PgBouncer). `role` names the connection in
- * pg_stat_activity: flusher, startup, migrate. The statement timeout is not here: the sink sets it per
+ * pg_stat_activity: flusher, startup, migrate. The migrate connection logs in as the migration role when the
+ * pipeline has one (sink.postgres.migrationCredentialsSecretRef): the one seam every DDL connection uses. The statement timeout is not here: the sink sets it per
  * transaction (SET LOCAL), as PgBouncer in transaction pooling refuses it as a startup parameter.
  */
 export function pgClientConfig(p: ResolvedPipeline, secrets: SecretReader, role = 'flusher'): ClientConfig {
   const pg = p.sink.postgres;
-  const field = 'spec.sink.postgres.credentialsSecretRef';
-  const user = secrets.read({ field, secret: pg.credentials.name, key: pg.credentials.usernameKey });
-  const password = secrets.read({ field, secret: pg.credentials.name, key: pg.credentials.passwordKey });
+  const migration = role === 'migrate' ? pg.migrationCredentials : undefined;
+  const field = migration
+    ? 'spec.sink.postgres.migrationCredentialsSecretRef'
+    : 'spec.sink.postgres.credentialsSecretRef';
+  const creds = migration ?? pg.credentials;
+  const user = secrets.read({ field, secret: creds.name, key: creds.usernameKey });
+  const password = secrets.read({ field, secret: creds.name, key: creds.passwordKey });
   const ca = pg.ca
     ? secrets.read({ field: 'spec.sink.postgres.caSecretRef', secret: pg.ca.name, key: pg.ca.key })
     : undefined;

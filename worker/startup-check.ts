@@ -10,7 +10,7 @@ import { backoffDelay, sleep } from '../common/backoff.ts';
 import { pgClientConfig } from '../common/client-options.ts';
 import type { Logger } from '../common/logger.ts';
 import type { SecretsDir } from '../common/secrets-dir.ts';
-import { migrate } from './migrate.ts';
+import { startupMigrations } from './migration-role.ts';
 import { explainPgConnectError, sqlstateOf } from './pg-errors.ts';
 import { qualified } from './sql.ts';
 import { StartupError } from './wiring.ts';
@@ -60,14 +60,20 @@ export async function checkPostgres(
     }, timeoutMs);
   });
   try {
-    await Promise.race([runCheck(client, p, runMigrations, log), timedOut]);
+    await Promise.race([runCheck(client, p, secrets, runMigrations, log), timedOut]);
   } finally {
     clearTimeout(timer);
     await client.end().catch(() => {});
   }
 }
 
-async function runCheck(client: pg.Client, p: ResolvedPipeline, runMigrations: boolean, log: Logger): Promise<void> {
+async function runCheck(
+  client: pg.Client,
+  p: ResolvedPipeline,
+  secrets: SecretsDir,
+  runMigrations: boolean,
+  log: Logger,
+): Promise<void> {
   const failed = (err: unknown) => new PostgresCheckError(explainPgConnectError(err, p), !isConfigurationError(err));
   client.on('error', () => {}); // a connection lost mid-check rejects the query in flight
   try {
@@ -76,14 +82,15 @@ async function runCheck(client: pg.Client, p: ResolvedPipeline, runMigrations: b
     throw failed(err);
   }
   if (runMigrations) {
-    const r = await migrate(client, p.sink).catch((err: unknown) => {
+    const r = await startupMigrations(client, p, secrets).catch((err: unknown) => {
       throw failed(err);
     });
     if (r.applied.length > 0) log.info({ applied: r.applied }, 'applied schema migrations');
   }
   for (const t of [p.sink.table, p.sink.unparseableTable]) {
     try {
-      await client.query(`SELECT 1 FROM ${qualified(p.sink.schema, t)} LIMIT 0`);
+      // Inserts nothing, and needs only what writing needs (INSERT): a role without SELECT passes.
+      await client.query(`INSERT INTO ${qualified(p.sink.schema, t)} SELECT WHERE false`);
     } catch (err) {
       if (sqlstateOf(err) !== '42P01') throw failed(err);
       throw new PostgresCheckError(

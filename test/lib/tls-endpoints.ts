@@ -266,12 +266,12 @@ export async function startTlsPostgres(certs: TestCerts): Promise<TlsPostgres> {
   };
 }
 
-/** Runs SQL as the TLS PostgreSQL's superuser (role and grant set-up of a test). */
-export async function adminSql(server: TlsPostgres, sql: string, database = 'postgres'): Promise<void> {
+/** Runs statements one by one as the TLS PostgreSQL's superuser (role and database set-up of a test). */
+export async function adminSql(server: TlsPostgres, statements: string[], database = 'postgres'): Promise<void> {
   const c = new pg.Client(server.adminConfig(database));
   await c.connect();
   try {
-    await c.query(sql);
+    for (const sql of statements) await c.query(sql);
   } finally {
     await c.end();
   }
