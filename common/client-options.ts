@@ -138,7 +138,7 @@ export function pgMonitoringConfig(t: PgTarget, applicationName: string): Client
     database: t.database,
     user: t.user,
     password: t.password,
-    ssl: t.ssl ? pgSsl(t.ssl.mode, t.ssl.ca) : false,
+    ssl: t.ssl ? pgSsl(t.ssl.mode, t.ssl.ca, t.ssl.servername) : false,
     application_name: applicationName,
     connectionTimeoutMillis: MONITORING_CONNECT_TIMEOUT_MS,
     query_timeout: MONITORING_QUERY_TIMEOUT_MS,

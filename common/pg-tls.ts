@@ -10,9 +10,16 @@ export type PgSslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
 export interface PgTls {
   mode: Exclude<PgSslMode, 'disable'>;
   ca?: string | Buffer;
+  /** The name the certificate must carry when it is not the host dialled (a pod IP behind a Service name). */
+  servername?: string;
 }
 
-export function pgSsl(mode: PgSslMode, ca?: string | Buffer): ClientConfig['ssl'] {
+export function pgSsl(mode: PgSslMode, ca?: string | Buffer, servername?: string): ClientConfig['ssl'] {
+  const ssl = pgSslOf(mode, ca);
+  return typeof ssl === 'object' && servername ? { ...ssl, servername } : ssl;
+}
+
+function pgSslOf(mode: PgSslMode, ca?: string | Buffer): ClientConfig['ssl'] {
   switch (mode) {
     case 'disable':
       return false;

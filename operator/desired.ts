@@ -60,11 +60,24 @@ export function desiredPipeline({
   const pgCredentials = secretData && resolved.sink.pgbouncer.enabled ? credentialsOf(resolved, secretData) : undefined;
   const invalid = pgCredentials && pgbouncerCredentialsProblem(resolved, pgCredentials);
   if (invalid) return { sizes, secretRefs, problem: invalid, objects: [] };
+  const migrationRef = resolved.sink.postgres.migrationCredentials;
+  const migrationCredentials =
+    secretData && pgCredentials && migrationRef ? credentialsOf(resolved, secretData, migrationRef) : undefined;
+  const invalidMigration =
+    migrationCredentials &&
+    pgbouncerCredentialsProblem(
+      resolved,
+      migrationCredentials,
+      migrationRef,
+      'spec.sink.postgres.migrationCredentialsSecretRef',
+    );
+  if (invalidMigration) return { sizes, secretRefs, problem: invalidMigration, objects: [] };
   const objects = renderAll(pipeline, resolved, {
     ...images,
     ...sizes,
     ...(secretVersions ? { secretVersions } : {}),
     ...(pgCredentials ? { pgCredentials } : {}),
+    ...(migrationCredentials ? { migrationCredentials } : {}),
   });
   return { sizes, secretRefs, objects };
 }

@@ -2,7 +2,7 @@
 // (named with the spec field and the command that fixes it) and PgBouncer's credentials. The reconciler
 // reads the Secrets from the API server, `mqtt2pg render --secrets-dir` from files; both decide here.
 
-import type { ResolvedPipeline } from '../api/defaults.ts';
+import type { ResolvedBasicAuthRef, ResolvedPipeline } from '../api/defaults.ts';
 import { type SecretKeyReference, secretReferences } from '../api/secret-refs.ts';
 import type { PgBouncerCredentials } from './render/pgbouncer.ts';
 
@@ -55,8 +55,11 @@ export const secretText = (b64: string | undefined) =>
     .toString('utf8')
     .replace(/\r?\n$/, '');
 
-export function credentialsOf(r: ResolvedPipeline, data: Map<string, SecretData>): PgBouncerCredentials {
-  const c = r.sink.postgres.credentials;
+export function credentialsOf(
+  r: ResolvedPipeline,
+  data: Map<string, SecretData>,
+  c: ResolvedBasicAuthRef = r.sink.postgres.credentials,
+): PgBouncerCredentials {
   const d = data.get(c.name) ?? {};
   return { username: secretText(d[c.usernameKey]), password: secretText(d[c.passwordKey]) };
 }
@@ -66,9 +69,13 @@ export function credentialsOf(r: ResolvedPipeline, data: Map<string, SecretData>
  * and both values into userlist.txt. A value that cannot be written there as itself is refused rather than
  * escaped into something else, or a newline in a user name would inject settings into PgBouncer's config.
  */
-export function pgbouncerCredentialsProblem(r: ResolvedPipeline, c: PgBouncerCredentials): SecretProblem | undefined {
-  const ref = r.sink.postgres.credentials;
-  const where = (key: string) => `spec.sink.postgres.credentialsSecretRef: Secret "${ref.name}" key "${key}"`;
+export function pgbouncerCredentialsProblem(
+  r: ResolvedPipeline,
+  c: PgBouncerCredentials,
+  ref: ResolvedBasicAuthRef = r.sink.postgres.credentials,
+  field = 'spec.sink.postgres.credentialsSecretRef',
+): SecretProblem | undefined {
+  const where = (key: string) => `${field}: Secret "${ref.name}" key "${key}"`;
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
   const control = /[\u0000-\u001f\u007f]/;
   const problems: string[] = [];

@@ -23,7 +23,7 @@ import {
   type Signals,
   type WorkerSignals,
 } from './decide.ts';
-import { postgresMonitoringTls, type ReadSecret } from './monitoring-tls.ts';
+import { pgbouncerAdminTls, postgresMonitoringTls, type ReadSecret } from './monitoring-tls.ts';
 import {
   type BouncerReading,
   combineBouncers,
@@ -311,9 +311,10 @@ export class SignalGatherer {
   private async pgbouncerSignals(r: ResolvedPipeline): Promise<{ signals: PgBouncerSignals; readings: Bouncer[] }> {
     const creds = await this.credentials(r, r.sink.postgres.credentials, 'spec.sink.postgres.credentialsSecretRef');
     const endpoints = (this.o.pgbouncerEndpoints ?? defaultPgBouncerEndpoints)(r, this.podsOf(r, 'pgbouncer'));
+    const ssl = await pgbouncerAdminTls(r, this.d.readSecret);
     const readings = await Promise.all(
       endpoints.map(async (e) => {
-        const target: PgTarget = { host: e.host, port: e.port, database: 'pgbouncer', ...creds, ssl: false };
+        const target: PgTarget = { host: e.host, port: e.port, database: 'pgbouncer', ...creds, ssl };
         return { target, reading: await readPgBouncer(target, r.sink.postgres.database, creds.user) };
       }),
     );

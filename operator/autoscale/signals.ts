@@ -248,7 +248,7 @@ export interface BouncerReading extends PgBouncerSignals {
  * `database` and `user` pick the pipeline's pool among others the same PgBouncer may serve.
  */
 export async function readPgBouncer(t: PgTarget, database: string, user: string): Promise<BouncerReading> {
-  const c = client({ ...t, database: 'pgbouncer', ssl: false }, 'mqtt2pg-operator-autoscaler');
+  const c = client({ ...t, database: 'pgbouncer' }, 'mqtt2pg-operator-autoscaler');
   c.on('error', () => {});
   try {
     await c.connect();
@@ -283,7 +283,7 @@ export async function readPgBouncer(t: PgTarget, database: string, user: string)
  */
 export async function setPgBouncerPoolSize(t: PgTarget, poolSize: number): Promise<void> {
   if (!Number.isInteger(poolSize) || poolSize < 1) throw new Error(`internal: pool size ${poolSize}`);
-  const c = client({ ...t, database: 'pgbouncer', ssl: false }, 'mqtt2pg-operator-autoscaler');
+  const c = client({ ...t, database: 'pgbouncer' }, 'mqtt2pg-operator-autoscaler');
   c.on('error', () => {});
   try {
     await c.connect();

@@ -7,10 +7,9 @@ import { WORKER_CONFIG_FILE } from '../../api/contract.ts';
 import type { ResolvedPipeline } from '../../api/defaults.ts';
 import { API_VERSION, type IngestPipeline, type IngestPipelineSpec, KIND } from '../../api/types.ts';
 import { names, objectMeta } from './meta.ts';
+import { workerPostgresViaPgBouncer } from './pgbouncer-tls.ts';
 
 export const PGBOUNCER_PORT = 6432;
-
-export const pgbouncerHost = (r: ResolvedPipeline) => `${names(r.name).pgbouncer}.${r.namespace}.svc`;
 
 export interface WorkerConfigInput {
   /** Flushers per pod now: the spec's, or the autoscaler's. */
@@ -24,9 +23,8 @@ export function workerPipelineDocument(
 ): IngestPipeline {
   const spec = structuredClone(p.spec) as IngestPipelineSpec;
   if (r.sink.pgbouncer.enabled) {
-    // PgBouncer sits in the pod network next to the workers; TLS to PostgreSQL is PgBouncer's job.
-    const { caSecretRef: _ca, ...postgres } = spec.sink.postgres;
-    spec.sink.postgres = { ...postgres, host: pgbouncerHost(r), port: PGBOUNCER_PORT, sslMode: 'disable' };
+    // TLS to PostgreSQL is PgBouncer's job; between worker and PgBouncer only with clientTlsSecretRef.
+    spec.sink.postgres = workerPostgresViaPgBouncer(r, spec.sink.postgres, PGBOUNCER_PORT);
   }
   spec.flusher = { ...spec.flusher, flushers: input.flushers };
   return {

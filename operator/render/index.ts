@@ -35,6 +35,8 @@ export interface RenderOptions {
   secretVersions?: Map<string, string>;
   /** The PostgreSQL credentials for PgBouncer's auth file. */
   pgCredentials?: PgBouncerCredentials;
+  /** The migration role's, for the same file (sink.postgres.migrationCredentialsSecretRef). */
+  migrationCredentials?: PgBouncerCredentials;
 }
 
 /** The versions of `secrets` (null offline), in name order. */
@@ -42,6 +44,14 @@ export function secretVersionsOf(names: string[], versions?: Map<string, string>
   if (!versions) return null;
   return [...new Set(names)].sort().map((s) => [s, versions.get(s) ?? '']);
 }
+
+/** The Secrets PgBouncer's pods read: a new version of one rolls them. */
+const pgbouncerSecretNames = (r: ResolvedPipeline) => {
+  const pg = r.sink.postgres;
+  return [pg.credentials.name, pg.ca?.name, pg.migrationCredentials?.name, r.sink.pgbouncer.clientTls?.name].filter(
+    (n): n is string => n !== undefined,
+  );
+};
 
 export function workerPodHash(
   p: IngestPipeline,
@@ -68,10 +78,8 @@ export function renderAll(p: IngestPipeline, r: ResolvedPipeline, o: RenderOptio
         image: r.sink.pgbouncer.image ?? o.pgbouncerImage ?? DEFAULT_PGBOUNCER_IMAGE,
         poolSize: o.poolSize ?? r.sink.pgbouncer.poolSize,
         ...(o.pgCredentials ? { credentials: o.pgCredentials } : {}),
-        secretVersions: secretVersionsOf(
-          [r.sink.postgres.credentials.name, ...(r.sink.postgres.ca ? [r.sink.postgres.ca.name] : [])],
-          o.secretVersions,
-        ),
+        ...(o.migrationCredentials ? { migrationCredentials: o.migrationCredentials } : {}),
+        secretVersions: secretVersionsOf(pgbouncerSecretNames(r), o.secretVersions),
       }) as KubeObject[]),
     );
   }

@@ -7,6 +7,7 @@ import type { ResolvedPipeline } from '../../api/defaults.ts';
 import type { IngestPipeline } from '../../api/types.ts';
 import { PGBOUNCER_PORT } from './config.ts';
 import { CONFIG_HASH_ANNOTATION, names, objectMeta, selectorLabels, stableHash, labels as stdLabels } from './meta.ts';
+import { clientTlsIniLines, clientTlsVolume } from './pgbouncer-tls.ts';
 
 export const PGBOUNCER_CONFIG_DIR = '/etc/pgbouncer';
 export const PGBOUNCER_AUTH_DIR = '/etc/pgbouncer-auth';
@@ -29,6 +30,8 @@ export interface PgBouncerInput {
   poolSize: number;
   /** Read from the referenced Secret; absent when rendering offline (`mqtt2pg render` without --secrets-dir). */
   credentials?: PgBouncerCredentials;
+  /** The migration role's (sink.postgres.migrationCredentialsSecretRef), which migrates through PgBouncer too. */
+  migrationCredentials?: PgBouncerCredentials;
   /** Versions of the credentials and CA Secrets (null offline): a rotation rolls PgBouncer, revealing nothing. */
   secretVersions: Array<[string, string]> | null;
 }
@@ -57,6 +60,7 @@ export function pgbouncerIni(r: ResolvedPipeline, poolSize: number): string {
     'ignore_startup_parameters = extra_float_digits,options',
     `server_tls_sslmode = ${pg.sslMode}`,
     ...(pg.ca ? [`server_tls_ca_file = ${PGBOUNCER_CA_DIR}/${pg.ca.key}`] : []),
+    ...clientTlsIniLines(r),
     // A PostgreSQL restart should cost seconds, not the default 15 s per pool.
     'server_login_retry = 2',
     'log_connections = 0',
@@ -69,13 +73,13 @@ export function pgbouncerIni(r: ResolvedPipeline, poolSize: number): string {
   return lines.join('\n');
 }
 
-function authData(c: PgBouncerCredentials | undefined): Record<string, string> {
+function authData(c: PgBouncerCredentials | undefined, migration?: PgBouncerCredentials): Record<string, string> {
   if (!c) {
     const placeholder = 'rendered offline: the operator fills this from the credentials Secret';
     return { 'userlist.txt': `; ${placeholder}\n`, 'users.ini': `; ${placeholder}\n` };
   }
   return {
-    'userlist.txt': userlistLine(c),
+    'userlist.txt': userlistLine(c) + (migration ? userlistLine(migration) : ''),
     // admin_users: the autoscaler sets default_pool_size on each running PgBouncer through the admin console
     // (no restart, no dropped client); the same user already owns every server connection of this pool.
     'users.ini': `stats_users = ${c.username}\nadmin_users = ${c.username}\n`,
@@ -85,7 +89,8 @@ function authData(c: PgBouncerCredentials | undefined): Record<string, string> {
 export function renderPgBouncer(p: IngestPipeline, r: ResolvedPipeline, input: PgBouncerInput) {
   const n = names(r.name);
   const ini = pgbouncerIni(r, input.poolSize);
-  const auth = authData(input.credentials);
+  const auth = authData(input.credentials, input.migrationCredentials);
+  const clientTls = clientTlsVolume(r);
   const selector = selectorLabels(r.name, 'pgbouncer');
   const volumes: V1Volume[] = [
     { name: 'config', configMap: { name: n.pgbouncerConfig } },
@@ -94,6 +99,7 @@ export function renderPgBouncer(p: IngestPipeline, r: ResolvedPipeline, input: P
     ...(r.sink.postgres.ca
       ? [{ name: 'server-ca', secret: { secretName: r.sink.postgres.ca.name, defaultMode: 0o440 } }]
       : []),
+    ...clientTls.volumes,
   ];
   const container: V1Container = {
     name: 'pgbouncer',
@@ -117,6 +123,7 @@ export function renderPgBouncer(p: IngestPipeline, r: ResolvedPipeline, input: P
       { name: 'auth', mountPath: PGBOUNCER_AUTH_DIR, readOnly: true },
       { name: 'tmp', mountPath: '/tmp' },
       ...(r.sink.postgres.ca ? [{ name: 'server-ca', mountPath: PGBOUNCER_CA_DIR, readOnly: true }] : []),
+      ...clientTls.mounts,
     ],
   };
   const podSpec: V1PodSpec = {

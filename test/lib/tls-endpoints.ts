@@ -61,8 +61,11 @@ function selfSignedCa(dir: string, name: string): void {
   ]);
 }
 
-/** A CA, a server certificate it signs (127.0.0.1 and SERVER_NAME), and an unrelated CA, in a new directory. */
-export function makeTestCerts(): TestCerts {
+/**
+ * A CA, a server certificate it signs (127.0.0.1, SERVER_NAME and `dnsNames`), and an unrelated CA, in a new
+ * directory.
+ */
+export function makeTestCerts(dnsNames: string[] = []): TestCerts {
   const dir = mkdtempSync(join(tmpdir(), 'mqtt2pg-tls-'));
   chmodSync(dir, 0o755);
   selfSignedCa(dir, 'ca');
@@ -71,7 +74,7 @@ export function makeTestCerts(): TestCerts {
   openssl(dir, ['req', '-new', '-key', 'server.key', '-subj', `/CN=${SERVER_NAME}`, '-out', 'server.csr']);
   writeFileSync(
     join(dir, 'server.ext'),
-    `subjectAltName=IP:127.0.0.1,DNS:${SERVER_NAME}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`,
+    `subjectAltName=${['IP:127.0.0.1', ...[SERVER_NAME, ...dnsNames].map((n) => `DNS:${n}`)].join(',')}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`,
   );
   openssl(dir, [
     'x509',

@@ -1,0 +1,205 @@
+// TLS between workers and their PgBouncer (spec.sink.pgbouncer.clientTlsSecretRef), with a real PgBouncer
+// run from the operator's rendered pgbouncer.ini and auth Secret, in front of a TLS PostgreSQL of the test's
+// own. PgBouncer refuses plaintext clients and a client that does not trust its CA; a real worker run from
+// the rendered worker configuration (verify-full, PgBouncer's CA) writes rows; the autoscaler's admin
+// console TLS options (the same CA, the Service name checked while dialling an IP) are accepted.
+
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { load } from 'js-yaml';
+import pg from 'pg';
+import { checkPipeline } from '../../../api/check.ts';
+import { WORKER_CONFIG_FILE } from '../../../api/contract.ts';
+import type { ResolvedPipeline } from '../../../api/defaults.ts';
+import { workerSecretKeys } from '../../../api/secret-refs.ts';
+import type { IngestPipeline } from '../../../api/types.ts';
+import { pgMonitoringConfig } from '../../../common/client-options.ts';
+import { pgbouncerAdminTls } from '../../../operator/autoscale/monitoring-tls.ts';
+import { desiredPipeline } from '../../../operator/desired.ts';
+import { names } from '../../../operator/render/meta.ts';
+import { PGBOUNCER_AUTH_DIR, PGBOUNCER_CA_DIR, PGBOUNCER_CONFIG_DIR } from '../../../operator/render/pgbouncer.ts';
+import { PGBOUNCER_CLIENT_TLS_DIR, pgbouncerServiceName } from '../../../operator/render/pgbouncer-tls.ts';
+import type { KubeObject } from '../../../operator/runtime/kube.ts';
+import { eventually } from '../../lib/eventually.ts';
+import { overlay } from '../../lib/pipelines.ts';
+import { publish } from '../../lib/publish.ts';
+import {
+  adminSql,
+  makeTestCerts,
+  startPgBouncer,
+  startTlsPostgres,
+  type TestCerts,
+  type TlsPostgres,
+} from '../../lib/tls-endpoints.ts';
+import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../../lib/worker-process.ts';
+
+let pgCerts: TestCerts;
+let bouncerCerts: TestCerts;
+let server: TlsPostgres;
+let bouncer: { port: number; stop(): Promise<void> } | undefined;
+let p: TestPipeline;
+let resolved: ResolvedPipeline;
+let workerDoc: IngestPipeline;
+const writer = { username: 'writer', password: 'writer-pw' };
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const text = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString('utf8');
+
+before(async () => {
+  p = makePipeline({ tag: 'bouncertls', dlq: false });
+  // The name the workers dial in a cluster; PgBouncer's certificate carries it (and 127.0.0.1).
+  bouncerCerts = makeTestCerts([`${names(p.name).pgbouncer}.default.svc`]);
+  pgCerts = makeTestCerts();
+  server = await startTlsPostgres(pgCerts);
+  await adminSql(server, [
+    `CREATE ROLE writer LOGIN PASSWORD '${writer.password}'`,
+    'CREATE DATABASE ingest OWNER writer',
+  ]);
+  const doc = overlay(load(readFileSync(p.file, 'utf8')) as IngestPipeline, {
+    spec: {
+      sink: {
+        postgres: {
+          host: '127.0.0.1',
+          port: server.port,
+          database: 'ingest',
+          sslMode: 'verify-full',
+          caSecretRef: { name: 'pg-ca' },
+          credentialsSecretRef: { name: 'writer' },
+        },
+        pgbouncer: { enabled: true, clientTlsSecretRef: { name: 'pgbouncer-tls' } },
+      },
+    },
+  });
+  const checked = checkPipeline(doc);
+  if ('problem' in checked) throw new Error(checked.problem.message);
+  resolved = checked.resolved;
+  const secretData = new Map<string, Record<string, string>>([
+    ['writer', { username: b64(writer.username), password: b64(writer.password) }],
+    ['pg-ca', { 'ca.crt': b64(pgCerts.ca) }],
+    ['mqtt', { username: b64('x'), password: b64('x') }],
+    [
+      'pgbouncer-tls',
+      {
+        'tls.crt': b64(bouncerCerts.serverCert),
+        'tls.key': b64(bouncerCerts.serverKey),
+        'ca.crt': b64(bouncerCerts.ca),
+      },
+    ],
+  ]);
+  const desired = desiredPipeline({ pipeline: doc, resolved, secretData, secretVersions: new Map() });
+  assert.equal(desired.problem, undefined);
+  const object = (kind: string, name: string) => {
+    const o = desired.objects.find((x: KubeObject) => x.kind === kind && x.metadata.name === name) as
+      | (KubeObject & { data: Record<string, string> })
+      | undefined;
+    if (!o) throw new Error(`${kind} ${name} not rendered`);
+    return o.data;
+  };
+  const n = names(p.name);
+  const ini = object('ConfigMap', n.pgbouncerConfig)['pgbouncer.ini'] ?? '';
+  const auth = object('Secret', n.pgbouncerAuth);
+  assert.match(ini, /^client_tls_sslmode = require$/m);
+  bouncer = await startPgBouncer(
+    ini,
+    {
+      'userlist.txt': text(auth['userlist.txt']),
+      'users.ini': text(auth['users.ini']),
+      'ca.crt': pgCerts.ca,
+      'tls.crt': bouncerCerts.serverCert,
+      'tls.key': bouncerCerts.serverKey,
+    },
+    [PGBOUNCER_AUTH_DIR, PGBOUNCER_CA_DIR, PGBOUNCER_CLIENT_TLS_DIR, PGBOUNCER_CONFIG_DIR],
+  );
+  workerDoc = load(object('ConfigMap', n.workerConfig)[WORKER_CONFIG_FILE] ?? '') as IngestPipeline;
+});
+after(async () => {
+  cleanupDirs();
+  await bouncer?.stop();
+  await server?.stop();
+});
+
+async function query(config: pg.ClientConfig): Promise<void> {
+  const c = new pg.Client(config);
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    await c.query('SELECT 1');
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+const direct = (ssl: pg.ClientConfig['ssl']): pg.ClientConfig => ({
+  host: '127.0.0.1',
+  port: bouncer?.port ?? 0,
+  database: 'ingest',
+  user: writer.username,
+  password: writer.password,
+  ssl,
+});
+
+test('the worker configuration asks for verify-full against PgBouncer with its CA; workers mount only the CA', () => {
+  assert.deepEqual(
+    { sslMode: workerDoc.spec.sink.postgres.sslMode, ca: workerDoc.spec.sink.postgres.caSecretRef },
+    { sslMode: 'verify-full', ca: { name: 'pgbouncer-tls', key: 'ca.crt' } },
+  );
+  assert.equal(workerDoc.spec.sink.postgres.host, pgbouncerServiceName(resolved));
+  assert.deepEqual(workerSecretKeys(resolved).get('pgbouncer-tls'), ['ca.crt'], 'never the private key');
+});
+
+test('PgBouncer refuses plaintext clients and clients that do not trust its CA', async () => {
+  await assert.rejects(query(direct(false)), /SSL required/);
+  await assert.rejects(query(direct({ ca: bouncerCerts.wrongCa })), /self-signed certificate|unable to verify/);
+  // verify-full on a name the certificate does not carry.
+  await assert.rejects(query({ ...direct({ ca: bouncerCerts.ca }), host: 'localhost' }), /does not match/);
+  await query(direct({ ca: bouncerCerts.ca }));
+});
+
+test("the autoscaler's admin console TLS: PgBouncer's CA, its Service name checked while dialling an IP", async () => {
+  const ssl = await pgbouncerAdminTls(resolved, async (_ns, name) =>
+    name === 'pgbouncer-tls' ? { 'ca.crt': b64(bouncerCerts.ca) } : undefined,
+  );
+  assert.ok(ssl && ssl.servername === pgbouncerServiceName(resolved));
+  const target = { host: '127.0.0.1', port: bouncer?.port ?? 0, database: 'ingest', ...writer, user: writer.username };
+  await query(pgMonitoringConfig({ ...target, ssl }, 'test'));
+  await assert.rejects(
+    query(pgMonitoringConfig({ ...target, ssl: { ...ssl, ca: bouncerCerts.wrongCa } }, 'test')),
+    /self-signed certificate|unable to verify/,
+  );
+});
+
+test('a worker run from the rendered configuration writes through PgBouncer over verify-full TLS', async () => {
+  // In a pod the worker dials the Service name; here PgBouncer listens on 127.0.0.1, which its certificate carries.
+  const doc = overlay(workerDoc, { spec: { sink: { postgres: { host: '127.0.0.1', port: bouncer?.port ?? 0 } } } });
+  writeFileSync(p.file, JSON.stringify(doc));
+  const secret = (name: string, data: Record<string, string>) => {
+    mkdirSync(join(p.secretsDir, name), { recursive: true });
+    for (const [k, v] of Object.entries(data)) writeFileSync(join(p.secretsDir, name, k), v);
+  };
+  secret('writer', writer);
+  secret('pgbouncer-tls', { 'ca.crt': bouncerCerts.ca });
+  const w = WorkerProcess.start(p);
+  try {
+    await w.waitReady();
+    const sent = await publish(p.path, 'bt', { count: 100 });
+    assert.equal(sent.acked, 100);
+    await eventually(
+      async () => {
+        const c = new pg.Client(server.adminConfig('ingest'));
+        await c.connect();
+        try {
+          const n = Number((await c.query(`SELECT count(*) AS n FROM public.${p.table}`)).rows[0].n);
+          if (n !== 100) throw new Error(`${n} of 100 rows`);
+        } finally {
+          await c.end();
+        }
+      },
+      { timeoutMs: 30_000, what: '100 rows through PgBouncer' },
+    );
+  } finally {
+    w.kill('SIGTERM');
+    await w.exited;
+  }
+});
