@@ -145,7 +145,7 @@ export function pgMonitoringConfig(t: PgTarget, applicationName: string): Client
   };
 }
 
-/** The dead-letter store's S3 client; throws when the pipeline has no dead-letter bucket. */
+/** The bucket's S3 client (dead letters and spills); throws when the pipeline has no dead-letter bucket. */
 export function s3ClientConfig(p: ResolvedPipeline, secrets: SecretReader): S3ClientConfig {
   const d = p.deadLetter;
   if (!d) throw new Error('no dead-letter bucket configured');
@@ -168,6 +168,14 @@ export function s3ClientConfig(p: ResolvedPipeline, secrets: SecretReader): S3Cl
       connectionTimeout: S3_CONNECT_TIMEOUT_MS,
       requestTimeout: S3_REQUEST_TIMEOUT_MS,
       throwOnRequestTimeout: true,
+      // An https endpoint signed by a private CA: that CA, instead of the system's (verification stays on).
+      ...(d.ca
+        ? {
+            httpsAgent: {
+              ca: secrets.readBytes({ field: 'spec.deadLetter.s3.caSecretRef', secret: d.ca.name, key: d.ca.key }),
+            },
+          }
+        : {}),
     },
   };
 }

@@ -6,6 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import type { MqttClientOptions } from '../common/client-options.ts';
+import { certificateProblem } from '../common/tls-errors.ts';
 import { InflightWindow } from './broker-session.ts';
 
 export interface Connection {
@@ -19,6 +20,8 @@ export interface Connection {
   inflight: InflightWindow;
   windowWarned: boolean;
 }
+
+const sniName = (opts: MqttClientOptions, host: string) => opts.tls?.servername ?? (net.isIP(host) ? undefined : host);
 
 /** Opens the socket to `url` (TLS for mqtts/ssl/tls or when TLS options are set); `where` names it in logs. */
 export function openConnection(
@@ -35,7 +38,8 @@ export function openConnection(
         ...(opts.tls?.ca ? { ca: opts.tls.ca } : {}),
         ...(opts.tls?.cert ? { cert: opts.tls.cert } : {}),
         ...(opts.tls?.key ? { key: opts.tls.key } : {}),
-        servername: opts.tls?.servername ?? host,
+        // SNI carries names only (RFC 6066): an IP address is checked against the certificate without it.
+        ...(sniName(opts, host) ? { servername: sniName(opts, host) } : {}),
         rejectUnauthorized: opts.tls?.rejectUnauthorized ?? true,
       })
     : net.connect({ host, port });
@@ -89,7 +93,11 @@ export function disconnectPacket(opts: MqttClientOptions, endSession: boolean): 
 export function socketErrorMessage(where: string, err: NodeJS.ErrnoException): string {
   const unreachable = err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN';
   const hint = unreachable ? `; check source.brokers (${where}) and that the broker is running` : '';
-  return `cannot connect to ${where}: ${err.message}${hint}`;
+  const tls = certificateProblem(err, {
+    ca: 'spec.source.tls.caSecretRef',
+    name: 'source.brokers, or source.tls.serverName',
+  });
+  return `cannot connect to ${where}: ${tls ?? `${err.message}${hint}`}`;
 }
 
 /**

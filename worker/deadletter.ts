@@ -3,6 +3,7 @@
 
 import { hostname } from 'node:os';
 import { HeadBucketCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { certificateProblem } from '../common/tls-errors.ts';
 import type { DeadLetter, DeadLetterStore } from './stages.ts';
 
 /** Where a pipeline's dead letters go in the store. */
@@ -65,8 +66,13 @@ export class S3DeadLetterStore implements DeadLetterStore {
     } catch (err) {
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number }; message?: string };
       const status = e.$metadata?.httpStatusCode;
-      const why =
-        status === 404
+      const tls = certificateProblem(err, {
+        ca: 'spec.deadLetter.s3.caSecretRef',
+        name: 'spec.deadLetter.s3.endpoint',
+      });
+      const why = tls
+        ? `cannot reach the dead-letter store: ${tls}`
+        : status === 404
           ? `bucket "${this.bucket}" does not exist; create it or fix spec.deadLetter.s3.bucket`
           : status === 403
             ? `access to bucket "${this.bucket}" is denied; check the credentials in spec.deadLetter.s3.credentialsSecretRef`

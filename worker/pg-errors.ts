@@ -4,6 +4,7 @@
 // docs/reliability.md has the same table for users.
 
 import type { ResolvedPipeline } from '../api/defaults.ts';
+import { certificateProblem } from '../common/tls-errors.ts';
 
 /**
  * row: the row's values; isolate and dead-letter it. retry: the table, the server or the network; retry the
@@ -110,6 +111,11 @@ export function explainPgConnectError(err: unknown, p: ResolvedPipeline): string
       : e.code === '08P01' && /no such database/i.test(e.message ?? '')
         ? '3D000'
         : e.code;
+  const tls = certificateProblem(err, {
+    ca: 'spec.sink.postgres.caSecretRef (verify-ca, verify-full)',
+    name: 'spec.sink.postgres.host; verify-ca checks no name',
+  });
+  if (tls) return `PostgreSQL at ${where}: ${tls}`;
   switch (code) {
     case '28P01':
     case '28000':

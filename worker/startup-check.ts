@@ -10,6 +10,7 @@ import { backoffDelay, sleep } from '../common/backoff.ts';
 import { pgClientConfig } from '../common/client-options.ts';
 import type { Logger } from '../common/logger.ts';
 import type { SecretsDir } from '../common/secrets-dir.ts';
+import { isCertificateRefusal } from '../common/tls-errors.ts';
 import { startupMigrations } from './migration-role.ts';
 import { explainPgConnectError, sqlstateOf } from './pg-errors.ts';
 import { qualified } from './sql.ts';
@@ -33,6 +34,8 @@ export function isConfigurationError(err: unknown): boolean {
   const message = (err as { message?: string })?.message ?? '';
   // PgBouncer reports its own refusals as protocol errors (08P01) with a telling message.
   if (code === '08P01' && /authentication failed|password|no such database|no such user/i.test(message)) return true;
+  // A certificate the client refuses stays refused until the CA, the host or the certificate changes.
+  if (isCertificateRefusal(err)) return true;
   return code !== undefined && CONFIG_CODES.has(code);
 }
 
