@@ -24,6 +24,7 @@ put('mqtt-client', 'tls.key', 'CLIENT KEY');
 put('pg-creds', 'username', 'writer\n');
 put('pg-creds', 'password', 'pg-pw\n');
 put('pg-ca', 'ca.crt', 'PG CA');
+put('dlq-ca', 'ca.crt', 'DLQ CA');
 put('s3-creds', 'accessKeyId', 'AKID');
 put('s3-creds', 'secretAccessKey', 'SECRET');
 const secrets = new SecretsDir(dir);
@@ -158,4 +159,19 @@ test('S3: credentials from their Secret, the endpoint and path style; the SDK ne
     },
   );
   assert.throws(() => s3ClientConfig(pipeline().r, secrets), /no dead-letter bucket/);
+});
+
+test('a TLS target may name the certificate it expects apart from the host dialled (a pod IP behind a Service)', () => {
+  const ssl = { mode: 'verify-full' as const, ca: 'CA', servername: 'fleet-pgbouncer.iot.svc' };
+  const target = { host: '10.0.0.7', port: 6432, database: 'pgbouncer', user: 'u', password: 'p', ssl };
+  assert.deepEqual(pgMonitoringConfig(target, 'x').ssl, { ca: 'CA', servername: 'fleet-pgbouncer.iot.svc' });
+});
+
+test('S3: an https endpoint with caSecretRef trusts that CA', () => {
+  const deadLetter = {
+    s3: { bucket: 'dlq', endpoint: 'https://minio:9000', caSecretRef: { name: 'dlq-ca' } },
+  };
+  const config = s3ClientConfig(pipeline({ deadLetter }).r, secrets);
+  const handler = config.requestHandler as { httpsAgent?: { ca?: Buffer } };
+  assert.equal(handler.httpsAgent?.ca?.toString(), 'DLQ CA');
 });
