@@ -84,8 +84,9 @@ export const S3_REQUEST_TIMEOUT_MS = 30_000;
 /**
  * A connection to the pipeline's database (directly or through PgBouncer). `role` names the connection in
  * pg_stat_activity: flusher, startup, migrate. The migrate connection logs in as the migration role when the
- * pipeline has one (sink.postgres.migrationCredentialsSecretRef): the one seam every DDL connection uses. The statement timeout is not here: the sink sets it per
- * transaction (SET LOCAL), as PgBouncer in transaction pooling refuses it as a startup parameter.
+ * pipeline has one (sink.postgres.migrationCredentialsSecretRef): the one seam every DDL connection (migrations,
+ * partition maintenance) goes through. The statement timeout is not here: the sink sets it per transaction
+ * (SET LOCAL), as PgBouncer in transaction pooling refuses it as a startup parameter.
  */
 export function pgClientConfig(p: ResolvedPipeline, secrets: SecretReader, role = 'flusher'): ClientConfig {
   const pg = p.sink.postgres;
