@@ -1,8 +1,7 @@
 // Real TLS endpoints of a test's own, to check that every client verifies what it is told to: a PostgreSQL
 // with ssl=on (and only TLS connections allowed), a PgBouncer run from a rendered pgbouncer.ini, a Mosquitto
-// TLS listener and a MinIO serving HTTPS. Certificates come from openssl: a CA, a server certificate it signs
-// for 127.0.0.1 and the DNS name SERVER_NAME (not for "localhost": connecting by that name is the wrong host
-// name), and a second, unrelated CA (the wrong CA). Ports: MQTT2PG_TLS_PORT_BASE and up when set, else free.
+// TLS listener and a MinIO serving HTTPS, with the certificates of test/lib/test-certs.ts. Ports:
+// MQTT2PG_TLS_PORT_BASE and up when set, else free ones.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,102 +9,18 @@ import { connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import type { PostgresSpec } from '../../api/types.ts';
+import type { PgSslMode } from '../../common/pg-tls.ts';
 import { REPO_ROOT, requireEnv } from './env.ts';
 import { eventually } from './eventually.ts';
 import { freePort } from './free-port.ts';
+import type { TestCerts } from './test-certs.ts';
 
-/** The DNS name the server certificate carries besides 127.0.0.1. */
-export const SERVER_NAME = 'mqtt2pg-tls.test';
+export { makeTestCerts, SERVER_NAME, type TestCerts } from './test-certs.ts';
 
 let nextPort = Number(process.env.MQTT2PG_TLS_PORT_BASE ?? 0);
 export async function tlsTestPort(): Promise<number> {
   return nextPort > 0 ? nextPort++ : await freePort();
-}
-
-export interface TestCerts {
-  dir: string;
-  /** PEM of the CA that signed the server certificate. */
-  ca: string;
-  /** PEM of a CA that signed nothing the endpoints serve. */
-  wrongCa: string;
-  serverCert: string;
-  serverKey: string;
-  certFile: string;
-  keyFile: string;
-  caFile: string;
-}
-
-function openssl(dir: string, args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-function selfSignedCa(dir: string, name: string): void {
-  openssl(dir, ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`]);
-  openssl(dir, [
-    'req',
-    '-x509',
-    '-new',
-    '-key',
-    `${name}.key`,
-    '-sha256',
-    '-days',
-    '2',
-    '-subj',
-    `/CN=mqtt2pg test ${name}`,
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-    '-out',
-    `${name}.crt`,
-  ]);
-}
-
-/**
- * A CA, a server certificate it signs (127.0.0.1, SERVER_NAME and `dnsNames`), and an unrelated CA, in a new
- * directory.
- */
-export function makeTestCerts(dnsNames: string[] = []): TestCerts {
-  const dir = mkdtempSync(join(tmpdir(), 'mqtt2pg-tls-'));
-  chmodSync(dir, 0o755);
-  selfSignedCa(dir, 'ca');
-  selfSignedCa(dir, 'wrong-ca');
-  openssl(dir, ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'server.key']);
-  openssl(dir, ['req', '-new', '-key', 'server.key', '-subj', `/CN=${SERVER_NAME}`, '-out', 'server.csr']);
-  writeFileSync(
-    join(dir, 'server.ext'),
-    `subjectAltName=${['IP:127.0.0.1', ...[SERVER_NAME, ...dnsNames].map((n) => `DNS:${n}`)].join(',')}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`,
-  );
-  openssl(dir, [
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-sha256',
-    '-extfile',
-    'server.ext',
-    '-out',
-    'server.crt',
-  ]);
-  for (const f of ['ca.crt', 'wrong-ca.crt', 'server.crt', 'server.key']) chmodSync(join(dir, f), 0o644);
-  const read = (f: string) => readFileSync(join(dir, f), 'utf8');
-  return {
-    dir,
-    ca: read('ca.crt'),
-    wrongCa: read('wrong-ca.crt'),
-    serverCert: read('server.crt'),
-    serverKey: read('server.key'),
-    certFile: join(dir, 'server.crt'),
-    keyFile: join(dir, 'server.key'),
-    caFile: join(dir, 'ca.crt'),
-  };
 }
 
 function accepting(port: number): Promise<void> {
@@ -245,19 +160,7 @@ export async function startTlsPostgres(certs: TestCerts): Promise<TlsPostgres> {
     ssl: { ca: certs.ca },
   });
   // Accepting TCP is not accepting logins yet (recovery at start): wait for a query.
-  await eventually(
-    async () => {
-      const c = new pg.Client(adminConfig());
-      c.on('error', () => {});
-      try {
-        await c.connect();
-        await c.query('SELECT 1');
-      } finally {
-        await c.end().catch(() => {});
-      }
-    },
-    { timeoutMs: 20_000, what: 'TLS PostgreSQL answering' },
-  );
+  await eventually(() => connectOnce(adminConfig()), { timeoutMs: 20_000, what: 'TLS PostgreSQL answering' });
   return {
     port,
     admin: { user: 'postgres', password },
@@ -269,15 +172,36 @@ export async function startTlsPostgres(certs: TestCerts): Promise<TlsPostgres> {
   };
 }
 
+/** Logs in with `config`, runs `sql` and disconnects: whether a login (and its TLS handshake) succeeds. */
+export async function connectOnce(config: pg.ClientConfig, sql = 'SELECT 1'): Promise<pg.QueryResult> {
+  const c = new pg.Client(config);
+  c.on('error', () => {}); // a dropped connection rejects the query in flight
+  try {
+    await c.connect();
+    return await c.query(sql);
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
 /** Runs statements one by one as the TLS PostgreSQL's superuser (role and database set-up of a test). */
 export async function adminSql(server: TlsPostgres, statements: string[], database = 'postgres'): Promise<void> {
-  const c = new pg.Client(server.adminConfig(database));
-  await c.connect();
-  try {
-    for (const sql of statements) await c.query(sql);
-  } finally {
-    await c.end();
-  }
+  for (const sql of statements) await connectOnce(server.adminConfig(database), sql);
+}
+
+/** sink.postgres of a pipeline against `server`: TLS as `sslMode` says with the CA of Secret "pg-ca". */
+export function tlsPostgresSpec(
+  server: TlsPostgres,
+  o: { sslMode: PgSslMode; host?: string; database?: string; credentials?: string },
+): PostgresSpec {
+  return {
+    host: o.host ?? '127.0.0.1',
+    port: server.port,
+    database: o.database ?? 'postgres',
+    sslMode: o.sslMode,
+    caSecretRef: { name: 'pg-ca' },
+    credentialsSecretRef: { name: o.credentials ?? 'pg' },
+  };
 }
 
 /**

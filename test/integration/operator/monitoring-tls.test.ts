@@ -8,7 +8,13 @@ import { after, before, test } from 'node:test';
 import { postgresTarget } from '../../../operator/autoscale/gather.ts';
 import { PostgresProbe } from '../../../operator/autoscale/signals.ts';
 import { pipeline } from '../../lib/pipelines.ts';
-import { makeTestCerts, startTlsPostgres, type TestCerts, type TlsPostgres } from '../../lib/tls-endpoints.ts';
+import {
+  makeTestCerts,
+  startTlsPostgres,
+  type TestCerts,
+  type TlsPostgres,
+  tlsPostgresSpec,
+} from '../../lib/tls-endpoints.ts';
 
 let certs: TestCerts;
 let server: TlsPostgres;
@@ -25,18 +31,7 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 /** What the probe reads with sslMode, trusting `ca`, connecting to `host`. */
 async function read(sslMode: 'require' | 'verify-ca' | 'verify-full', ca: string, host = '127.0.0.1') {
-  const { r } = pipeline({
-    sink: {
-      postgres: {
-        host,
-        port: server.port,
-        database: 'postgres',
-        sslMode,
-        credentialsSecretRef: { name: 'pg' },
-        caSecretRef: { name: 'pg-ca' },
-      },
-    },
-  });
+  const { r } = pipeline({ sink: { postgres: tlsPostgresSpec(server, { sslMode, host }) } });
   const secrets: Record<string, Record<string, string>> = {
     pg: { username: b64(server.admin.user), password: b64(server.admin.password) },
     'pg-ca': { 'ca.crt': b64(ca) },

@@ -16,6 +16,7 @@ import {
   startTlsPostgres,
   type TestCerts,
   type TlsPostgres,
+  tlsPostgresSpec,
 } from '../../lib/tls-endpoints.ts';
 import { cleanupDirs, makePipeline, pipelineCommand, WorkerProcess } from '../../lib/worker-process.ts';
 
@@ -59,12 +60,7 @@ test('a worker writes with an INSERT-only role while its migrations run as the m
       sink: {
         schema: 'iot',
         postgres: {
-          host: '127.0.0.1',
-          port: server.port,
-          database: 'ingest',
-          sslMode: 'verify-full',
-          caSecretRef: { name: 'pg-ca' },
-          credentialsSecretRef: { name: 'writer' },
+          ...tlsPostgresSpec(server, { sslMode: 'verify-full', database: 'ingest', credentials: 'writer' }),
           migrationCredentialsSecretRef: { name: 'migrator' },
         },
       },

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { load } from 'js-yaml';
-import pg from 'pg';
+import type pg from 'pg';
 import { checkPipeline } from '../../../api/check.ts';
 import { WORKER_CONFIG_FILE } from '../../../api/contract.ts';
 import type { ResolvedPipeline } from '../../../api/defaults.ts';
@@ -27,11 +27,13 @@ import { overlay } from '../../lib/pipelines.ts';
 import { publish } from '../../lib/publish.ts';
 import {
   adminSql,
+  connectOnce,
   makeTestCerts,
   startPgBouncer,
   startTlsPostgres,
   type TestCerts,
   type TlsPostgres,
+  tlsPostgresSpec,
 } from '../../lib/tls-endpoints.ts';
 import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../../lib/worker-process.ts';
 
@@ -60,14 +62,7 @@ before(async () => {
   const doc = overlay(load(readFileSync(p.file, 'utf8')) as IngestPipeline, {
     spec: {
       sink: {
-        postgres: {
-          host: '127.0.0.1',
-          port: server.port,
-          database: 'ingest',
-          sslMode: 'verify-full',
-          caSecretRef: { name: 'pg-ca' },
-          credentialsSecretRef: { name: 'writer' },
-        },
+        postgres: tlsPostgresSpec(server, { sslMode: 'verify-full', database: 'ingest', credentials: 'writer' }),
         pgbouncer: { enabled: true, clientTlsSecretRef: { name: 'pgbouncer-tls' } },
       },
     },
@@ -120,16 +115,7 @@ after(async () => {
   await server?.stop();
 });
 
-async function query(config: pg.ClientConfig): Promise<void> {
-  const c = new pg.Client(config);
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    await c.query('SELECT 1');
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
+const query = (config: pg.ClientConfig) => connectOnce(config);
 
 const direct = (ssl: pg.ClientConfig['ssl']): pg.ClientConfig => ({
   host: '127.0.0.1',
@@ -187,14 +173,9 @@ test('a worker run from the rendered configuration writes through PgBouncer over
     assert.equal(sent.acked, 100);
     await eventually(
       async () => {
-        const c = new pg.Client(server.adminConfig('ingest'));
-        await c.connect();
-        try {
-          const n = Number((await c.query(`SELECT count(*) AS n FROM public.${p.table}`)).rows[0].n);
-          if (n !== 100) throw new Error(`${n} of 100 rows`);
-        } finally {
-          await c.end();
-        }
+        const counted = await connectOnce(server.adminConfig('ingest'), `SELECT count(*) AS n FROM public.${p.table}`);
+        const n = Number(counted.rows[0].n);
+        if (n !== 100) throw new Error(`${n} of 100 rows`);
       },
       { timeoutMs: 30_000, what: '100 rows through PgBouncer' },
     );

@@ -28,6 +28,7 @@ import {
   type TestCerts,
   type TlsMinio,
   type TlsPostgres,
+  tlsPostgresSpec,
 } from '../../lib/tls-endpoints.ts';
 
 let certs: TestCerts;
@@ -64,18 +65,7 @@ describe('PostgreSQL', () => {
 
   /** The worker's start-up check (its first connection) with sslMode, trusting `ca`, dialling `host`. */
   const check = (sslMode: 'require' | 'verify-ca' | 'verify-full', ca: string, host = '127.0.0.1') => {
-    const r = resolved({
-      sink: {
-        postgres: {
-          host,
-          port: server.port,
-          database: 'postgres',
-          sslMode,
-          credentialsSecretRef: { name: 'pg' },
-          caSecretRef: { name: 'pg-ca' },
-        },
-      },
-    });
+    const r = resolved({ sink: { postgres: tlsPostgresSpec(server, { sslMode, host }) } });
     const secrets = secretsDir({
       pg: { username: server.admin.user, password: server.admin.password },
       'pg-ca': { 'ca.crt': ca },
