@@ -1,7 +1,8 @@
 // TLS between workers and their PgBouncer (spec.sink.pgbouncer.clientTlsSecretRef), with a real PgBouncer
 // run from the operator's rendered pgbouncer.ini and auth Secret, in front of a TLS PostgreSQL of the test's
 // own. PgBouncer refuses plaintext clients and a client that does not trust its CA; a real worker run from
-// the rendered worker configuration (verify-full, PgBouncer's CA) writes rows; the autoscaler's admin
+// the rendered worker configuration (verify-full, PgBouncer's CA) migrates as the migration role and writes
+// rows as an INSERT-only role, both through PgBouncer; the autoscaler's admin
 // console TLS options (the same CA, the Service name checked while dialling an IP) are accepted.
 
 import assert from 'node:assert/strict';
@@ -45,6 +46,7 @@ let p: TestPipeline;
 let resolved: ResolvedPipeline;
 let workerDoc: IngestPipeline;
 const writer = { username: 'writer', password: 'writer-pw' };
+const migrator = { username: 'migrator', password: 'migrator-pw' };
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const text = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString('utf8');
@@ -57,12 +59,17 @@ before(async () => {
   server = await startTlsPostgres(pgCerts);
   await adminSql(server, [
     `CREATE ROLE writer LOGIN PASSWORD '${writer.password}'`,
-    'CREATE DATABASE ingest OWNER writer',
+    `CREATE ROLE migrator LOGIN PASSWORD '${migrator.password}'`,
+    // The writer may not create anything: the migrations go through PgBouncer as the migration role.
+    'CREATE DATABASE ingest OWNER migrator',
   ]);
   const doc = overlay(load(readFileSync(p.file, 'utf8')) as IngestPipeline, {
     spec: {
       sink: {
-        postgres: tlsPostgresSpec(server, { sslMode: 'verify-full', database: 'ingest', credentials: 'writer' }),
+        postgres: {
+          ...tlsPostgresSpec(server, { sslMode: 'verify-full', database: 'ingest', credentials: 'writer' }),
+          migrationCredentialsSecretRef: { name: 'migrator' },
+        },
         pgbouncer: { enabled: true, clientTlsSecretRef: { name: 'pgbouncer-tls' } },
       },
     },
@@ -72,6 +79,7 @@ before(async () => {
   resolved = checked.resolved;
   const secretData = new Map<string, Record<string, string>>([
     ['writer', { username: b64(writer.username), password: b64(writer.password) }],
+    ['migrator', { username: b64(migrator.username), password: b64(migrator.password) }],
     ['pg-ca', { 'ca.crt': b64(pgCerts.ca) }],
     ['mqtt', { username: b64('x'), password: b64('x') }],
     [
@@ -156,7 +164,7 @@ test("the autoscaler's admin console TLS: PgBouncer's CA, its Service name check
   );
 });
 
-test('a worker run from the rendered configuration writes through PgBouncer over verify-full TLS', async () => {
+test('a worker run from the rendered configuration migrates (as the migration role) and writes through PgBouncer over verify-full TLS', async () => {
   // In a pod the worker dials the Service name; here PgBouncer listens on 127.0.0.1, which its certificate carries.
   const doc = overlay(workerDoc, { spec: { sink: { postgres: { host: '127.0.0.1', port: bouncer?.port ?? 0 } } } });
   writeFileSync(p.file, JSON.stringify(doc));
@@ -165,6 +173,7 @@ test('a worker run from the rendered configuration writes through PgBouncer over
     for (const [k, v] of Object.entries(data)) writeFileSync(join(p.secretsDir, name, k), v);
   };
   secret('writer', writer);
+  secret('migrator', migrator);
   secret('pgbouncer-tls', { 'ca.crt': bouncerCerts.ca });
   const w = WorkerProcess.start(p);
   try {
@@ -179,6 +188,11 @@ test('a worker run from the rendered configuration writes through PgBouncer over
       },
       { timeoutMs: 30_000, what: '100 rows through PgBouncer' },
     );
+    const owner = await connectOnce(
+      server.adminConfig('ingest'),
+      `SELECT tableowner FROM pg_tables WHERE tablename = '${p.table}'`,
+    );
+    assert.equal(owner.rows[0]?.tableowner, 'migrator', "PgBouncer's auth file lets the migration role through");
   } finally {
     w.kill('SIGTERM');
     await w.exited;
