@@ -15,6 +15,12 @@ export function writerUser(p: ResolvedPipeline, secrets: SecretReader): string {
   return secrets.read({ field: 'spec.sink.postgres.credentialsSecretRef', secret: c.name, key: c.usernameKey });
 }
 
+/**
+ * The tables the worker's role writes, and so the only ones it gets INSERT on: a table the migrations add for
+ * the worker to write belongs here. Never the migrations' tracking table (a writer could fake a version).
+ */
+export const writerTables = (p: ResolvedPipeline): string[] => [p.sink.table, p.sink.unparseableTable];
+
 /** USAGE on the schema and INSERT on `tables` for `writer`; run by the role that owns them. Idempotent. */
 export async function grantWriter(client: pg.ClientBase, schema: string, tables: string[], writer: string) {
   const list = tables.map((t) => qualified(schema, t)).join(', ');
@@ -31,7 +37,7 @@ export async function migrateAndGrant(
 ): Promise<MigrateResult> {
   const r = await migrate(client, p.sink);
   if (p.sink.postgres.migrationCredentials) {
-    await grantWriter(client, p.sink.schema, [p.sink.table, p.sink.unparseableTable], writerUser(p, secrets));
+    await grantWriter(client, p.sink.schema, writerTables(p), writerUser(p, secrets));
   }
   return r;
 }
