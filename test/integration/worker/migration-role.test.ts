@@ -101,6 +101,11 @@ test('a worker writes with an INSERT-only role while its migrations run as the m
     await assert.rejects(c.query(`DROP TABLE iot.${p.table}`), /must be owner of table/);
     await assert.rejects(c.query(`ALTER TABLE iot.${p.table} ADD COLUMN x int`), /must be owner of table/);
     await assert.rejects(c.query(`SELECT count(*) FROM iot.${p.table}`), /permission denied for table/);
+    await assert.rejects(
+      c.query(`INSERT INTO iot.mqtt2pg_migrations (table_name, version, description) VALUES ('x', 99, 'fake')`),
+      /permission denied for table mqtt2pg_migrations/,
+      'the writer cannot fake a migration',
+    );
   });
 
   // `mqtt2pg migrate` runs as the migration role too: nothing left to apply, and the grants hold.
