@@ -252,7 +252,7 @@ const cases: Array<{
     type: 'DatabaseWritable',
     status: 'False',
     reason: 'ConnectionFailed',
-    message: /fail with ECONNREFUSED: m\. f\./,
+    message: /fail with ECONNREFUSED: m; f\./,
   },
   {
     name: 'a hung write: no moving figure in the message',

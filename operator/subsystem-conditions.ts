@@ -212,7 +212,7 @@ function database(hs: Reported[], c: Make): Cond {
       'DatabaseWritable',
       'False',
       blockReason(code),
-      `writes from ${pods(which)} fail with ${describeCode(code)}: ${b?.message}. ${b?.fix}. Rows wait in the WAL and are retried with backoff; none is dead-lettered for it`,
+      `writes from ${pods(which)} fail with ${describeCode(code)}: ${b?.message}; ${b?.fix}. Rows wait in the WAL and are retried with backoff; none is dead-lettered for it`,
     );
   }
   const waiting = hs.filter((h) => h.report.database.waitingForStartup);
