@@ -92,9 +92,8 @@ export function subsystemConditions(i: SubsystemInput): Cond[] {
         ? ['NoWorkers', 'no worker pod runs (spec.replicas is 0), so no subsystem is in use']
         : [
             'NoReport',
-            i.health === undefined
-              ? 'the operator has not asked the worker pods yet'
-              : `no worker pod answered on its health port${i.health.length ? ` (${unique(i.health.map((h) => h.error ?? 'no answer'))})` : ' (none is running)'}; the conditions follow once one does`,
+            // The same text before the first poll and while no pod runs: no status write for the difference.
+            `no worker pod has answered on its health port yet${i.health?.length ? ` (${unique(i.health.map((h) => h.error ?? 'no answer'))})` : ''}; the conditions follow once one does`,
           ];
     return [...SUBSYSTEM_CONDITIONS.slice(0, 4).map((t) => c(t, 'Unknown', reason, message)), paused];
   }
