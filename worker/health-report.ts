@@ -60,7 +60,7 @@ export function healthReport(h: HealthParts): WorkerHealthReport {
     broker: {
       connected: r?.connected ?? false,
       url: withoutCredentials(r?.brokerUrl ?? h.firstBroker),
-      ...(!r?.connected ? { lastError: r?.lastError ?? 'starting' } : {}),
+      ...(!r?.connected ? { lastError: r?.lastError ?? 'not connected yet' } : {}),
       ...(r && r.session.lost > 0 && r.session.lastLostAt !== undefined
         ? { sessionLost: { count: r.session.lost, lastAt: new Date(r.session.lastLostAt).toISOString() } }
         : {}),

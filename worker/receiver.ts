@@ -344,6 +344,7 @@ export class Receiver extends EventEmitter {
       this.metrics.connected.set(0);
     }
     this.session.disconnected();
+    this.lastError = `lost the connection to ${where}; reconnecting`;
     if (this.stopping) return;
     this.brokerIndex++;
     const delay = this.reconnectBackoff.next();
