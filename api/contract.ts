@@ -5,7 +5,13 @@
 import { GROUP, PLURAL, VERSION } from './types.ts';
 
 /** HTTP paths of the worker's listeners (and of the operator's own). */
-export const HTTP_PATHS = { metrics: '/metrics', healthz: '/healthz', readyz: '/readyz' } as const;
+export const HTTP_PATHS = {
+  metrics: '/metrics',
+  healthz: '/healthz',
+  readyz: '/readyz',
+  /** The worker's health per subsystem as JSON (api/worker-health.ts): the operator's conditions read it. */
+  subsystems: '/subsystems',
+} as const;
 
 /**
  * The worker's two listeners: the container ports the operator renders (the autoscaler finds /metrics by the

@@ -156,6 +156,7 @@ const EXPECTED: Record<string, Expectation> = {
     applied: (r) => r.autoscaling.postgresMonitoring?.credentials.passwordKey,
   },
   replicas: { applied: (r) => r.replicas },
+  paused: { applied: (r) => r.paused },
   // Not part of the resolved pipeline: operator/render/index.ts applies --worker-image, else DEFAULT_WORKER_IMAGE.
   image: { text: 'the image the operator runs', appliedBy: 'operator/render/index.ts' },
   // Applied where they are used; the constants are what that code applies.

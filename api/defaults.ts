@@ -130,6 +130,7 @@ export interface ResolvedPipeline {
     postgresMonitoring?: { host: string; port: number; database: string; credentials: ResolvedBasicAuthRef };
   };
   replicas: number;
+  paused: boolean;
   terminationGracePeriodSeconds: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error';
   networkPolicy: { enabled: boolean; metricsFrom: NetworkPolicyPeerSpec[] };
@@ -322,6 +323,7 @@ export function resolvePipeline(p: IngestPipeline): ResolvedPipeline {
         : {}),
     },
     replicas,
+    paused: p.spec.paused ?? false,
     terminationGracePeriodSeconds: p.spec.terminationGracePeriodSeconds ?? 60,
     logLevel: p.spec.logLevel ?? 'info',
     networkPolicy: {

@@ -45,10 +45,14 @@ const walDrainSchema: Schema = obj(
 
 export const statusSchema: Schema = obj('Observed state, written by the operator.', {
   observedGeneration: int('The spec generation this status describes.', { minimum: 0 }),
-  conditions: arr('Ready, Progressing and Degraded.', conditionSchema, {
-    'x-kubernetes-list-type': 'map',
-    'x-kubernetes-list-map-keys': ['type'],
-  }),
+  conditions: arr(
+    'Ready, Progressing and Degraded; BrokerConnected, DatabaseWritable, DeadLetterStoreAvailable, Backpressure and Paused (docs/conditions.md).',
+    conditionSchema,
+    {
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['type'],
+    },
+  ),
   replicas: int('Worker pods desired.'),
   readyReplicas: int('Worker pods ready.'),
   selector: str('Label selector of the worker pods (the scale subresource reports it to kubectl scale and HPAs).'),
@@ -77,6 +81,12 @@ export const printerColumns = [
   { name: 'Flushers', type: 'integer', jsonPath: '.status.flushers', description: 'Flushers per worker pod' },
   { name: 'Rate', type: 'number', jsonPath: '.status.ingestRate', description: 'Messages per second received' },
   { name: 'Backlog', type: 'integer', jsonPath: '.status.backlog', description: 'Acknowledged, not yet committed' },
+  {
+    name: 'Paused',
+    type: 'string',
+    jsonPath: '.status.conditions[?(@.type=="Paused")].status',
+    description: 'spec.paused in effect: no messages taken, the WAL drains (docs/conditions.md)',
+  },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
   { name: 'Desired', type: 'integer', jsonPath: '.status.replicas', priority: 1, description: 'Worker pods desired' },
   { name: 'Pool', type: 'integer', jsonPath: '.status.poolSize', priority: 1, description: 'PgBouncer pool size' },
@@ -87,6 +97,20 @@ export const printerColumns = [
     priority: 1,
     description: 'Oldest uncommitted message, seconds',
   },
+  ...(
+    [
+      ['Broker', 'BrokerConnected', 'Connected to the broker'],
+      ['Database', 'DatabaseWritable', 'Writes to PostgreSQL succeed'],
+      ['DeadLetters', 'DeadLetterStoreAvailable', 'The dead-letter store answers'],
+      ['Backpressure', 'Backpressure', 'A WAL is full: reading from the broker stopped'],
+    ] as const
+  ).map(([name, type, description]) => ({
+    name,
+    type: 'string',
+    jsonPath: `.status.conditions[?(@.type=="${type}")].status`,
+    priority: 1,
+    description: `${description} (docs/conditions.md)`,
+  })),
   { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1 },
   { name: 'Message', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].message', priority: 1 },
 ];

@@ -100,6 +100,7 @@ const everything: IngestPipeline = {
       },
     },
     replicas: 1,
+    paused: false,
     image: 'mqtt2pg:1',
     imagePullPolicy: 'IfNotPresent',
     imagePullSecrets: [{ name: 'regcred' }],

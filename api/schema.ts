@@ -389,6 +389,9 @@ export const specSchema: Schema = obj(
       minimum: 0,
       maximum: 1000,
     }),
+    paused: bool(
+      'Stop taking messages while keeping every object and each worker’s broker session: the workers stop reading from the broker (which holds new messages in their sessions), drain their WAL into PostgreSQL and wait; false resumes. Applied live, without restarting pods; the autoscaler holds meanwhile (docs/conditions.md, Paused). Defaults to false.',
+    ),
     image: image('the worker', 'the image the operator runs'),
     imagePullPolicy: str('Image pull policy of worker pods. Defaults to IfNotPresent.', {
       enum: ['Always', 'IfNotPresent', 'Never'],

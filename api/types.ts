@@ -179,6 +179,7 @@ export interface IngestPipelineSpec {
   deadLetter?: DeadLetterSpec;
   autoscaling?: AutoscalingSpec;
   replicas?: number;
+  paused?: boolean;
   image?: string;
   imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
   imagePullSecrets?: Array<{ name: string }>;

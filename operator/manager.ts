@@ -16,6 +16,7 @@ import { InformerSet } from './runtime/informer.ts';
 import { type KubeClient, type KubeObject, keyOf } from './runtime/kube.ts';
 import { WorkQueue } from './runtime/queue.ts';
 import { WalDrainer } from './wal-drainer.ts';
+import { type WorkerHealthOptions, WorkerHealthPoller } from './worker-health.ts';
 
 export interface ManagerOptions {
   /** Namespaces to watch; empty for all. */
@@ -26,12 +27,15 @@ export interface ManagerOptions {
   render: Images;
   /** Overrides for the autoscaler (tests: where local worker processes and PgBouncer listen). */
   autoscale?: AutoscalerOptions;
+  /** Overrides for the worker health poll (tests: a short interval, where local worker processes listen). */
+  health?: WorkerHealthOptions;
 }
 
 export class Manager {
   readonly queue: WorkQueue;
   readonly reconciler: Reconciler;
   readonly autoscaler: Autoscaler;
+  readonly health: WorkerHealthPoller;
   private readonly pipelines: InformerSet<IngestPipeline & KubeObject>;
   private readonly children: Record<string, InformerSet>;
   private readonly secretMeta: InformerSet;
@@ -72,7 +76,7 @@ export class Manager {
       ...informerOpts('secrets(metadata)'),
       metadataOnly: true,
     });
-    // The pods of pipelines (their templates carry the managed-by label), for the autoscaler only.
+    // The pods of pipelines (their templates carry the managed-by label): the autoscaler, the health poll, deletions.
     this.pods = new InformerSet<PodObject>(client, PODS, opts.namespaces, {
       ...informerOpts(PODS.plural),
       labelSelector: MANAGED_SELECTOR,
@@ -96,7 +100,17 @@ export class Manager {
         },
       },
     );
+    this.health = new WorkerHealthPoller(
+      {
+        pipelines: this.pipelines,
+        pods: this.pods,
+        changed: (key) => this.queue.add(key),
+        log: deps.log.child({ loop: 'worker-health' }),
+      },
+      opts.health,
+    );
     this.reconciler = new Reconciler({
+      health: this.health,
       client,
       pipelines: this.pipelines,
       children: this.children,
@@ -198,11 +212,13 @@ export class Manager {
     }, this.opts.resyncMs);
     this.running = this.queue.run((key) => this.reconciler.reconcile(key), this.opts.concurrency);
     this.autoscaler.start();
+    this.health.start();
   }
 
   async stop(): Promise<void> {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     await this.autoscaler.stop();
+    await this.health.stop();
     this.queue.shutdown();
     await this.running;
     await Promise.all(this.all.map((i) => i.stop()));

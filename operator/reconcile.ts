@@ -40,6 +40,7 @@ import {
   type WorkloadState,
   workloadState,
 } from './status.ts';
+import { SUBSYSTEM_CONDITIONS, subsystemEvent, type WorkerHealth } from './subsystem-conditions.ts';
 import type { WalDrainer } from './wal-drainer.ts';
 
 export interface ReconcilerDeps {
@@ -57,6 +58,8 @@ export interface ReconcilerDeps {
   log: Logger;
   /** The operator-wide default images. */
   render: Images;
+  /** The worker pods' last health reports per pipeline key (operator/worker-health.ts). */
+  health?: { get(key: string): WorkerHealth[] | undefined };
   now?: () => Date;
 }
 
@@ -347,6 +350,7 @@ export class Reconciler {
           .map(([k, v]) => `${k}=${v}`)
           .join(','),
         namespace: ns,
+        subsystems: { paused: p.spec.paused === true, health: this.d.health?.get(key), now: now.getTime() },
       },
       now,
     );
@@ -366,6 +370,14 @@ export class Reconciler {
     });
     this.written.set(key, { overRv: p.metadata.resourceVersion ?? '', status: { ...stored, ...next } });
     for (const c of conditionChanges(stored?.conditions, next.conditions ?? [])) {
+      if ((SUBSYSTEM_CONDITIONS as readonly string[]).includes(c.type)) {
+        const type = subsystemEvent(
+          { type: c.type, status: c.to, reason: c.reason },
+          stored?.conditions?.find((x) => x.type === c.type),
+        );
+        if (type) this.d.events.emit(p, type, c.reason, `${c.type} is ${c.to}: ${c.message}`);
+        continue;
+      }
       const warning =
         (c.type === 'Degraded' && c.to === 'True') || (c.type === 'Ready' && c.to === 'False' && o.problem);
       // Ready→False while a rollout starts is routine; the Degraded event already carries real problems.

@@ -4,6 +4,7 @@
 
 import type { Condition, IngestPipeline, IngestPipelineStatus, WalDrainStatus } from '../api/types.ts';
 import type { KubeObject } from './runtime/kube.ts';
+import { subsystemConditions, type WorkerHealth } from './subsystem-conditions.ts';
 import { drainSummary } from './wal-drain.ts';
 
 /** A problem the user has to fix (missing Secret, invalid spec...), reported as Degraded. */
@@ -35,6 +36,8 @@ export interface Observation {
   /** Label selector of the worker pods, for messages that tell the user where to look. */
   workerSelector: string;
   namespace: string;
+  /** What the worker pods report per subsystem (operator/worker-health.ts); undefined: no such conditions. */
+  subsystems?: { paused: boolean; health: WorkerHealth[] | undefined; now: number };
 }
 
 type Status = Condition['status'];
@@ -66,8 +69,24 @@ function condition(type: string, status: Status, reason: string, message: string
   return { type, status, reason, message, observedGeneration: generation };
 }
 
-/** The three conditions for an observation (lastTransitionTime filled in by mergeConditions). */
+/**
+ * The conditions for an observation (lastTransitionTime filled in by mergeConditions): Ready, Progressing,
+ * Degraded, then one per subsystem (operator/subsystem-conditions.ts).
+ */
 export function computeConditions(o: Observation): Array<Omit<Condition, 'lastTransitionTime'>> {
+  const main = mainConditions(o);
+  if (!o.subsystems) return main;
+  return [
+    ...main,
+    ...subsystemConditions({
+      generation: o.generation,
+      workersDesired: o.workers?.desired ?? 0,
+      ...o.subsystems,
+    }),
+  ];
+}
+
+function mainConditions(o: Observation): Array<Omit<Condition, 'lastTransitionTime'>> {
   const g = o.generation;
   const logs = `kubectl logs -n ${o.namespace} -l ${o.workerSelector}`;
   if (o.problem) {

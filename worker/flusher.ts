@@ -132,6 +132,16 @@ export class FlusherPool<C extends ClaimedBatch> {
     return `${n} dead letters wait for the dead-letter store (${this.pending?.lastError ?? 'retrying'}); the other rows flow`;
   }
 
+  /** What blocks writes (not a row's fault) while the last write failed for it: the health report. */
+  get blocked(): SinkBlock | undefined {
+    return this.lastOk ? undefined : this.block;
+  }
+
+  /** Dead letters waiting in the WAL for the store, and the store's last error. */
+  get pendingDeadLetters(): { count: number; lastError: string | undefined } {
+    return { count: this.pending?.count ?? 0, lastError: this.pending?.lastError };
+  }
+
   get count(): number {
     return this.flushers.filter((f) => !f.retiring).length;
   }

@@ -10,9 +10,12 @@ import { drainSeconds as drainBudgetSeconds, spillSeconds, spills } from '../api
 import { mqttClientOptions } from '../common/client-options.ts';
 import { closeServer, portOf, serve } from '../common/http-server.ts';
 import { createLogger } from '../common/logger.ts';
+import { DeadLetterProbe } from './dead-letter-probe.ts';
 import type { S3DeadLetterStore } from './deadletter.ts';
 import type { FlusherPool } from './flusher.ts';
+import { healthReport } from './health-report.ts';
 import { WorkerMetrics } from './metrics.ts';
+import { PauseControl } from './pause.ts';
 import { Receiver } from './receiver.ts';
 import { type ScaleWatch, watchScale } from './scale-watch.ts';
 import { stopIntakeAndEmptyWal } from './shutdown.ts';
@@ -50,6 +53,8 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   const metrics = new WorkerMetrics(p.name, () => wal);
   let receiver: Receiver | undefined;
   let pool: FlusherPool<Claim> | undefined;
+  let pause: PauseControl | undefined;
+  let dlqProbe: DeadLetterProbe | undefined;
 
   /** Why the startup check of PostgreSQL has not passed yet (it goes on in the background), if it has not. */
   let waitingForPostgres: string | undefined;
@@ -76,6 +81,23 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
             body: `not ready: ${waitingForPostgres ? `waiting for PostgreSQL: ${waitingForPostgres}` : !receiver?.connected ? 'not connected to the broker' : (wal?.problem ?? pool?.problem ?? 'starting')}\n${note}`,
           };
     },
+    [HTTP_PATHS.subsystems]: async () => ({
+      status: 200,
+      type: 'application/json',
+      body: `${JSON.stringify(
+        healthReport({
+          instance,
+          paused: pause?.paused ?? p.paused,
+          ...(receiver ? { receiver } : {}),
+          firstBroker: p.source.brokers[0] ?? '',
+          waitingForPostgres,
+          ...(pool ? { pool } : {}),
+          deadLetterTarget: p.deadLetter ? `s3://${p.deadLetter.bucket}/${p.deadLetter.prefix}` : undefined,
+          deadLetterProbeError: dlqProbe?.lastError,
+          ...(wal ? { wal } : {}),
+        }),
+      )}\n`,
+    }),
   });
   log.info({ metricsPort: portOf(metricsServer), healthPort: portOf(healthServer) }, 'listening');
 
@@ -84,6 +106,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   let spill: SpillParts | undefined;
   const closeAll = async () => {
     scaleWatch?.stop();
+    dlqProbe?.stop();
     await spill?.replayer.stop();
     await pool?.stop();
     spill?.close();
@@ -130,6 +153,10 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
       );
     }
     deadLetters = await openDeadLetters(p, secrets);
+    if (deadLetters) {
+      dlqProbe = new DeadLetterProbe(deadLetters);
+      dlqProbe.start();
+    }
     const walDir = resolvePath(args.walDir ?? `wal-${p.name}`);
     wal = await openWal(p, walDir, {
       onError: (err) =>
@@ -158,6 +185,9 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     if (ephemeral) mqttOptions.endSessionOnStop = true;
     receiver = new Receiver(mqttOptions, openedWal, metrics, log);
     const rx = receiver;
+    const paused = new PauseControl(rx, openedWal, log);
+    pause = paused;
+    paused.set(p.paused);
     await receiver.start().catch((err: Error) => {
       throw new StartupError(err.message);
     });
@@ -181,6 +211,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
             log.info({ from: flushers.count, to: n }, 'flusher count changed by the autoscaler');
             flushers.setCount(n);
           },
+          paused: (on) => paused.set(on),
           leaving: (leaving) => {
             if (ephemeral || leaving === rx.endsSessionOnStop) return;
             log.info(

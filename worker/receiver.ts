@@ -41,6 +41,10 @@ export class Receiver extends EventEmitter {
   private conn: Connection | undefined;
   private stopping = false;
   private paused = false;
+  /** spec.paused (worker/pause.ts): reading stops as for backpressure, the connection and session stay. */
+  private held = false;
+  /** Why the last connection attempt failed, while not connected (the health report's broker detail). */
+  lastError: string | undefined;
   private brokerIndex = 0;
   private readonly reconnectBackoff = new Backoff({ initialMs: 500, maxMs: 30_000, jitter: 0.5 });
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -218,6 +222,7 @@ export class Receiver extends EventEmitter {
   private onRunning(conn: Connection, where: string, sessionPresent: boolean) {
     this.conn = conn;
     this.connected = true;
+    this.lastError = undefined;
     this.reconnectBackoff.reset();
     this.metrics.connected.set(1);
     const lost = this.session.subscribed(sessionPresent);
@@ -232,11 +237,11 @@ export class Receiver extends EventEmitter {
     );
     // While paused for backpressure nothing is read, PINGRESP included: silence is then expected.
     startKeepalive(conn, this.opts.keepaliveSeconds * 1000, this.opts.protocolVersion, {
-      silenceExpected: () => this.paused,
+      silenceExpected: () => this.paused || this.held,
       onSilent: () =>
         this.log.warn({ broker: where }, 'no packet from the broker for two keepalive periods; reconnecting'),
     });
-    if (this.paused) conn.socket.pause();
+    if (this.paused || this.held) conn.socket.pause();
     this.emit('connected');
   }
 
@@ -312,12 +317,24 @@ export class Receiver extends EventEmitter {
     if (!this.paused || !this.wal.belowResumeMark || this.stopping) return;
     this.paused = false;
     this.metrics.backpressure.set(0);
-    this.conn?.socket.resume();
+    if (!this.held) this.conn?.socket.resume();
     this.log.info({ walBytes: this.wal.bytes }, 'WAL below its resume mark: reading from the broker again');
   }
 
   get backpressured(): boolean {
     return this.paused;
+  }
+
+  /** Stops (true) or resumes (false) reading from the broker for spec.paused; see worker/pause.ts. */
+  hold(on: boolean): void {
+    this.held = on;
+    if (on) this.conn?.socket.pause();
+    else if (!this.paused) this.conn?.socket.resume();
+  }
+
+  /** The broker in use (or tried last), as configured (worker/health-report.ts drops credentials). */
+  get brokerUrl(): string {
+    return this.url().toString();
   }
 
   private onConnectionLost(conn: Connection, where: string) {
@@ -327,6 +344,7 @@ export class Receiver extends EventEmitter {
       this.metrics.connected.set(0);
     }
     this.session.disconnected();
+    this.lastError = `lost the connection to ${where}; reconnecting`;
     if (this.stopping) return;
     this.brokerIndex++;
     const delay = this.reconnectBackoff.next();
@@ -343,6 +361,7 @@ export class Receiver extends EventEmitter {
     this.connect().catch((err: BrokerError) => {
       if (this.stopping) return;
       const delay = this.reconnectBackoff.next();
+      this.lastError = err.message;
       this.log.warn({ err: err.message, retryInMs: delay }, 'reconnect failed');
       this.brokerIndex++;
       this.reconnectTimer = setTimeout(() => this.reconnect(), delay);

@@ -1,4 +1,5 @@
-// In a cluster, the worker watches its own IngestPipeline. The autoscaler's flusher count reaches it live:
+// In a cluster, the worker watches its own IngestPipeline. spec.paused reaches it live (worker/pause.ts), and
+// so does the autoscaler's flusher count:
 // it applies status.autoscaling.current.flushers without a restart (the operator keeps the count out of the
 // pod config hash). And a StatefulSet worker learns whether its ordinal is being scaled away (or the pipeline
 // deleted): such a worker's client id does not come back, so on SIGTERM it must end its broker session rather
@@ -56,6 +57,8 @@ export interface ScaleWatch {
 
 export interface ScaleHandlers {
   flushers(n: number): void;
+  /** spec.paused, applied live (worker/pause.ts). */
+  paused?(paused: boolean): void;
   leaving(leaving: boolean): void;
 }
 
@@ -82,6 +85,7 @@ export async function watchScale(t: ScaleTarget, on: ScaleHandlers, log: Logger)
           if (phase !== 'ADDED' && phase !== 'MODIFIED') return;
           const n = desiredFlushers(obj, t);
           if (n !== undefined) on.flushers(n);
+          on.paused?.(obj.spec?.paused === true);
           on.leaving(identityLeaving(obj, t.instance));
         },
         (err: unknown) => restart(err),

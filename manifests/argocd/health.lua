@@ -52,6 +52,14 @@ if degraded ~= nil and degraded.status == "True" then
   return hs
 end
 
+-- spec.paused: intake stopped on purpose (docs/conditions.md), as Argo CD shows a suspended CronJob.
+local paused = findCondition(conditions, "Paused")
+if paused ~= nil and paused.status == "True" then
+  hs.status = "Suspended"
+  hs.message = describe(paused, "Paused")
+  return hs
+end
+
 local ready = findCondition(conditions, "Ready")
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"

@@ -131,6 +131,8 @@ export class Autoscaler {
     const checked = checkPipeline(p);
     if ('problem' in checked) return; // the reconciler reports it as Degraded
     const r = checked.resolved;
+    // Paused (spec.paused): no traffic to measure, the backlog only drains; sizes hold until it resumes.
+    if (r.paused) return;
     if (!r.autoscaling.enabled) {
       await this.applier.disable(p, stored, st, log);
       return;

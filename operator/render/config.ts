@@ -58,11 +58,12 @@ export const FLUSHERS_APPLY_LIVE = true;
 
 /**
  * The part of the worker configuration whose change needs a pod restart. Settings the worker does not act on
- * (pod count, autoscaling bounds, PgBouncer's own settings) are left out: scaling must not roll every pod.
+ * (pod count, autoscaling bounds, PgBouncer's own settings) are left out: scaling must not roll every pod;
+ * so is spec.paused, which workers apply live from their pipeline watch (worker/pause.ts).
  */
 export function workerConfigHashInput(p: IngestPipeline, r: ResolvedPipeline, flushers: number): unknown {
   const doc = workerPipelineDocument(p, r, { flushers });
-  const { replicas: _r, autoscaling: _a, networkPolicy: _n, ...spec } = doc.spec;
+  const { replicas: _r, autoscaling: _a, networkPolicy: _n, paused: _p, ...spec } = doc.spec;
   const { pgbouncer: _b, ...sink } = spec.sink;
   const { flushers: _f, ...flusherRest } = spec.flusher ?? {};
   const live = FLUSHERS_APPLY_LIVE && r.autoscaling.enabled;
