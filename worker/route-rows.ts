@@ -28,6 +28,8 @@ type Source = (m: InboundMessage, captures: string[], payload: WholePayload | un
 interface CompiledColumn {
   column: ResolvedColumn;
   read: Source;
+  /** COPY text straight from the message, for sources whose value always fits (the receive time). */
+  direct?: (m: InboundMessage) => string;
 }
 
 type PathStep = string | number;
@@ -83,6 +85,9 @@ export function compileRoute(route: ResolvedRoute, limits: PayloadLimits): Compi
   const columns: CompiledColumn[] = route.columns.map((column) => ({
     column,
     read: compileSource(column.from, pattern),
+    ...(column.from === 'receivedAt' && column.type === 'timestamptz'
+      ? { direct: (m: InboundMessage) => iso(m.receivedAt) }
+      : {}),
   }));
   const readsPayload = route.columns.some((c) => c.from.startsWith('payload'));
   // jsonb refuses what JSON.parse accepts (\u0000, lone surrogates, deep nesting): checked when a jsonb
@@ -128,7 +133,11 @@ export function compileRoute(route: ResolvedRoute, limits: PayloadLimits): Compi
       }
       let line = '';
       for (let i = 0; i < columns.length; i++) {
-        const { column, read } = columns[i] as CompiledColumn;
+        const { column, read, direct } = columns[i] as CompiledColumn;
+        if (direct) {
+          line += i === 0 ? direct(message) : `\t${direct(message)}`;
+          continue;
+        }
         const value = read(message, t.captures, payload);
         let text: string;
         if (value === undefined || value === null) {
