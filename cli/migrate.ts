@@ -44,6 +44,7 @@ export async function runMigrateCommand(argv: string[]): Promise<number> {
     await client.connect();
     const r = await migrateAndGrant(client, p, secrets);
     const where = `${p.sink.schema}.${p.sink.table} / ${p.sink.schema}.${p.sink.unparseableTable}`;
+    if (r.addedColumns.length > 0) console.log(`route tables: added columns ${r.addedColumns.join(', ')}`);
     console.log(
       r.applied.length > 0
         ? `${where}: applied migration${r.applied.length > 1 ? 's' : ''} ${r.applied.join(', ')}; now at version ${r.current}`

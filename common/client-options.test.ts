@@ -35,6 +35,7 @@ test('MQTT: credentials from the auth Secret, a client id per instance, the shar
     brokers: ['mqtt://broker.iot:1883'],
     clientId: 'mqtt2pg-fleet-0',
     subscription: '$share/fleet/t/+/d/+/evt/#',
+    subscriptions: ['$share/fleet/t/+/d/+/evt/#'],
     qos: 1,
     protocolVersion: 5,
     keepaliveSeconds: r.source.keepaliveSeconds,
@@ -174,4 +175,19 @@ test('S3: an https endpoint with caSecretRef trusts that CA', () => {
   const config = s3ClientConfig(pipeline({ deadLetter }).r, secrets);
   const handler = config.requestHandler as { httpsAgent?: { ca?: Buffer } };
   assert.equal(handler.httpsAgent?.ca?.toString(), 'DLQ CA');
+});
+
+test('MQTT: a pipeline with routes subscribes to each route filter in the shared group', () => {
+  const route = (name: string, level: string) => ({
+    name,
+    topicFilter: `${level}/+`,
+    topicPattern: `${level}/{id}`,
+    table: name,
+    columns: [{ name: 'device', type: 'text' as const, from: 'topic.id' }],
+  });
+  const { r } = pipeline({ routes: [route('readings', 'reading'), route('states', 'state')] });
+  assert.deepEqual(mqttClientOptions(r, secrets, 'fleet-0').subscriptions, [
+    '$share/fleet/reading/+',
+    '$share/fleet/state/+',
+  ]);
 });

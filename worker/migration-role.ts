@@ -19,7 +19,14 @@ export function writerUser(p: ResolvedPipeline, secrets: SecretReader): string {
  * The tables the worker's role writes, and so the only ones it gets INSERT on: a table the migrations add for
  * the worker to write belongs here. Never the migrations' tracking table (a writer could fake a version).
  */
-export const writerTables = (p: ResolvedPipeline): string[] => [p.sink.table, p.sink.unparseableTable];
+export const writerTables = (p: ResolvedPipeline): string[] => [
+  p.sink.table,
+  p.sink.unparseableTable,
+  ...declaredRoutes(p).map((r) => r.table),
+];
+
+/** The routes of spec.routes, whose tables the migrations create and evolve (the built-in one has migrations). */
+const declaredRoutes = (p: ResolvedPipeline) => p.routes.filter((r) => !r.builtIn);
 
 /** USAGE on the schema and INSERT on `tables` for `writer`; run by the role that owns them. Idempotent. */
 export async function grantWriter(client: pg.ClientBase, schema: string, tables: string[], writer: string) {
@@ -35,7 +42,7 @@ export async function migrateAndGrant(
   p: ResolvedPipeline,
   secrets: SecretReader,
 ): Promise<MigrateResult> {
-  const r = await migrate(client, p.sink);
+  const r = await migrate(client, p.sink, declaredRoutes(p));
   if (p.sink.postgres.migrationCredentials) {
     await grantWriter(client, p.sink.schema, writerTables(p), writerUser(p, secrets));
   }
@@ -51,7 +58,7 @@ export async function startupMigrations(
   p: ResolvedPipeline,
   secrets: SecretReader,
 ): Promise<MigrateResult> {
-  if (!p.sink.postgres.migrationCredentials) return migrate(startup, p.sink);
+  if (!p.sink.postgres.migrationCredentials) return migrate(startup, p.sink, declaredRoutes(p));
   const client = new pg.Client(pgClientConfig(p, secrets, 'migrate'));
   client.on('error', () => {}); // a connection lost mid-migration rejects the query in flight
   try {

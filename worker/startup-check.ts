@@ -13,7 +13,8 @@ import type { SecretsDir } from '../common/secrets-dir.ts';
 import { isCertificateRefusal } from '../common/tls-errors.ts';
 import { startupMigrations } from './migration-role.ts';
 import { explainPgConnectError, sqlstateOf } from './pg-errors.ts';
-import { qualified } from './sql.ts';
+import { RouteTableError } from './route-ddl.ts';
+import { qualified, quoteIdent } from './sql.ts';
 import { StartupError } from './wiring.ts';
 
 /** A failed check; `transient` when waiting can fix it (nothing in the configuration is wrong). */
@@ -84,18 +85,30 @@ async function runCheck(
   } catch (err) {
     throw failed(err);
   }
+  const routes = p.routes.filter((r) => !r.builtIn);
   if (runMigrations) {
     const r = await startupMigrations(client, p, secrets).catch((err: unknown) => {
-      throw failed(err);
+      // A route column whose type differs from the table's: no wait fixes it, the message says what does.
+      throw err instanceof RouteTableError ? new PostgresCheckError(err.message, false) : failed(err);
     });
     if (r.applied.length > 0) log.info({ applied: r.applied }, 'applied schema migrations');
+    if (r.addedColumns.length > 0) log.info({ columns: r.addedColumns }, 'added route columns to their tables');
   }
-  for (const t of [p.sink.table, p.sink.unparseableTable]) {
+  const tables = [
+    { t: p.sink.table, columns: [] as string[] },
+    { t: p.sink.unparseableTable, columns: [] as string[] },
+    ...routes.map((r) => ({ t: r.table, columns: r.columns.map((c) => quoteIdent(c.name)) })),
+  ];
+  for (const { t, columns } of tables) {
+    // Inserts nothing, and needs only what writing needs (INSERT): a role without SELECT passes; a route
+    // column missing from its table fails with 42703.
+    const list =
+      columns.length > 0 ? ` (${columns.join(', ')}) SELECT ${columns.map(() => 'NULL').join(', ')}` : ' SELECT';
     try {
-      // Inserts nothing, and needs only what writing needs (INSERT): a role without SELECT passes.
-      await client.query(`INSERT INTO ${qualified(p.sink.schema, t)} SELECT WHERE false`);
+      await client.query(`INSERT INTO ${qualified(p.sink.schema, t)}${list} WHERE false`);
     } catch (err) {
-      if (sqlstateOf(err) !== '42P01') throw failed(err);
+      // 42P01: no such table; 42703: a route column missing (under --no-migrate).
+      if (sqlstateOf(err) !== '42P01' && sqlstateOf(err) !== '42703') throw failed(err);
       throw new PostgresCheckError(
         `table ${p.sink.schema}.${t} is not usable (${(err as Error).message}); run 'mqtt2pg migrate -f <pipeline>' or start the worker without --no-migrate`,
         false,
