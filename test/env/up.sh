@@ -17,7 +17,7 @@ case "${1:-}" in
     IFS=, read -r -a only <<<"$2"
     for svc in "${only[@]}"; do is_service "$svc" || die "unknown service '$svc' (services: ${SERVICES[*]})"; done
     ;;
-  -h | --help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; echo "--only svc,svc,... starts only those services (of: ${SERVICES[*]})"; exit 0 ;;
+  -h | --help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; echo "--only svc,svc,... starts only those services (of: ${SERVICES[*]})"; exit 0 ;;
   *) die "usage: up.sh [--only svc,svc,...] (unknown argument '$1')" ;;
 esac
 wanted() { local s; for s in "${only[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
