@@ -55,54 +55,48 @@ export async function kubectl(args: string[], o: { quiet?: boolean } = {}): Prom
   return r;
 }
 
-/** psql against DATABASE_URL, echoed with the query's table. */
-export async function psql(sql: string): Promise<string> {
+async function psqlRun(sql: string, format: string[]): Promise<string> {
   const bin = process.env.PG_BIN ? `${process.env.PG_BIN}/psql` : 'psql';
-  const r = await run(bin, [requireEnv('DATABASE_URL'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
+  const r = await run(bin, [requireEnv('DATABASE_URL'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', ...format, '-c', sql]);
   if (r.code !== 0) throw new Error(`psql failed: ${r.stderr.trim()}\n${sql}`);
-  console.log(`\n $ psql -c "${sql.replace(/\s+/g, ' ').trim()}"`);
-  console.log(indent(r.stdout));
   return r.stdout;
 }
 
+/** psql against DATABASE_URL, echoed with the query's table. */
+export async function psql(sql: string): Promise<string> {
+  const out = await psqlRun(sql, []);
+  console.log(`\n $ psql -c "${sql.replace(/\s+/g, ' ').trim()}"`);
+  console.log(indent(out));
+  return out;
+}
+
+/** The single value a query returns (printing nothing). */
+export async function psqlValue(sql: string): Promise<string> {
+  return (await psqlRun(sql, ['-A', '-t'])).trim();
+}
+
 /**
- * `kubectl get ARGS -w`, its lines printed as they come, until one matches `until` (then the watch is
- * stopped) or `timeoutMs` passes (an error naming what was last seen).
+ * `kubectl get ARGS -w`, its lines printed as they come, until `until` settles (a little later, so the watch
+ * prints the change that settled it); then the watch is stopped. A rejected `until` stops it too.
  */
-export function watchUntil(args: string[], until: RegExp, timeoutMs: number): Promise<void> {
+export async function watchWhile(args: string[], until: Promise<unknown>): Promise<void> {
   console.log(`\n $ kubectl ${args.join(' ')}`);
   const child = spawn(process.env.KUBECTL || 'kubectl', args, {
     cwd: REPO_ROOT,
     env: { ...process.env, KUBECONFIG: requireEnv('KUBECONFIG') },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
   let partial = '';
-  let last = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill();
-      reject(new Error(`waited ${timeoutMs / 1000}s for a line matching ${until}; last: ${last || '(none)'}`));
-    }, timeoutMs);
-    child.stdout.on('data', (c: Buffer) => {
-      partial += c.toString('utf8');
-      const lines = partial.split('\n');
-      partial = lines.pop() ?? '';
-      for (const l of lines) {
-        console.log(`   ${l}`);
-        last = l;
-        if (until.test(l)) {
-          clearTimeout(timer);
-          child.kill();
-          resolve();
-        }
-      }
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      last = c.toString('utf8').trim();
-    });
-    child.on('close', () => {
-      clearTimeout(timer);
-      reject(new Error(`kubectl ${args.join(' ')} ended before a line matched ${until}; last: ${last}`));
-    });
+  child.stdout.on('data', (c: Buffer) => {
+    partial += c.toString('utf8');
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) console.log(`   ${l}`);
   });
+  try {
+    await until;
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    child.kill();
+  }
 }

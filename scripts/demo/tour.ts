@@ -15,7 +15,7 @@ import { ensureCrd, REPO_ROOT, requireEnv } from '../../test/lib/env.ts';
 import { applySecrets, type OperatorProcess, startOperator } from '../../test/lib/kube.ts';
 import { envPipeline, envSecrets } from '../../test/lib/pipelines.ts';
 import { PodRunner } from '../../test/local-cluster/pod-runner.ts';
-import { kubectl, note, psql, run, section, watchUntil } from './show.ts';
+import { kubectl, note, psql, psqlValue, section, watchWhile } from './show.ts';
 
 const rate = Number(process.env.DEMO_RATE ?? 2000);
 const duration = process.env.DEMO_DURATION ?? '15s';
@@ -92,12 +92,6 @@ async function rowCount(table: string): Promise<number> {
   return Number(r);
 }
 
-async function psqlValue(sql: string): Promise<string> {
-  const bin = process.env.PG_BIN ? `${process.env.PG_BIN}/psql` : 'psql';
-  const r = await run(bin, [requireEnv('DATABASE_URL'), '-X', '-q', '-A', '-t', '-c', sql]);
-  return r.stdout.trim();
-}
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mqtt2pg-demo-'));
   const runnerLog: string[] = [];
@@ -158,11 +152,10 @@ async function main(): Promise<void> {
       'Ready turns True once every worker pod has connected to the broker and PostgreSQL and holds its subscription;\n' +
         'until then Reason and Message (kubectl get -o wide) say what is missing.',
     );
-    await watchUntil(
-      ['get', 'ingestpipelines', '-n', ns, '-w'],
-      new RegExp(`^${p.name}\\s+True\\s+${replicas}\\s`),
-      180_000,
-    );
+    const ready = kubectl(['wait', '--for=condition=Ready', `ingp/${p.name}`, '-n', ns, '--timeout=180s'], {
+      quiet: true,
+    });
+    await watchWhile(['get', 'ingestpipelines', '-n', ns, '-w'], ready);
     await kubectl(['get', 'statefulsets,deployments,pods', '-n', ns, '-l', `mqtt2pg.io/pipeline=${p.name}`]);
 
     section(
