@@ -13,10 +13,8 @@ export PATH=$PWD/node_modules/.bin:$PATH
 services=(postgres pgbouncer mosquitto minio etcd kube-apiserver)
 started=()
 for s in "${services[@]}"; do test/env/service.sh status "$s" >/dev/null 2>&1 || started+=("$s"); done
-kubectl_dir=
 cleanup() {
   local rc=$?
-  [ -z "$kubectl_dir" ] || rm -rf "$kubectl_dir"
   for ((i = ${#started[@]} - 1; i >= 0; i--)); do test/env/service.sh stop "${started[$i]}" >/dev/null 2>&1 || true; done
   [ "${#started[@]}" -eq 0 ] || echo "== stopped what the demo started: ${started[*]}"
   exit "$rc"
@@ -32,11 +30,5 @@ set -a
 # shellcheck disable=SC1091
 . "${MQTT2PG_TEST_ENV_DIR:-.test-env}/env"
 set +a
-# The tour calls `kubectl`; where none is on PATH, the one test/env/up.sh built into the tool cache.
-if ! command -v kubectl >/dev/null 2>&1; then
-  kubectl_dir=$(mktemp -d)
-  ln -s "$KUBECTL" "$kubectl_dir/kubectl"
-  export PATH=$kubectl_dir:$PATH
-fi
 node scripts/demo/tour.ts
 echo "== make demo took $((SECONDS - t0))s"
