@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: help demo bench interop e2e-kind deps build crds crds-check lint typecheck test test-unit test-integration test-env test-env-down clean e2e-local
+.PHONY: help demo demo-worker bench interop e2e-kind deps build crds crds-check lint typecheck test test-unit test-integration test-env test-env-down clean e2e-local
 
 help:
 	@echo "make bench          measure throughput, latency, drain and memory against the machine's own limits"
@@ -65,6 +65,9 @@ test: deps
 
 demo: deps
 	scripts/demo.sh
+
+demo-worker: deps
+	scripts/demo-worker.sh
 
 # Needs Docker (kind); the same scenarios run without Docker in make test (test/integration/e2e/local-cluster-*.test.ts).
 e2e-kind: deps

@@ -79,7 +79,7 @@ spec:
     'spec.source.brokers: needs at least 1 item',
     'spec.source.qos: must be one of 0, 1 (got 2)',
     'spec.source.protocolVersion: must be one of 4, 5 (got 3)',
-    'spec.sink.postgres.database: is required (Database name.)',
+    'spec.sink.postgres.database: is required (Name of the database that holds the tables.)',
     'spec.sink.table: must be a lower-case SQL identifier',
     'spec.sink.payloadFormat: must be one of "json", "binary" (got "xml")',
     'spec.wal.sizeLimit: must be a byte quantity',

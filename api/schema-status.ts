@@ -53,25 +53,31 @@ export const statusSchema: Schema = obj('Observed state, written by the operator
       'x-kubernetes-list-map-keys': ['type'],
     },
   ),
-  replicas: int('Worker pods desired.'),
-  readyReplicas: int('Worker pods ready.'),
+  replicas: int('Worker pods desired (spec.replicas, or the autoscaler size).'),
+  readyReplicas: int('Worker pods ready: connected to the broker with a healthy last write.'),
   selector: str('Label selector of the worker pods (the scale subresource reports it to kubectl scale and HPAs).'),
-  flushers: int('Flushers per worker pod now.'),
-  poolSize: int('PgBouncer pool size now.'),
-  ingestRate: num('Messages per second received across workers (last interval).'),
-  backlog: int('Messages acknowledged to the broker but not yet committed, across workers.'),
-  oldestUnflushedSeconds: num('Age of the oldest uncommitted message, in seconds.'),
+  flushers: int('Flushers (PostgreSQL connections) per worker pod now.'),
+  poolSize: int('PgBouncer pool size (default_pool_size) now.'),
+  ingestRate: num(
+    'Messages per second received, summed over worker pods, from their metrics. Written by the autoscaler (autoscaling.enabled) when it decides and at least once a minute.',
+  ),
+  backlog: int(
+    'Messages acknowledged to the broker but not yet committed to PostgreSQL, summed over worker pods (in their WALs). Written like ingestRate.',
+  ),
+  oldestUnflushedSeconds: num(
+    'Age of the oldest acknowledged but uncommitted message, in seconds. Written like ingestRate.',
+  ),
   walDrains: arr(
     'WAL volumes of removed worker ordinals that may still hold acknowledged messages: the operator drains each with a Job, then deletes the volume.',
     walDrainSchema,
     { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['claim'] },
   ),
-  autoscaling: obj('Last autoscaling decision.', {
-    current: scaleTriple('Sizes in effect.'),
+  autoscaling: obj('The autoscaler last decision (autoscaling.enabled only).', {
+    current: scaleTriple('Sizes in effect now.'),
     desired: scaleTriple('Sizes the last decision asked for.'),
-    reason: str('Why.'),
+    reason: str('Why the autoscaler decided so, with the numbers it used.'),
     lastChangeTime: str('When the sizes last changed.', { format: 'date-time' }),
-    signals: passthrough('The signals the decision used.'),
+    signals: passthrough('The signals the decision used: worker metrics, PostgreSQL and PgBouncer load.'),
   }),
 });
 

@@ -39,7 +39,7 @@ const sourceSchema: Schema = obj(
   {
     brokers: arr(
       'Broker URLs; workers connect to the first that answers. Schemes mqtt:// and mqtts:// (TLS), e.g. "mqtt://mosquitto.iot:1883". Credentials never go in the URL: use auth.secretRef.',
-      str('Broker URL.', {
+      str('One broker URL, mqtt://host:port or mqtts://host:port.', {
         pattern: BROKER_URL_PATTERN,
         maxLength: 512,
       }),
@@ -81,7 +81,10 @@ const sourceSchema: Schema = obj(
       'Client id prefix; each worker connects as <prefix>-<pod name> so its persistent session survives restarts. Defaults to "mqtt2pg".',
       { pattern: '^[A-Za-z0-9_-]{1,40}$' },
     ),
-    keepalive: duration('MQTT keepalive interval. Defaults to 30s.', '30s'),
+    keepalive: duration(
+      'MQTT keepalive: the worker pings the broker every half period and reconnects when the connection has been silent for two periods; the broker drops a worker silent for 1.5 periods. Defaults to 30s.',
+      '30s',
+    ),
     sessionExpiry: duration(
       'How long the broker keeps a disconnected worker session and its queued messages (MQTT 5). Defaults to 1h.',
       '1h',
@@ -109,7 +112,10 @@ const sourceSchema: Schema = obj(
           },
           { required: ['name'] },
         ),
-        serverName: str('Server name to verify (SNI) when it differs from the URL host.', { maxLength: 253 }),
+        serverName: str(
+          'Name the broker certificate must carry (and the SNI sent), when it differs from the URL host (unset: the URL host).',
+          { maxLength: 253 },
+        ),
         insecureSkipVerify: bool('Skip broker certificate verification. For testing only. Defaults to false.'),
       },
       {},
@@ -130,7 +136,10 @@ const sinkSchema: Schema = obj(
           pattern: '^[A-Za-z0-9]([-A-Za-z0-9.:]*[A-Za-z0-9])?$',
         }),
         port: int('Port. Defaults to 5432.', { minimum: 1, maximum: 65535 }),
-        database: str('Database name.', { pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$' }),
+        database: str(
+          'Name of the database that holds the tables. It must exist: the worker creates only the schema and the tables.',
+          { pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$' },
+        ),
         credentialsSecretRef: basicAuthRef('PostgreSQL'),
         migrationCredentialsSecretRef: basicAuthRef(
           'migration role',
@@ -170,7 +179,7 @@ const sinkSchema: Schema = obj(
         'PgBouncer serves TLS to the workers with this certificate (client_tls_*) and refuses plaintext clients; the workers verify it as sink.postgres.sslMode says (verify-full: the certificate must name <pipeline>-pgbouncer.<namespace>.svc), trusting the CA in caKey. sslMode must not be disable. Without it, workers reach PgBouncer in plaintext inside the cluster.',
       ),
       image: image('PgBouncer', 'the operator default PgBouncer image'),
-      replicas: int('PgBouncer pods. Defaults to 1.', { minimum: 1, maximum: 20 }),
+      replicas: int('PgBouncer pods (a Deployment behind one Service). Defaults to 1.', { minimum: 1, maximum: 20 }),
       poolSize: int(
         'Server connections per database/user pair (default_pool_size). The autoscaler moves it within autoscaling.minPoolSize..maxPoolSize. Defaults to 10.',
         { minimum: 1, maximum: 1000 },
@@ -203,7 +212,7 @@ const walSchema: Schema = obj(
       '168h',
     ),
     storage: obj(
-      'WAL volume.',
+      'The volume that holds each worker pod WAL: persistent or ephemeral, its size and StorageClass.',
       {
         type: str(
           'Persistent (default; a StatefulSet with a PVC per pod: pod names, MQTT client ids and WALs survive pod deletion, eviction and rollouts) or Ephemeral (a Deployment with an emptyDir: survives container restarts but not pod deletion; a stopped pod ends its broker session, and spills what it could not drain to the deadLetter bucket, where the other workers replay it; without a bucket that rest is lost). Immutable.',
@@ -247,11 +256,20 @@ const flusherSchema: Schema = obj(
       'Concurrent flushers (PostgreSQL connections) per worker pod when autoscaling is off, and the starting count when it is on. Defaults to 2.',
       { minimum: 1, maximum: 64 },
     ),
-    minFlushers: int('Lower bound for the autoscaler. Defaults to 1.', { minimum: 1, maximum: 64 }),
-    maxFlushers: int('Upper bound for the autoscaler. Defaults to 8.', { minimum: 1, maximum: 64 }),
+    minFlushers: int('Fewest flushers per worker pod the autoscaler goes down to. Defaults to 1.', {
+      minimum: 1,
+      maximum: 64,
+    }),
+    maxFlushers: int('Most flushers per worker pod the autoscaler goes up to. Defaults to 8.', {
+      minimum: 1,
+      maximum: 64,
+    }),
     retry: obj('Backoff for connection and server errors (retried forever; never dead-lettered).', {
-      initialBackoff: duration('First retry delay. Defaults to 100ms.', '100ms'),
-      maxBackoff: duration('Longest retry delay. Defaults to 30s.', '30s'),
+      initialBackoff: duration(
+        'Delay before the first retry; each next one doubles, up to maxBackoff. Defaults to 100ms.',
+        '100ms',
+      ),
+      maxBackoff: duration('Longest delay between two retries. Defaults to 30s.', '30s'),
     }),
   },
   {
@@ -270,8 +288,12 @@ const deadLetterSchema: Schema = obj(
     s3: obj(
       'S3 or any S3-compatible store (MinIO, Ceph RGW, R2...). Objects are JSON Lines, keyed <prefix><pipeline>/<date>/<batch>.jsonl.',
       {
-        bucket: str('Bucket (must exist).', { pattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$' }),
-        prefix: str('Key prefix. Defaults to "mqtt2pg/".', { maxLength: 512 }),
+        bucket: str('Bucket name. It must exist: the worker writes to it but never creates it.', {
+          pattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$',
+        }),
+        prefix: str('Prefix of every object key (the pipeline name follows it). Defaults to "mqtt2pg/".', {
+          maxLength: 512,
+        }),
         endpoint: str('Endpoint URL for S3-compatible stores, e.g. "http://minio.storage:9000". Defaults to AWS.', {
           pattern: '^https?://[^\\s/]+(/.*)?$',
           maxLength: 512,
@@ -283,7 +305,9 @@ const deadLetterSchema: Schema = obj(
             },
           ],
         }),
-        region: str('Region. Defaults to "us-east-1".', { pattern: '^[a-z0-9-]{1,32}$' }),
+        region: str('Region of the bucket (S3-compatible stores mostly accept any). Defaults to "us-east-1".', {
+          pattern: '^[a-z0-9-]{1,32}$',
+        }),
         forcePathStyle: bool('Path-style addressing (most S3-compatible stores need it). Defaults to false.'),
         credentialsSecretRef: obj(
           'Secret with the access key; omit to use the pod default credentials chain (e.g. IRSA).',
@@ -309,24 +333,38 @@ const autoscalingSchema: Schema = obj(
   'Flusher autoscaling against PostgreSQL headroom: flushers per pod, then the PgBouncer pool, then worker pods.',
   {
     enabled: bool('Turn autoscaling on. Defaults to false: sizes are pinned to the spec.'),
-    interval: duration('How often signals are gathered and a decision made. Defaults to 15s.', '15s'),
+    interval: duration(
+      'How often the operator reads the signals (worker metrics, PostgreSQL and PgBouncer load) and decides; each round also refreshes the Rate, Backlog and Oldest status columns. Defaults to 15s.',
+      '15s',
+    ),
     minReplicas: int('Fewest worker pods. Defaults to replicas.', { minimum: 1, maximum: 1000 }),
     maxReplicas: int('Most worker pods. Defaults to replicas.', { minimum: 1, maximum: 1000 }),
     minPoolSize: int('Smallest PgBouncer pool. Defaults to pgbouncer.poolSize.', { minimum: 1, maximum: 1000 }),
     maxPoolSize: int('Largest PgBouncer pool. Defaults to pgbouncer.poolSize.', { minimum: 1, maximum: 1000 }),
     targetOldestUnflushedAge: duration(
-      'Scale up while the oldest unflushed message is older than this. Defaults to 10s.',
+      'Add capacity (flushers, then PgBouncer pool, then worker pods) while the oldest unflushed message is older than this and PostgreSQL has headroom. Defaults to 10s.',
       '10s',
     ),
-    targetCommitLatency: duration('Hold while PostgreSQL commit latency is above this. Defaults to 250ms.', '250ms'),
-    scaleUpCooldown: duration('Least time between two scale-up steps. Defaults to 30s.', '30s'),
-    scaleDownCooldown: duration('Least time between two scale-down steps. Defaults to 2m.', '2m'),
+    targetCommitLatency: duration(
+      'PostgreSQL counts as saturated while its commit latency is above this: the autoscaler adds no writers then (more would slow it further). Defaults to 250ms.',
+      '250ms',
+    ),
+    scaleUpCooldown: duration(
+      'Least time between two scale-up steps (so each step shows its effect first). Defaults to 30s.',
+      '30s',
+    ),
+    scaleDownCooldown: duration(
+      'Least time between two scale-down steps (longer than scale-up, so a lull does not undo them). Defaults to 2m.',
+      '2m',
+    ),
     postgresMonitoring: obj(
       'Direct PostgreSQL connection (not through PgBouncer) used to read headroom: connections, latency, lock waits. Host, port and database default to sink.postgres.',
       {
-        host: str('Host. Defaults to sink.postgres.host.', { maxLength: 253 }),
-        port: int('Port. Defaults to sink.postgres.port.', { minimum: 1, maximum: 65535 }),
-        database: str('Database. Defaults to sink.postgres.database.', { maxLength: 63 }),
+        host: str('Host of PostgreSQL itself, never a PgBouncer. Defaults to sink.postgres.host.', { maxLength: 253 }),
+        port: int('Port of PostgreSQL itself. Defaults to sink.postgres.port.', { minimum: 1, maximum: 65535 }),
+        database: str('Database to connect to for the statistics. Defaults to sink.postgres.database.', {
+          maxLength: 63,
+        }),
         credentialsSecretRef: basicAuthRef('monitoring (pg_monitor role)'),
       },
       { required: ['credentialsSecretRef'] },
@@ -353,12 +391,15 @@ const stringMap = (description: string): Schema => ({
 });
 
 const podSchema: Schema = obj('Scheduling and metadata for worker pods.', {
-  annotations: stringMap('Extra pod annotations.'),
-  labels: stringMap('Extra pod labels.'),
-  nodeSelector: stringMap('Node selector.'),
+  annotations: stringMap('Annotations added to worker pods (the operator own annotations win on a clash).'),
+  labels: stringMap('Labels added to worker pods (the operator own labels win on a clash).'),
+  nodeSelector: stringMap('Node labels a worker pod requires (as in a PodSpec nodeSelector).'),
   tolerations: arr('Tolerations (as in a PodSpec).', passthrough('A toleration.')),
   affinity: passthrough('Affinity (as in a PodSpec).'),
-  priorityClassName: str('PriorityClass of worker pods.', { pattern: K8S_NAME_PATTERN, maxLength: 253 }),
+  priorityClassName: str('PriorityClass of worker pods; unset, the cluster default priority applies.', {
+    pattern: K8S_NAME_PATTERN,
+    maxLength: 253,
+  }),
 });
 
 const networkPolicySchema: Schema = obj(
@@ -409,7 +450,9 @@ export const specSchema: Schema = obj(
       'Time a worker gets on shutdown to drain its WAL into PostgreSQL. Ephemeral workers with a deadLetter bucket get the time to spill a full WAL on top (5 s plus 1 s per 16 MiB of wal.sizeLimit). Defaults to 60.',
       { minimum: 10, maximum: 3600 },
     ),
-    logLevel: str('Worker log level. Defaults to info.', { enum: ['trace', 'debug', 'info', 'warn', 'error'] }),
+    logLevel: str('Worker log level (JSON lines on stdout): trace, debug, info, warn or error. Defaults to info.', {
+      enum: ['trace', 'debug', 'info', 'warn', 'error'],
+    }),
     networkPolicy: networkPolicySchema,
   },
   { required: ['source', 'sink'] },

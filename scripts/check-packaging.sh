@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packaging checks of `make lint` (no services needed): generated chart/install/Argo CD files not drifted
 # from their sources, `helm lint --strict` with the defaults and every charts/mqtt2pg/ci/*.yaml, the
-# Dockerfile and rendered-chart checks of test/packaging/*.check.ts, and the Argo CD health check's cases on
+# Dockerfile and rendered-chart checks of test/packaging/*.check.ts (with `promtool test rules` of the chart's
+# alerts: test/alerts/rules.test.yaml), and the Argo CD health check's cases on
 # Lua 5.4. Server-side validation against a real API server is in test/integration/e2e/packaging.test.ts (integration).
 #   scripts/check-packaging.sh            check
 #   scripts/check-packaging.sh --update   regenerate the generated files first (then commit them)
@@ -21,6 +22,9 @@ esac
 # helm is built once from its Go module (like kube-apiserver): no registry here serves a helm binary.
 test/env/build-go-tool.sh helm
 helm=$TOOLS_BIN/helm-$HELM_VERSION
+# promtool evaluates the chart's alerts (test/packaging/alerts.check.ts), built the same way.
+test/env/build-go-tool.sh promtool
+promtool=$TOOLS_BIN/promtool-$PROMETHEUS_VERSION
 
 if ! command -v lua5.4 >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -44,7 +48,7 @@ for values in charts/mqtt2pg/ci/*.yaml; do
 done
 echo "helm lint: charts/mqtt2pg clean with the defaults and $(find charts/mqtt2pg/ci -name '*.yaml' | wc -l) ci values files"
 
-HELM=$helm node --test --test-reporter=dot test/packaging/*.check.ts
+HELM=$helm PROMTOOL=$promtool node --test --test-reporter=dot test/packaging/*.check.ts
 
 cases=$(mktemp)
 trap 'rm -f "$cases"' EXIT

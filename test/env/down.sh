@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stops the services test/env/up.sh started (only the processes named in <env>/run/*.pid that still run the
-# expected binary). Data is kept unless --purge is given, which also removes the whole environment directory.
+# expected binary). Data is kept unless --purge is given, which also removes the whole environment directory
+# (and the services' folder under /var/tmp when state.sh chose one).
 set -euo pipefail
 # shellcheck source=test/env/lib.sh
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
@@ -32,6 +33,10 @@ fi
 
 if [ "$purge" = 1 ] && [ -d "$ENV_DIR" ]; then
   [ -f "$ENV_DIR/.mqtt2pg-test-env" ] || die "refusing to remove $ENV_DIR: it lacks the .mqtt2pg-test-env mark of a test environment"
+  if [ "$SVC_DIR" != "$ENV_DIR" ] && [ -f "$SVC_DIR/.mqtt2pg-test-env" ]; then
+    rm -rf "$SVC_DIR"
+    echo "removed $SVC_DIR"
+  fi
   rm -rf "$ENV_DIR"
   echo "removed $ENV_DIR"
 fi

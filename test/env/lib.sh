@@ -2,6 +2,8 @@
 # sourced by up.sh, down.sh, status.sh, service.sh).
 # Every service runs on 127.0.0.1 at a non-default port; state lives in $ENV_DIR (default $REPO/.test-env):
 #   logs/<svc>.log  run/<svc>.pid  credentials/<name>  secrets/<secret>/<key>  env  kubeconfig  pipeline.yaml
+# except the files of services that run as other OS users (pg/, pgbouncer/, mosquitto/): those live in $SVC_DIR,
+# which is $ENV_DIR unless those users cannot enter it (state.sh: resolve_svc_dir).
 # shellcheck shell=bash
 
 ENV_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -15,10 +17,11 @@ ENV_DIR=${ENV_DIR%/}
 SERVICES=(postgres pgbouncer mosquitto minio etcd kube-apiserver)
 
 PG_BIN=/usr/lib/postgresql/15/bin
-PG_PORT=55432
-PGBOUNCER_PORT=56432
-MQTT_PORT=51883
-MQTTS_PORT=58883
+# MQTT2PG_TEST_<NAME>_PORT moves a port (a second environment beside the shared one, e.g. test/integration/env/).
+PG_PORT=${MQTT2PG_TEST_PG_PORT:-55432}
+PGBOUNCER_PORT=${MQTT2PG_TEST_PGBOUNCER_PORT:-56432}
+MQTT_PORT=${MQTT2PG_TEST_MQTT_PORT:-51883}
+MQTTS_PORT=${MQTT2PG_TEST_MQTTS_PORT:-58883}
 MINIO_PORT=59000
 MINIO_CONSOLE_PORT=59001
 ETCD_PORT=52379
@@ -32,7 +35,7 @@ ENV_TIMEOUT=${MQTT2PG_TEST_ENV_TIMEOUT:-}
 
 svc_port() {
   case "$1" in
-    postgres) echo $PG_PORT ;; pgbouncer) echo $PGBOUNCER_PORT ;; mosquitto) echo $MQTT_PORT ;;
+    postgres) echo "$PG_PORT" ;; pgbouncer) echo "$PGBOUNCER_PORT" ;; mosquitto) echo "$MQTT_PORT" ;;
     minio) echo $MINIO_PORT ;; etcd) echo $ETCD_PORT ;; kube-apiserver) echo $KUBE_PORT ;;
   esac
 }
@@ -51,6 +54,7 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
 . "$ENV_LIB_DIR/prereqs.sh"
 # shellcheck source=test/env/state.sh
 . "$ENV_LIB_DIR/state.sh"
+SVC_DIR=$(svc_dir)
 # shellcheck source=test/env/lifecycle.sh
 . "$ENV_LIB_DIR/lifecycle.sh"
 # shellcheck source=test/env/postgres.sh

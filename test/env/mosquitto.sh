@@ -6,7 +6,7 @@ prepare_mosquitto() {
   need_pkg mosquitto mosquitto
   need_pkg mosquitto_passwd mosquitto
   need_pkg mosquitto_sub mosquitto-clients
-  local d=$ENV_DIR/mosquitto pw
+  local d=$SVC_DIR/mosquitto pw
   mkdir -p "$d"; chmod 0755 "$d"
   pw=$(cred mqtt-mqtt2pg)
   # Recreate the password file only when the password changed (mosquitto_passwd salts, so compare a stamp).
@@ -74,5 +74,5 @@ ensure_mqtt_pki() {
 }
 
 start_mosquitto() {
-  launch mosquitto "$(id -un)" "$(svc_exe mosquitto)" -c "$ENV_DIR/mosquitto/mosquitto.conf"
+  launch mosquitto "$(id -un)" "$(svc_exe mosquitto)" -c "$SVC_DIR/mosquitto/mosquitto.conf"
 }

@@ -23,7 +23,7 @@ write_outputs() {
     env_line PG_BIN "$PG_BIN"
     env_line MQTT_URL "mqtt://127.0.0.1:$MQTT_PORT"
     env_line MQTTS_URL "mqtts://127.0.0.1:$MQTTS_PORT"
-    env_line MQTT_TLS_DIR "$ENV_DIR/mosquitto/tls"
+    env_line MQTT_TLS_DIR "$SVC_DIR/mosquitto/tls"
     env_line MQTT_USERNAME "$APP_USER"
     env_line MQTT_PASSWORD "$mqtt_pw"
     # Brokers the interop suite starts itself (test/lib/brokers.ts).

@@ -4,16 +4,16 @@
 prepare_postgres() {
   need_pkg "$PG_BIN/postgres" postgresql-15
   need_pkg "$PG_BIN/psql" postgresql-client-15
-  local user data=$ENV_DIR/pg/data sock=$ENV_DIR/pg/sock
+  local user data=$SVC_DIR/pg/data sock=$SVC_DIR/pg/sock
   user=$(svc_user postgres)
-  mkdir -p "$ENV_DIR/pg" "$sock"
-  chmod 0755 "$ENV_DIR/pg" "$sock"
+  mkdir -p "$SVC_DIR/pg" "$sock"
+  chmod 0755 "$SVC_DIR/pg" "$sock"
   own "$user" "$sock"
   check_traversable "$user"
   if [ ! -s "$data/PG_VERSION" ]; then
     rm -rf "$data"
     mkdir -p "$data"; chmod 0700 "$data"; own "$user" "$data"
-    local pw=$ENV_DIR/pg/.pwfile
+    local pw=$SVC_DIR/pg/.pwfile
     cred pg-postgres >"$pw"; chmod 0600 "$pw"; own "$user" "$pw"
     ( run_as "$user" "$PG_BIN/initdb" -D "$data" -U postgres --pwfile="$pw" -E UTF8 --locale=C.UTF-8 \
         --auth-host=scram-sha-256 --auth-local=scram-sha-256 ) >>"$ENV_DIR/logs/postgres.log" 2>&1 \
@@ -33,15 +33,15 @@ logging_collector = off
 log_line_prefix = '%m [%p] %q%u@%d '
 log_min_duration_statement = -1
 EOF
-    touch "$ENV_DIR/pg/.needs-bootstrap"
+    touch "$SVC_DIR/pg/.needs-bootstrap"
   fi
 }
 start_postgres() {
-  launch postgres "$(svc_user postgres)" "$PG_BIN/postgres" -D "$ENV_DIR/pg/data"
+  launch postgres "$(svc_user postgres)" "$PG_BIN/postgres" -D "$SVC_DIR/pg/data"
 }
 # Create the application role and database once (after the first start).
 bootstrap_postgres() {
-  [ -f "$ENV_DIR/pg/.needs-bootstrap" ] || return 0
+  [ -f "$SVC_DIR/pg/.needs-bootstrap" ] || return 0
   local pw
   pw=$(cred pg-mqtt2pg)
   PGPASSWORD=$(cred pg-postgres) "$PG_BIN/psql" -X -q -w -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
@@ -56,13 +56,13 @@ END \$\$;
 SELECT 'CREATE DATABASE $APP_USER OWNER $APP_USER' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$APP_USER')
 \gexec
 EOF
-  rm -f "$ENV_DIR/pg/.needs-bootstrap"
+  rm -f "$SVC_DIR/pg/.needs-bootstrap"
 }
 
 prepare_pgbouncer() {
   need_pkg pgbouncer pgbouncer
   need_pkg "$PG_BIN/psql" postgresql-client-15
-  local user d=$ENV_DIR/pgbouncer
+  local user d=$SVC_DIR/pgbouncer
   user=$(svc_user pgbouncer)
   mkdir -p "$d"; chmod 0700 "$d"
   check_traversable "$user"
@@ -77,7 +77,7 @@ $APP_USER = host=127.0.0.1 port=$PG_PORT dbname=$APP_USER
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = $PGBOUNCER_PORT
-unix_socket_dir = $ENV_DIR/pg/sock
+unix_socket_dir = $SVC_DIR/pg/sock
 auth_type = scram-sha-256
 auth_file = $d/userlist.txt
 admin_users = $APP_USER
@@ -91,9 +91,9 @@ server_login_retry = 1
 log_connections = 0
 log_disconnections = 0
 EOF
-  mkdir -p "$ENV_DIR/pg/sock"; chmod 0755 "$ENV_DIR/pg" "$ENV_DIR/pg/sock"; own "$(svc_user postgres)" "$ENV_DIR/pg/sock"
+  mkdir -p "$SVC_DIR/pg/sock"; chmod 0755 "$SVC_DIR/pg" "$SVC_DIR/pg/sock"; own "$(svc_user postgres)" "$SVC_DIR/pg/sock"
   own "$user" "$d"
 }
 start_pgbouncer() {
-  launch pgbouncer "$(svc_user pgbouncer)" "$(svc_exe pgbouncer)" "$ENV_DIR/pgbouncer/pgbouncer.ini"
+  launch pgbouncer "$(svc_user pgbouncer)" "$(svc_exe pgbouncer)" "$SVC_DIR/pgbouncer/pgbouncer.ini"
 }

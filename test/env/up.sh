@@ -2,7 +2,8 @@
 # Starts the local test environment on 127.0.0.1: PostgreSQL 15 (:55432), PgBouncer (:56432), Mosquitto 2
 # (:51883), MinIO (:59000), etcd (:52379) and kube-apiserver (:56443). Idempotent: services of a previous
 # run that are still healthy are kept. Installs missing Debian packages (as root) and builds the pinned
-# Go tools once. State in $MQTT2PG_TEST_ENV_DIR (default <repo>/.test-env); tests read its 'env' file:
+# Go tools once. State in $MQTT2PG_TEST_ENV_DIR (default <repo>/.test-env; as root, when other users cannot
+# enter it, PostgreSQL, PgBouncer and Mosquitto keep their files under /var/tmp: state.sh); tests read its 'env' file:
 #   set -a; . .test-env/env; set +a
 set -euo pipefail
 # shellcheck source=test/env/lib.sh
@@ -16,7 +17,7 @@ case "${1:-}" in
     IFS=, read -r -a only <<<"$2"
     for svc in "${only[@]}"; do is_service "$svc" || die "unknown service '$svc' (services: ${SERVICES[*]})"; done
     ;;
-  -h | --help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; echo "--only svc,svc,... starts only those services (of: ${SERVICES[*]})"; exit 0 ;;
+  -h | --help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; echo "--only svc,svc,... starts only those services (of: ${SERVICES[*]})"; exit 0 ;;
   *) die "usage: up.sh [--only svc,svc,...] (unknown argument '$1')" ;;
 esac
 wanted() { local s; for s in "${only[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }

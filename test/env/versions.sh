@@ -5,6 +5,8 @@ KUBERNETES_VERSION=v1.34.4
 ETCD_VERSION=v3.6.16
 # helm is a packaging-check tool (scripts/check-packaging.sh), built like the services.
 HELM_VERSION=v3.22.0
+# promtool checks the chart's PrometheusRule (`promtool test rules`, test/alerts/), built from the Prometheus module.
+PROMETHEUS_VERSION=v0.316.0
 # MQTT brokers of the interop suite (test/integration/brokers/), Go modules built like the services.
 COMQTT_VERSION=v2.6.5
 MOCHI_VERSION=v2.7.9

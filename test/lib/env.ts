@@ -39,8 +39,9 @@ export async function command(file: string, args: string[], input?: string): Pro
   }
 }
 
+/** The environment's kubectl: KUBECTL names the one test/env/up.sh built when none was on PATH. */
 export const kubectl = (args: string[], input?: string) =>
-  command('kubectl', ['--kubeconfig', requireEnv('KUBECONFIG'), ...args], input);
+  command(process.env.KUBECTL || 'kubectl', ['--kubeconfig', requireEnv('KUBECONFIG'), ...args], input);
 
 /** Installs the IngestPipeline CRD by server-side apply (idempotent) and waits until it is Established. */
 export async function ensureCrd(): Promise<void> {
