@@ -37,6 +37,8 @@ export interface DesiredInput {
   /** resourceVersion of each referenced Secret that exists: the pod hashes follow these, never the values. */
   secretVersions?: Map<string, string>;
   images?: Images;
+  /** PgBouncer's admin password, generated once by the operator (operator/pgbouncer-admin.ts); '' offline. */
+  pgbouncerAdmin?: string;
 }
 
 export interface DesiredPipeline {
@@ -55,6 +57,7 @@ export function desiredPipeline({
   secretData,
   secretVersions,
   images = {},
+  pgbouncerAdmin,
 }: DesiredInput): DesiredPipeline {
   const sizes = effectiveSizes(pipeline, resolved);
   const secretRefs = secretReferences(resolved);
@@ -71,6 +74,7 @@ export function desiredPipeline({
     ...sizes,
     ...(secretVersions ? { secretVersions } : {}),
     ...(pgCredentials ? { pgCredentials } : {}),
+    ...(pgbouncerAdmin ? { pgbouncerAdminPassword: pgbouncerAdmin } : {}),
   });
   return { sizes, secretRefs, objects };
 }

@@ -35,6 +35,8 @@ export interface RenderOptions {
   secretVersions?: Map<string, string>;
   /** The PostgreSQL credentials for PgBouncer's auth file. */
   pgCredentials?: PgBouncerCredentials;
+  /** The generated password of PgBouncer's admin user (operator/pgbouncer-admin.ts); absent offline. */
+  pgbouncerAdminPassword?: string;
 }
 
 /** The versions of `secrets` (null offline), in name order. */
@@ -68,6 +70,7 @@ export function renderAll(p: IngestPipeline, r: ResolvedPipeline, o: RenderOptio
         image: r.sink.pgbouncer.image ?? o.pgbouncerImage ?? DEFAULT_PGBOUNCER_IMAGE,
         poolSize: o.poolSize ?? r.sink.pgbouncer.poolSize,
         ...(o.pgCredentials ? { credentials: o.pgCredentials } : {}),
+        ...(o.pgbouncerAdminPassword ? { adminPassword: o.pgbouncerAdminPassword } : {}),
         secretVersions: secretVersionsOf(
           [r.sink.postgres.credentials.name, ...(r.sink.postgres.ca ? [r.sink.postgres.ca.name] : [])],
           o.secretVersions,
