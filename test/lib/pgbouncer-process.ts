@@ -9,6 +9,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeClient } from '../../operator/runtime/kube.ts';
+import { kubectl } from './env.ts';
 import { eventually } from './eventually.ts';
 import { paths } from './kube.ts';
 
@@ -91,4 +92,13 @@ export async function startRenderedPgBouncer(
     throw err;
   }
   return { port, logs, stop };
+}
+
+/** The login of a pipeline's PgBouncer admin console: the operator's admin Secret (never the pipeline's user). */
+export async function pgbouncerAdminLogin(ns: string, name: string): Promise<{ user: string; password: string }> {
+  const r = await kubectl(['get', 'secret', `${name}-pgbouncer-admin`, '-n', ns, '-o', 'json']);
+  if (r.code !== 0) throw new Error(`the PgBouncer admin Secret of ${ns}/${name}: ${r.stderr}`);
+  const data = (JSON.parse(r.stdout) as { data: Record<string, string> }).data;
+  const text = (k: string) => Buffer.from(data[k] ?? '', 'base64').toString('utf8');
+  return { user: text('username'), password: text('password') };
 }
