@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { pipeline } from '../test/lib/pipelines.ts';
 import {
   defaultAllowedImages,
+  drainJobImage,
   imageAllowed,
   imagePolicyProblem,
   imageRepository,
@@ -54,4 +55,11 @@ test('a spec image outside the list is refused naming the field, the image and t
   assert.equal(imagePolicyProblem(bouncer.p, bouncer.r, {}), undefined);
   const other = pipeline({ sink: { pgbouncer: { enabled: true, image: 'x.io/pgbouncer:1' } } });
   assert.match(imagePolicyProblem(other.p, other.r, {})?.message ?? '', /^spec\.sink\.pgbouncer\.image "x\.io/);
+});
+
+test("drain Jobs run spec.image only when it is allowed, else the operator's worker image", () => {
+  const { p } = pipeline({ image: 'evil.example/miner:1' });
+  assert.equal(drainJobImage(p, { workerImage: 'ghcr.io/mqtt2pg/mqtt2pg:7' }), 'ghcr.io/mqtt2pg/mqtt2pg:7');
+  assert.equal(drainJobImage(p, { allowedImages: ['evil.example/*'] }), 'evil.example/miner:1');
+  assert.equal(drainJobImage(pipeline().p, { workerImage: 'w:1' }), 'w:1');
 });

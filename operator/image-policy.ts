@@ -88,3 +88,13 @@ export function imagePolicyProblem(p: IngestPipeline, r: ResolvedPipeline, polic
   }
   return undefined;
 }
+
+/**
+ * The image of a pipeline's drain Jobs (they mount its WAL volumes and Secrets): spec.image when allowed, else
+ * the operator's own. A deleted pipeline is drained even when its spec names an image it may not run.
+ */
+export function drainJobImage(p: IngestPipeline, policy: ImagePolicy): string {
+  const allowed = policy.allowedImages ?? defaultAllowedImages(policy.workerImage);
+  const own = policy.workerImage ?? DEFAULT_WORKER_IMAGE;
+  return p.spec.image && imageAllowed(p.spec.image, allowed) ? p.spec.image : own;
+}
