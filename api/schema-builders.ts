@@ -135,4 +135,7 @@ export const resources = (whose: string): Schema =>
   });
 
 export const image = (whose: string, dflt: string): Schema =>
-  str(`Container image of ${whose}. Defaults to ${dflt}.`, { minLength: 1, maxLength: 512 });
+  str(
+    `Container image of ${whose}; only from a repository the operator allows (its --allowed-images). Defaults to ${dflt}.`,
+    { minLength: 1, maxLength: 512 },
+  );

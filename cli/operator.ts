@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { ENV, OPERATOR_PORT } from '../api/contract.ts';
 import { parseDurationMs } from '../api/units.ts';
+import { parseAllowedImages } from '../operator/image-policy.ts';
 import { runOperator } from '../operator/main.ts';
 import { validateLeaderElection } from '../operator/runtime/leader.ts';
 
@@ -26,6 +27,10 @@ reports their status. Uses the in-cluster service account in a pod, KUBECONFIG (
   --listen HOST:PORT             /metrics, /healthz, /readyz (default :${OPERATOR_PORT.port}; port 0 picks one and logs it)
   --worker-image IMAGE           default worker image (default ghcr.io/mqtt2pg/mqtt2pg:<version>; spec.image wins)
   --pgbouncer-image IMAGE        default PgBouncer image (default ghcr.io/cloudnative-pg/pgbouncer:1.24.1)
+  --allowed-images LIST          repositories spec.image and spec.sink.pgbouncer.image may name: comma-separated
+                                 repositories (ghcr.io/acme/mqtt2pg), prefixes (registry.acme.io/iot/*) or *
+                                 (any); default: the repository of --worker-image. The default images are
+                                 always allowed; a pipeline naming another image is Degraded, nothing applied
   --drain-timeout DURATION       a WAL drain Job's attempt gives up, reports what is left and retries when
                                  nothing could be flushed for this long (default 1m)
   --log-level LEVEL              trace, debug, info (default), warn, error`;
@@ -71,6 +76,7 @@ export async function runOperatorCommand(argv: string[]): Promise<number> {
         listen: { type: 'string', default: `:${OPERATOR_PORT.port}` },
         'worker-image': { type: 'string' },
         'pgbouncer-image': { type: 'string' },
+        'allowed-images': { type: 'string' },
         'drain-timeout': { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
         help: { type: 'boolean', short: 'h' },
@@ -116,6 +122,7 @@ export async function runOperatorCommand(argv: string[]): Promise<number> {
       listen: String(values.listen),
       ...(values['worker-image'] ? { workerImage: String(values['worker-image']) } : {}),
       ...(values['pgbouncer-image'] ? { pgbouncerImage: String(values['pgbouncer-image']) } : {}),
+      ...(values['allowed-images'] ? { allowedImages: parseAllowedImages(String(values['allowed-images'])) } : {}),
       ...(values['drain-timeout'] ? { drainTimeout: drainTimeout(String(values['drain-timeout'])) } : {}),
       logLevel: level,
     };

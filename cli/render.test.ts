@@ -32,6 +32,7 @@ test('the minimal example renders the worker, its config, RBAC, PDB, NetworkPoli
     'PodDisruptionBudget/telemetry-worker',
     'Role/telemetry-worker',
     'RoleBinding/telemetry-worker',
+    'Secret/telemetry-pgbouncer-admin',
     'Secret/telemetry-pgbouncer-auth',
     'Service/telemetry-pgbouncer',
     'ServiceAccount/telemetry-worker',
@@ -96,7 +97,7 @@ test('with --secrets-dir it prints exactly the objects the reconciler applies fo
     secretData,
     images: { workerImage: 'w:1' },
   });
-  assert.equal(desired.objects.length, 12);
+  assert.equal(desired.objects.length, 13);
   assert.deepEqual(loadAll(r.stdout), JSON.parse(JSON.stringify(desired.objects)));
   const auth = (loadAll(r.stdout) as Array<Obj & { data?: Record<string, string> }>).find((o) => o.kind === 'Secret');
   const userlist = Buffer.from(auth?.data?.['userlist.txt'] ?? '', 'base64').toString();

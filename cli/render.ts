@@ -8,10 +8,11 @@ import { formatProblems, type LoadResult, loadPipelineFile, noPipeline, parsePip
 import { secretReferences } from '../api/secret-refs.ts';
 import { SecretsDir } from '../common/secrets-dir.ts';
 import { desiredPipeline } from '../operator/desired.ts';
+import { parseAllowedImages } from '../operator/image-policy.ts';
 import type { SecretData } from '../operator/secrets.ts';
 import { parseCommandArgs } from './args.ts';
 
-const USAGE = `Usage: mqtt2pg render -f FILE [--secrets-dir DIR] [--worker-image IMAGE] [--pgbouncer-image IMAGE]
+const USAGE = `Usage: mqtt2pg render -f FILE [--secrets-dir DIR] [--worker-image IMAGE] [--pgbouncer-image IMAGE] [--allowed-images LIST]
 
 Prints, as YAML, the objects the operator creates for each IngestPipeline in FILE: worker Deployment (or
 StatefulSet), its ConfigMap, ServiceAccount, Role, RoleBinding, PodDisruptionBudget, and PgBouncer's
@@ -23,7 +24,8 @@ Deployment, Service, ConfigMap and Secret. Owner references are left out (the pi
                            file holds a placeholder. The pod hashes never cover Secrets here: the operator
                            hashes their resourceVersions, which files do not have.
       --worker-image IMAGE     as the operator's flag
-      --pgbouncer-image IMAGE  as the operator's flag`;
+      --pgbouncer-image IMAGE  as the operator's flag
+      --allowed-images LIST    as the operator's flag; without it any image renders`;
 
 export async function runRender(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(
@@ -34,6 +36,7 @@ export async function runRender(argv: string[]): Promise<number> {
       'secrets-dir': { type: 'string' },
       'worker-image': { type: 'string' },
       'pgbouncer-image': { type: 'string' },
+      'allowed-images': { type: 'string' },
     },
     USAGE,
   ) as {
@@ -42,6 +45,7 @@ export async function runRender(argv: string[]): Promise<number> {
       'secrets-dir'?: string;
       'worker-image'?: string;
       'pgbouncer-image'?: string;
+      'allowed-images'?: string;
       help?: boolean;
     };
   };
@@ -65,6 +69,8 @@ export async function runRender(argv: string[]): Promise<number> {
   const images = {
     ...(values['worker-image'] ? { workerImage: values['worker-image'] } : {}),
     ...(values['pgbouncer-image'] ? { pgbouncerImage: values['pgbouncer-image'] } : {}),
+    // Offline the policy is opt-in: a preview of a pipeline should not need the operator's flags.
+    allowedImages: values['allowed-images'] ? parseAllowedImages(values['allowed-images']) : ['*'],
   };
   for (const { pipeline, resolved } of result.pipelines) {
     const secretData = dir ? readSecretsDir(dir, resolved) : undefined;

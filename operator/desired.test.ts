@@ -98,7 +98,8 @@ test('the objects run at the sizes in effect: the autoscaler’s, within the spe
 test('the operator’s default images apply unless the spec names its own', () => {
   const image = (spec: Parameters<typeof pipeline>[0]) => {
     const { p, r } = pipeline(spec);
-    const d = desiredPipeline({ pipeline: p, resolved: r, images: { workerImage: 'mirror/mqtt2pg:1' } });
+    const images = { workerImage: 'mirror/mqtt2pg:1', allowedImages: ['own/*'] };
+    const d = desiredPipeline({ pipeline: p, resolved: r, images });
     const w = find(d.objects, 'StatefulSet', 'fleet-worker') as unknown as {
       spec: { template: { spec: { containers: Array<{ image: string }> } } };
     };
@@ -127,4 +128,28 @@ test('a user name that would inject settings into PgBouncer’s files is refused
     undefined,
     'quotes and a trailing newline are fine',
   );
+});
+
+test("PgBouncer's admin console is the operator's own user's, never the pipeline's database user", () => {
+  const { p, r } = pipeline();
+  const d = desiredPipeline({ pipeline: p, resolved: r, secretData: secrets(), pgbouncerAdmin: 'A'.repeat(32) });
+  const text = (o: { data?: Record<string, string> } | undefined, key: string) =>
+    Buffer.from(o?.data?.[key] ?? '', 'base64').toString();
+  const ini = (find(d.objects, 'ConfigMap', 'fleet-pgbouncer-config') as { data?: Record<string, string> }).data?.[
+    'pgbouncer.ini'
+  ];
+  assert.match(ini ?? '', /^admin_users = mqtt2pg_pgbouncer_admin$/m);
+  assert.match(ini ?? '', /^stats_users = mqtt2pg_pgbouncer_admin$/m);
+  assert.doesNotMatch(ini ?? '', /ingest|%include/);
+  const auth = find(d.objects, 'Secret', 'fleet-pgbouncer-auth');
+  assert.equal(text(auth, 'userlist.txt'), `"ingest" "pw"\n"mqtt2pg_pgbouncer_admin" "${'A'.repeat(32)}"\n`);
+  const admin = find(d.objects, 'Secret', 'fleet-pgbouncer-admin');
+  assert.equal(text(admin, 'username'), 'mqtt2pg_pgbouncer_admin');
+  assert.equal(text(admin, 'password'), 'A'.repeat(32));
+  // The admin user's name cannot be taken by the pipeline's database user.
+  const data = secrets();
+  data.set('pg-creds', { username: b64('mqtt2pg_pgbouncer_admin'), password: b64('pw') });
+  const taken = desiredPipeline({ pipeline: p, resolved: r, secretData: data, pgbouncerAdmin: 'A'.repeat(32) });
+  assert.equal(taken.problem?.reason, 'InvalidCredentials');
+  assert.match(taken.problem?.message ?? '', /the name of the operator's own PgBouncer admin user/);
 });

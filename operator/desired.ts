@@ -7,6 +7,7 @@ import type { ResolvedPipeline } from '../api/defaults.ts';
 import { type SecretKeyReference, secretReferences } from '../api/secret-refs.ts';
 import { effectiveSizes, type Sizes } from '../api/sizes.ts';
 import type { IngestPipeline } from '../api/types.ts';
+import { type ImagePolicy, imagePolicyProblem } from './image-policy.ts';
 import { type RenderOptions, renderAll } from './render/index.ts';
 import type { KubeObject } from './runtime/kube.ts';
 import {
@@ -16,12 +17,14 @@ import {
   type SecretProblem,
   secretProblem,
 } from './secrets.ts';
+import type { Problem } from './status.ts';
 
 /**
- * The operator-wide defaults (--worker-image, --pgbouncer-image; the spec's own images win; --drain-timeout)
- * and where the operator runs (its NetworkPolicy peer).
+ * The operator-wide defaults (--worker-image, --pgbouncer-image; the spec's own images win; --drain-timeout),
+ * where the operator runs (its NetworkPolicy peer) and which images a spec may name (--allowed-images).
  */
-export type Images = Pick<RenderOptions, 'workerImage' | 'pgbouncerImage' | 'operatorNamespace' | 'drainTimeout'>;
+export type Images = Pick<RenderOptions, 'workerImage' | 'pgbouncerImage' | 'operatorNamespace' | 'drainTimeout'> &
+  Pick<ImagePolicy, 'allowedImages'>;
 
 export interface DesiredInput {
   pipeline: IngestPipeline;
@@ -34,14 +37,16 @@ export interface DesiredInput {
   /** resourceVersion of each referenced Secret that exists: the pod hashes follow these, never the values. */
   secretVersions?: Map<string, string>;
   images?: Images;
+  /** PgBouncer's admin password, generated once by the operator (operator/pgbouncer-admin.ts); '' offline. */
+  pgbouncerAdmin?: string;
 }
 
 export interface DesiredPipeline {
   /** Sizes in effect: the spec's, or the autoscaler's within the spec's bounds. */
   sizes: Sizes;
   secretRefs: SecretKeyReference[];
-  /** A missing Secret or key: nothing is rendered, the user has to act. */
-  problem?: SecretProblem;
+  /** A missing Secret or key, or an image outside the allowlist: nothing is rendered, the user has to act. */
+  problem?: SecretProblem | Problem;
   /** Every child object, in apply order; empty when there is a problem. */
   objects: KubeObject[];
 }
@@ -52,9 +57,12 @@ export function desiredPipeline({
   secretData,
   secretVersions,
   images = {},
+  pgbouncerAdmin,
 }: DesiredInput): DesiredPipeline {
   const sizes = effectiveSizes(pipeline, resolved);
   const secretRefs = secretReferences(resolved);
+  const refused = imagePolicyProblem(pipeline, resolved, images);
+  if (refused) return { sizes, secretRefs, problem: refused, objects: [] };
   const missing = secretData ? secretProblem(resolved.namespace, secretRefs, secretData) : undefined;
   if (missing) return { sizes, secretRefs, problem: missing, objects: [] };
   const pgCredentials = secretData && resolved.sink.pgbouncer.enabled ? credentialsOf(resolved, secretData) : undefined;
@@ -72,12 +80,14 @@ export function desiredPipeline({
       'spec.sink.postgres.migrationCredentialsSecretRef',
     );
   if (invalidMigration) return { sizes, secretRefs, problem: invalidMigration, objects: [] };
+  const { allowedImages: _, ...renderImages } = images;
   const objects = renderAll(pipeline, resolved, {
-    ...images,
+    ...renderImages,
     ...sizes,
     ...(secretVersions ? { secretVersions } : {}),
     ...(pgCredentials ? { pgCredentials } : {}),
     ...(migrationCredentials ? { migrationCredentials } : {}),
+    ...(pgbouncerAdmin ? { pgbouncerAdminPassword: pgbouncerAdmin } : {}),
   });
   return { sizes, secretRefs, objects };
 }

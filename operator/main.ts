@@ -30,6 +30,8 @@ export interface OperatorOptions {
   listen: string;
   workerImage?: string;
   pgbouncerImage?: string;
+  /** --allowed-images; undefined: the repository of the worker image (operator/image-policy.ts). */
+  allowedImages?: string[];
   /** `mqtt2pg drain --timeout` of the drain Jobs. */
   drainTimeout?: string;
   logLevel: string;
@@ -76,6 +78,7 @@ export async function runOperator(o: OperatorOptions): Promise<number> {
       render: {
         ...(o.workerImage ? { workerImage: o.workerImage } : {}),
         ...(o.pgbouncerImage ? { pgbouncerImage: o.pgbouncerImage } : {}),
+        ...(o.allowedImages ? { allowedImages: o.allowedImages } : {}),
         // The NetworkPolicies let the operator's own pods in: where it runs, else where its Lease is.
         operatorNamespace: process.env[ENV.podNamespace] || o.leaseNamespace,
         ...(o.drainTimeout ? { drainTimeout: o.drainTimeout } : {}),

@@ -123,6 +123,7 @@ export class Manager {
         pods: this.pods,
         events: deps.events,
         ...(opts.render.workerImage ? { workerImage: opts.render.workerImage } : {}),
+        ...(opts.render.allowedImages ? { allowedImages: opts.render.allowedImages } : {}),
         ...(opts.render.drainTimeout ? { drainTimeout: opts.render.drainTimeout } : {}),
       }),
       events: deps.events,

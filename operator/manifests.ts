@@ -21,15 +21,21 @@ const labels = {
 // caches hold only its own, labelled objects); list already reads the same data.
 const CHILD_VERBS = ['get', 'list', 'watch', 'create', 'patch', 'delete'];
 
-/** Every rule the operator needs cluster-wide (or, bound by RoleBindings, in each watched namespace). */
-export function clusterRoleRules() {
+/**
+ * Every rule the operator needs: in a ClusterRole (cluster-wide mode) or in a Role of each watched namespace
+ * (namespaced mode). No rule names a cluster-scoped resource, so a namespaced install grants nothing outside
+ * the watched namespaces (and the Lease in its own). docs/install-modes.md lists each verb and why.
+ */
+export function operatorRules() {
   const byGroup = new Map<string, string[]>();
   for (const t of Object.values(CHILD_KINDS)) {
     if (t.plural === 'secrets') continue;
     byGroup.set(t.group, [...(byGroup.get(t.group) ?? []), t.plural]);
   }
   return [
-    // patch: the drain finalizer (metadata only; the operator never writes spec).
+    // list/watch: the informer; patch: the drain finalizer (metadata only; the operator never writes spec);
+    // get: the workers' Role grants get/list/watch on their own pipeline, and RBAC lets the operator grant
+    // only what it holds itself.
     { apiGroups: [GROUP], resources: [PLURAL], verbs: ['get', 'list', 'watch', 'patch'] },
     { apiGroups: [GROUP], resources: [`${PLURAL}/status`], verbs: ['patch'] },
     ...[...byGroup.entries()]
@@ -50,7 +56,13 @@ export function clusterRoleRules() {
   ];
 }
 
-export function operatorManifests(): Record<string, unknown[]> {
+export interface InstallOptions {
+  /** Namespaced mode: a Role and RoleBinding in each of these instead of the ClusterRole and its binding. */
+  watchNamespaces?: string[];
+}
+
+export function operatorManifests(o: InstallOptions = {}): Record<string, unknown[]> {
+  const watch = o.watchNamespaces ?? [];
   const meta = (name: string, namespaced = true) => ({
     name,
     ...(namespaced ? { namespace: OPERATOR_NAMESPACE } : {}),
@@ -58,19 +70,7 @@ export function operatorManifests(): Record<string, unknown[]> {
   });
   const rbac = [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(OPERATOR_NAME) },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRole',
-      metadata: meta(OPERATOR_NAME, false),
-      rules: clusterRoleRules(),
-    },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: meta(OPERATOR_NAME, false),
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: OPERATOR_NAME },
-      subjects: [{ kind: 'ServiceAccount', name: OPERATOR_NAME, namespace: OPERATOR_NAMESPACE }],
-    },
+    ...(watch.length > 0 ? namespacedRbac(watch, meta(OPERATOR_NAME)) : clusterRbac(meta(OPERATOR_NAME, false))),
     // Leader election only ever touches the one Lease, in the operator's own namespace.
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -118,9 +118,8 @@ export function operatorManifests(): Record<string, unknown[]> {
                 args: ['--listen', `:${OPERATOR_PORT.port}`],
                 env: [
                   { name: ENV.podNamespace, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-                  // Namespaced mode: a comma-separated list; bind the ClusterRole with a RoleBinding in each
-                  // of them instead of the ClusterRoleBinding (see docs/operator.md).
-                  { name: ENV.watchNamespace, value: '' },
+                  // Namespaced mode: a comma-separated list, each with the operator's Role (docs/install-modes.md).
+                  { name: ENV.watchNamespace, value: watch.join(',') },
                 ],
                 ports: [{ name: OPERATOR_PORT.name, containerPort: OPERATOR_PORT.port }],
                 livenessProbe: { httpGet: { path: HTTP_PATHS.healthz, port: OPERATOR_PORT.name }, periodSeconds: 10 },
@@ -142,4 +141,40 @@ export function operatorManifests(): Record<string, unknown[]> {
     },
   ];
   return { 'rbac.yaml': rbac, 'deployment.yaml': deployment };
+}
+
+const subject = { kind: 'ServiceAccount', name: OPERATOR_NAME, namespace: OPERATOR_NAMESPACE };
+type Meta = { name: string; labels: Record<string, string> };
+
+/** Cluster-wide mode: every namespace, so every rule in a ClusterRole bound cluster-wide. */
+function clusterRbac(meta: Meta) {
+  return [
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: meta, rules: operatorRules() },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: meta,
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: meta.name },
+      subjects: [subject],
+    },
+  ];
+}
+
+/** Namespaced mode: the same rules as a Role of each watched namespace; no cluster-scoped object at all. */
+function namespacedRbac(namespaces: string[], meta: Meta) {
+  return namespaces.flatMap((namespace) => [
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: meta.name, namespace, labels: meta.labels },
+      rules: operatorRules(),
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: meta.name, namespace, labels: meta.labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: meta.name },
+      subjects: [subject],
+    },
+  ]);
 }

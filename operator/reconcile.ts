@@ -25,6 +25,7 @@ import { desiredPipeline, type Images } from './desired.ts';
 import type { EventSink } from './events.ts';
 import { CHILD_KINDS, childKind, PIPELINES } from './kinds.ts';
 import type { ConditionSummary, OperatorMetrics } from './metrics.ts';
+import { pgbouncerAdminPassword } from './pgbouncer-admin.ts';
 import { names, PIPELINE_LABEL, selectorLabels } from './render/meta.ts';
 import { isPersistent } from './render/worker.ts';
 import type { InformerSet } from './runtime/informer.ts';
@@ -231,7 +232,18 @@ export class Reconciler {
     }
     const r = checked.resolved;
     const { secretData, secretVersions } = await this.secrets.readAll(key, ns, referencedSecrets(r));
-    const desired = desiredPipeline({ pipeline: p, resolved: r, secretData, secretVersions, images: this.d.render });
+    const admin = r.sink.pgbouncer.enabled
+      ? await pgbouncerAdminPassword(this.d.client, this.d.children.Secret, p)
+      : '';
+    const images = this.d.render;
+    const desired = desiredPipeline({
+      pipeline: p,
+      resolved: r,
+      secretData,
+      secretVersions,
+      images,
+      pgbouncerAdmin: admin,
+    });
     if (desired.problem) {
       log.warn({ reason: desired.problem.reason }, desired.problem.message);
       await this.writeStatus(p, { problem: desired.problem }, log);

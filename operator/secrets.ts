@@ -5,6 +5,7 @@
 import type { ResolvedBasicAuthRef, ResolvedPipeline } from '../api/defaults.ts';
 import { type SecretKeyReference, secretReferences } from '../api/secret-refs.ts';
 import type { PgBouncerCredentials } from './render/pgbouncer.ts';
+import { PGBOUNCER_ADMIN_USER } from './render/pgbouncer-admin.ts';
 
 /** A Secret's data as the API serves it: key → base64. */
 export type SecretData = Record<string, string>;
@@ -65,9 +66,9 @@ export function credentialsOf(
 }
 
 /**
- * PgBouncer's files are line- and list-based: the user name goes into admin_users/stats_users (a comma list)
- * and both values into userlist.txt. A value that cannot be written there as itself is refused rather than
- * escaped into something else, or a newline in a user name would inject settings into PgBouncer's config.
+ * PgBouncer's files are line-based: both values go into userlist.txt. A value that cannot be written there as
+ * itself is refused rather than escaped into something else, or a newline in a user name would inject lines
+ * into PgBouncer's files. The admin console's user is the operator's own and cannot be taken.
  */
 export function pgbouncerCredentialsProblem(
   r: ResolvedPipeline,
@@ -83,6 +84,11 @@ export function pgbouncerCredentialsProblem(
   if (/[\s,"'=;#\\]/.test(c.username) || control.test(c.username)) {
     problems.push(
       `${where(ref.usernameKey)} holds a user name PgBouncer cannot list (white space, a control character or one of , " ' = ; # \\); use a plain role name`,
+    );
+  }
+  if (c.username === PGBOUNCER_ADMIN_USER) {
+    problems.push(
+      `${where(ref.usernameKey)} is "${PGBOUNCER_ADMIN_USER}", the name of the operator's own PgBouncer admin user; use another role`,
     );
   }
   if (control.test(c.password)) {

@@ -8,9 +8,9 @@ import type { ResolvedPipeline } from '../api/defaults.ts';
 import type { IngestPipeline, WalDrainStatus } from '../api/types.ts';
 import { deleteObject } from './apply.ts';
 import type { EventSink } from './events.ts';
+import { drainJobImage } from './image-policy.ts';
 import { JOBS, PVCS } from './kinds.ts';
 import { DRAIN_CLAIM_LABEL, DRAIN_ORDINAL_LABEL, renderDrainJob } from './render/drain-job.ts';
-import { workerImageOf } from './render/index.ts';
 import { names, PIPELINE_LABEL, selectorLabels } from './render/meta.ts';
 import { WAL_CLAIM_TEMPLATE } from './render/worker.ts';
 import type { InformerSet } from './runtime/informer.ts';
@@ -33,6 +33,8 @@ export interface WalDrainerDeps {
   events: EventSink;
   /** --worker-image, for a pipeline without spec.image. */
   workerImage?: string;
+  /** --allowed-images: a spec.image outside it is not run; the drain Jobs run --worker-image instead. */
+  allowedImages?: readonly string[];
   /** --drain-timeout: how long one drain attempt waits for PostgreSQL before it reports and retries. */
   drainTimeout?: string;
 }
@@ -153,7 +155,7 @@ export class WalDrainer {
     }
     for (const ordinal of plan.createJobs) {
       const job = renderDrainJob(p, r, {
-        image: workerImageOf(p, this.d.workerImage),
+        image: drainJobImage(p, this.d),
         ordinal,
         ...(this.d.drainTimeout ? { timeout: this.d.drainTimeout } : {}),
       });

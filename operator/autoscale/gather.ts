@@ -11,6 +11,7 @@ import { effectiveSizes } from '../../api/sizes.ts';
 import type { IngestPipeline, IngestPipelineStatus } from '../../api/types.ts';
 import { PGBOUNCER_PORT } from '../render/config.ts';
 import { names, PIPELINE_LABEL } from '../render/meta.ts';
+import { adminCredentials } from '../render/pgbouncer-admin.ts';
 import type { InformerSet } from '../runtime/informer.ts';
 import { type KubeObject, keyOf } from '../runtime/kube.ts';
 import { secretText } from '../secrets.ts';
@@ -309,13 +310,15 @@ export class SignalGatherer {
   }
 
   private async pgbouncerSignals(r: ResolvedPipeline): Promise<{ signals: PgBouncerSignals; readings: Bouncer[] }> {
-    const creds = await this.credentials(r, r.sink.postgres.credentials, 'spec.sink.postgres.credentialsSecretRef');
+    // The pools are the pipeline user's; the admin console is entered as the operator's own admin user.
+    const pool = await this.credentials(r, r.sink.postgres.credentials, 'spec.sink.postgres.credentialsSecretRef');
+    const admin = adminCredentials(await this.d.readSecret(r.namespace, names(r.name).pgbouncerAdmin), r);
     const endpoints = (this.o.pgbouncerEndpoints ?? defaultPgBouncerEndpoints)(r, this.podsOf(r, 'pgbouncer'));
     const ssl = await pgbouncerAdminTls(r, this.d.readSecret);
     const readings = await Promise.all(
       endpoints.map(async (e) => {
-        const target: PgTarget = { host: e.host, port: e.port, database: 'pgbouncer', ...creds, ssl };
-        return { target, reading: await readPgBouncer(target, r.sink.postgres.database, creds.user) };
+        const target: PgTarget = { host: e.host, port: e.port, database: 'pgbouncer', ...admin, ssl };
+        return { target, reading: await readPgBouncer(target, r.sink.postgres.database, pool.user) };
       }),
     );
     return { signals: combineBouncers(readings.map((x) => x.reading)), readings };

@@ -37,6 +37,8 @@ export interface RenderOptions {
   pgCredentials?: PgBouncerCredentials;
   /** The migration role's, for the same file (sink.postgres.migrationCredentialsSecretRef). */
   migrationCredentials?: PgBouncerCredentials;
+  /** The generated password of PgBouncer's admin user (operator/pgbouncer-admin.ts); absent offline. */
+  pgbouncerAdminPassword?: string;
 }
 
 /** The versions of `secrets` (null offline), in name order. */
@@ -79,6 +81,7 @@ export function renderAll(p: IngestPipeline, r: ResolvedPipeline, o: RenderOptio
         poolSize: o.poolSize ?? r.sink.pgbouncer.poolSize,
         ...(o.pgCredentials ? { credentials: o.pgCredentials } : {}),
         ...(o.migrationCredentials ? { migrationCredentials: o.migrationCredentials } : {}),
+        ...(o.pgbouncerAdminPassword ? { adminPassword: o.pgbouncerAdminPassword } : {}),
         secretVersions: secretVersionsOf(pgbouncerSecretNames(r), o.secretVersions),
       }) as KubeObject[]),
     );

@@ -30,6 +30,8 @@ export const names = (pipeline: string) => ({
   pgbouncer: `${pipeline}-pgbouncer`,
   pgbouncerConfig: `${pipeline}-pgbouncer-config`,
   pgbouncerAuth: `${pipeline}-pgbouncer-auth`,
+  /** The autoscaler's PgBouncer admin credentials (operator/render/pgbouncer-admin.ts); no pod mounts it. */
+  pgbouncerAdmin: `${pipeline}-pgbouncer-admin`,
   workerNetworkPolicy: `${pipeline}-worker`,
   pgbouncerNetworkPolicy: `${pipeline}-pgbouncer`,
   /** The drain Job of worker ordinal n's WAL volume (at most 45 + 7 + digits: a valid Job name). */

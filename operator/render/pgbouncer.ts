@@ -1,12 +1,14 @@
 // The pipeline's PgBouncer: transaction pooling in front of PostgreSQL, so many flushers across many pods
 // share a bounded number of server connections. Its auth file is derived from the PostgreSQL credentials
-// Secret the pipeline references: the same user name and password work through PgBouncer.
+// Secret the pipeline references (the same user name and password work through PgBouncer), plus the
+// operator's own admin/stats user (pgbouncer-admin.ts), the only user its admin console lets in.
 
 import type { V1Container, V1PodSpec, V1Volume } from '@kubernetes/client-node';
 import type { ResolvedPipeline } from '../../api/defaults.ts';
 import type { IngestPipeline } from '../../api/types.ts';
 import { PGBOUNCER_PORT } from './config.ts';
 import { CONFIG_HASH_ANNOTATION, names, objectMeta, selectorLabels, stableHash, labels as stdLabels } from './meta.ts';
+import { adminIniLines, PGBOUNCER_ADMIN_USER, renderAdminSecret } from './pgbouncer-admin.ts';
 import { clientTlsIniLines, clientTlsVolume } from './pgbouncer-tls.ts';
 
 export const PGBOUNCER_CONFIG_DIR = '/etc/pgbouncer';
@@ -32,6 +34,8 @@ export interface PgBouncerInput {
   credentials?: PgBouncerCredentials;
   /** The migration role's (sink.postgres.migrationCredentialsSecretRef), which migrates through PgBouncer too. */
   migrationCredentials?: PgBouncerCredentials;
+  /** The admin user's generated password (operator/pgbouncer-admin.ts); absent offline. */
+  adminPassword?: string;
   /** Versions of the credentials and CA Secrets (null offline): a rotation rolls PgBouncer, revealing nothing. */
   secretVersions: Array<[string, string]> | null;
 }
@@ -65,31 +69,29 @@ export function pgbouncerIni(r: ResolvedPipeline, poolSize: number): string {
     'server_login_retry = 2',
     'log_connections = 0',
     'log_disconnections = 0',
-    // The user name lives in the Secret, not in this ConfigMap; it is the stats and admin user the autoscaler
-    // reads SHOW POOLS (cl_waiting) with and applies a new pool size with (SET default_pool_size).
-    `%include ${PGBOUNCER_AUTH_DIR}/users.ini`,
+    // The autoscaler's own user, never the pipeline's: it reads SHOW POOLS (cl_waiting) and applies a new pool
+    // size (SET default_pool_size); a worker must not be able to SHUTDOWN or reconfigure PgBouncer.
+    ...adminIniLines(),
     '',
   ];
   return lines.join('\n');
 }
 
-function authData(c: PgBouncerCredentials | undefined, migration?: PgBouncerCredentials): Record<string, string> {
-  if (!c) {
-    const placeholder = 'rendered offline: the operator fills this from the credentials Secret';
-    return { 'userlist.txt': `; ${placeholder}\n`, 'users.ini': `; ${placeholder}\n` };
-  }
-  return {
-    'userlist.txt': userlistLine(c) + (migration ? userlistLine(migration) : ''),
-    // admin_users: the autoscaler sets default_pool_size on each running PgBouncer through the admin console
-    // (no restart, no dropped client); the same user already owns every server connection of this pool.
-    'users.ini': `stats_users = ${c.username}\nadmin_users = ${c.username}\n`,
-  };
+function authData(
+  c: PgBouncerCredentials | undefined,
+  adminPassword: string | undefined,
+  migration?: PgBouncerCredentials,
+): Record<string, string> {
+  if (!c) return { 'userlist.txt': '; rendered offline: the operator fills this from the credentials Secret\n' };
+  // Offline (`mqtt2pg render --secrets-dir`) there is no generated admin password yet: the pipeline's line only.
+  const admin = adminPassword ? userlistLine({ username: PGBOUNCER_ADMIN_USER, password: adminPassword }) : '';
+  return { 'userlist.txt': userlistLine(c) + (migration ? userlistLine(migration) : '') + admin };
 }
 
 export function renderPgBouncer(p: IngestPipeline, r: ResolvedPipeline, input: PgBouncerInput) {
   const n = names(r.name);
   const ini = pgbouncerIni(r, input.poolSize);
-  const auth = authData(input.credentials, input.migrationCredentials);
+  const auth = authData(input.credentials, input.adminPassword, input.migrationCredentials);
   const clientTls = clientTlsVolume(r);
   const selector = selectorLabels(r.name, 'pgbouncer');
   const volumes: V1Volume[] = [
@@ -147,6 +149,9 @@ export function renderPgBouncer(p: IngestPipeline, r: ResolvedPipeline, input: P
     ini: pgbouncerIni(r, sizeLive ? 0 : input.poolSize),
     secrets: input.secretVersions,
     ca: r.sink.postgres.ca ?? null,
+    // A new admin password (only when its Secret was lost) must reach PgBouncer, which reads its auth file at
+    // start. Hashing it reveals nothing: it is 192 random bits, not a guessable choice of a person.
+    admin: input.adminPassword ?? null,
   });
   return [
     {
@@ -186,5 +191,6 @@ export function renderPgBouncer(p: IngestPipeline, r: ResolvedPipeline, input: P
         ports: [{ name: 'pgbouncer', port: PGBOUNCER_PORT, targetPort: 'pgbouncer', protocol: 'TCP' }],
       },
     },
+    renderAdminSecret(p, input.adminPassword),
   ];
 }

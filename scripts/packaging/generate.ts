@@ -3,6 +3,7 @@
 //   charts/mqtt2pg/files/operator-rbac.yaml               the operator's RBAC rules (operator/manifests.ts)
 //   charts/mqtt2pg/Chart.yaml version/appVersion          package.json's version
 //   manifests/install/mqtt2pg.yaml                        `helm template` of the chart with its defaults
+//   manifests/install-namespaced/mqtt2pg.yaml             the same, watching only the namespace iot
 //   manifests/argocd/argocd-cm.yaml                       manifests/argocd/health.lua inside an argocd-cm patch
 //   charts/mqtt2pg/dashboards/mqtt2pg.json                the Grafana dashboard (scripts/packaging/dashboard.ts)
 // `node scripts/packaging/generate.ts --helm PATH` writes them; `--check` exits 1 listing the stale ones.
@@ -13,7 +14,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { dump, loadAll } from 'js-yaml';
-import { operatorManifests } from '../../operator/manifests.ts';
+import { operatorManifests, operatorRules } from '../../operator/manifests.ts';
 import { REPO_ROOT } from '../../test/lib/env.ts';
 import { dashboardJson } from './dashboard.ts';
 
@@ -27,15 +28,14 @@ const generatedBy = (source: string) =>
 
 type Doc = Record<string, unknown> & { kind?: string; metadata?: Record<string, unknown> };
 
-export function rbacRules(): { clusterRules: unknown[]; leaderElectionRules: unknown[] } {
+export function rbacRules(): { operatorRules: unknown[]; leaderElectionRules: unknown[] } {
   const docs = operatorManifests()['rbac.yaml'] as Doc[];
-  const rules = (kind: string) => {
-    const doc = docs.find((d) => d.kind === kind);
-    if (!doc)
-      throw new Error(`operator/manifests.ts no longer renders a ${kind}: update scripts/packaging/generate.ts`);
-    return doc.rules as unknown[];
-  };
-  return { clusterRules: rules('ClusterRole'), leaderElectionRules: rules('Role') };
+  const lease = docs.find((d) => d.kind === 'Role' && String(d.metadata?.name).endsWith('-leader-election'));
+  if (!lease)
+    throw new Error(
+      'operator/manifests.ts no longer renders the leader-election Role: update scripts/packaging/generate.ts',
+    );
+  return { operatorRules: operatorRules(), leaderElectionRules: lease.rules as unknown[] };
 }
 
 function chartYaml(): string {
@@ -72,15 +72,20 @@ export function helmTemplate(helm: string, args: string[] = []): string {
   return r.stdout;
 }
 
-function installYaml(helm: string): string {
-  const docs = (loadAll(helmTemplate(helm)) as Array<Doc | null>).filter((d): d is Doc => d !== null);
+/** The watched namespace of the plain namespaced install (manifests/install-namespaced; kustomize patches it). */
+export const NAMESPACED_INSTALL_WATCH = 'iot';
+
+function installYaml(helm: string, args: string[] = []): string {
+  const docs = (loadAll(helmTemplate(helm, args)) as Array<Doc | null>).filter((d): d is Doc => d !== null);
   const namespace: Doc = {
     apiVersion: 'v1',
     kind: 'Namespace',
     metadata: { name: INSTALL_NAMESPACE, labels: { 'app.kubernetes.io/name': 'mqtt2pg' } },
   };
   return (
-    generatedBy(`charts/mqtt2pg (helm template ${INSTALL_RELEASE} --namespace ${INSTALL_NAMESPACE})`) +
+    generatedBy(
+      `charts/mqtt2pg (helm template ${INSTALL_RELEASE} --namespace ${INSTALL_NAMESPACE}${args.length ? ` ${args.join(' ')}` : ''})`,
+    ) +
     [namespace, ...docs.map(stripHelmLabels)]
       .map((d) => `---\n${dump(d, { lineWidth: -1, noRefs: true, sortKeys: false })}`)
       .join('')
@@ -111,7 +116,7 @@ export function generatedFiles(): Record<string, string> {
   return {
     [`${CHART_DIR}/files/ingestpipelines.mqtt2pg.io.yaml`]: read('crds/ingestpipelines.mqtt2pg.io.yaml'),
     [`${CHART_DIR}/files/operator-rbac.yaml`]:
-      generatedBy('operator/manifests.ts (clusterRoleRules and the leader-election Role)') +
+      generatedBy('operator/manifests.ts (operatorRules and the leader-election Role)') +
       dump(rbacRules(), { lineWidth: -1 }),
     [`${CHART_DIR}/Chart.yaml`]: chartYaml(),
     'manifests/argocd/argocd-cm.yaml': argocdCm(),
@@ -146,7 +151,13 @@ if (import.meta.main) {
     console.error(`out of date: ${stale.join(', ')}\nrun 'scripts/check-packaging.sh --update' and commit the result.`);
     process.exit(1);
   }
-  apply({ 'manifests/install/mqtt2pg.yaml': installYaml(values.helm) });
+  apply({
+    'manifests/install/mqtt2pg.yaml': installYaml(values.helm),
+    'manifests/install-namespaced/mqtt2pg.yaml': installYaml(values.helm, [
+      '--set',
+      `operator.watchNamespaces={${NAMESPACED_INSTALL_WATCH}}`,
+    ]),
+  });
   if (values.check && stale.length > 0) {
     console.error(`out of date: ${stale.join(', ')}\nrun 'scripts/check-packaging.sh --update' and commit the result.`);
     process.exit(1);

@@ -68,6 +68,7 @@ export const childPaths = (ns: string, name: string) => [
   paths.configmap(ns, `${name}-worker-config`),
   paths.configmap(ns, `${name}-pgbouncer-config`),
   paths.secret(ns, `${name}-pgbouncer-auth`),
+  paths.secret(ns, `${name}-pgbouncer-admin`),
   paths.deployment(ns, `${name}-pgbouncer`),
   paths.service(ns, `${name}-pgbouncer`),
   paths.statefulset(ns, `${name}-worker`),

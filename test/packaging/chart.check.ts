@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { load } from 'js-yaml';
 import { WORKER_METRICS } from '../../api/contract.ts';
-import { clusterRoleRules } from '../../operator/manifests.ts';
+import { operatorRules } from '../../operator/manifests.ts';
 import { CHART_DIR, rbacRules } from '../../scripts/packaging/generate.ts';
 import { REPO_ROOT } from '../lib/env.ts';
 import { type Doc, find, HELM, knownMetrics, operatorContainer, render } from './chart.ts';
@@ -68,7 +68,7 @@ describe('Helm chart', { skip: HELM ? false : 'HELM is not set (scripts/check-pa
   test("RBAC is exactly the operator's own (operator/manifests.ts)", () => {
     const docs = render();
     const [role] = find(docs, 'ClusterRole') as Array<Doc & { rules: unknown }>;
-    assert.deepEqual(role?.rules, clusterRoleRules());
+    assert.deepEqual(role?.rules, operatorRules());
     const [lease] = find(docs, 'Role') as Array<Doc & { rules: Array<{ resourceNames?: string[] }> }>;
     assert.deepEqual(
       lease?.rules.map((r) => ({ ...r, ...(r.resourceNames ? { resourceNames: ['mqtt2pg-operator'] } : {}) })),
@@ -77,14 +77,30 @@ describe('Helm chart', { skip: HELM ? false : 'HELM is not set (scripts/check-pa
     assert.equal(find(docs, 'ClusterRoleBinding').length, 1);
   });
 
-  test('namespaced mode binds the ClusterRole per watched namespace, never cluster-wide', () => {
+  test('namespaced mode: a Role with the operator rules per watched namespace, nothing cluster-scoped but the CRD', () => {
     const docs = render(`${CHART_DIR}/ci/full-values.yaml`);
     assert.equal(find(docs, 'ClusterRoleBinding').length, 0);
-    const bindings = find(docs, 'RoleBinding').filter(
-      (d) => (d as unknown as { roleRef: { kind: string } }).roleRef.kind === 'ClusterRole',
-    );
-    assert.deepEqual(bindings.map((b) => b.metadata.namespace).sort(), ['fleet', 'iot']);
+    assert.equal(find(docs, 'ClusterRole').length, 0);
+    const roles = find(docs, 'Role').filter((d) => d.metadata?.name === 'mqtt2pg-operator') as Array<
+      Doc & { rules: unknown }
+    >;
+    assert.deepEqual(roles.map((r) => r.metadata?.namespace).sort(), ['fleet', 'iot']);
+    for (const r of roles) assert.deepEqual(r.rules, operatorRules());
+    const bindings = find(docs, 'RoleBinding').filter((d) => d.metadata?.name === 'mqtt2pg-operator') as Array<
+      Doc & { roleRef: { kind: string; name: string } }
+    >;
+    assert.deepEqual(bindings.map((b) => b.metadata?.namespace).sort(), ['fleet', 'iot']);
+    for (const b of bindings) assert.deepEqual([b.roleRef.kind, b.roleRef.name], ['Role', 'mqtt2pg-operator']);
     assert.ok(operatorContainer(docs).args.includes('--watch-namespace=iot,fleet'));
+  });
+
+  test('the image allowlist defaults to the chart image repository and follows operator.allowedImages', () => {
+    assert.ok(operatorContainer(render()).args.includes('--allowed-images=ghcr.io/mqtt2pg/mqtt2pg'));
+    const args = operatorContainer(
+      render(undefined, ['operator.allowedImages={registry.acme.io/iot/*,ghcr.io/mqtt2pg/mqtt2pg}']),
+    ).args;
+    assert.ok(args.includes('--allowed-images=registry.acme.io/iot/*,ghcr.io/mqtt2pg/mqtt2pg'));
+    assert.throws(() => render(undefined, ['operator.allowedImages={repo@sha256:0}']), /allowedImages/);
   });
 
   test('values.schema.json rejects misspelt and invalid values instead of ignoring them', () => {

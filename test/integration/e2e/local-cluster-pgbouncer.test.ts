@@ -8,6 +8,7 @@ import pg from 'pg';
 import { kubectl, requireEnv } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
 import { apply } from '../../lib/kube.ts';
+import { pgbouncerAdminLogin } from '../../lib/pgbouncer-process.ts';
 import { LocalClusterE2E, podReady, seconds } from './local-cluster-setup.ts';
 
 const c = new LocalClusterE2E();
@@ -38,13 +39,12 @@ describe("local cluster: the operator's PgBouncer as a pod, on real services", {
       const summary = await c.load(runId, count, 5000);
       assert.equal(summary.acked, count);
       const a = await c.awaitAllStored(runId, count);
-      // The rows went through that pod: its admin console counts the transactions.
+      // The rows went through that pod: its admin console (the operator's own user) counts the transactions.
       const pgUrl = new URL(requireEnv('DATABASE_URL'));
       const admin = new pg.Client({
         host: bouncer.status?.podIP,
         port: 6432,
-        user: decodeURIComponent(pgUrl.username),
-        password: decodeURIComponent(pgUrl.password),
+        ...(await pgbouncerAdminLogin(c.ns, pb)),
         database: 'pgbouncer',
       });
       await admin.connect();

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { dump, load, loadAll } from 'js-yaml';
 import { CHART_DIR, helmTemplate, INSTALL_NAMESPACE } from '../../../scripts/packaging/generate.ts';
 import { command, ensureCrd, kubectl, REPO_ROOT } from '../../lib/env.ts';
+import { HELM, shellVars } from '../../lib/helm.ts';
 
 type Doc = {
   apiVersion: string;
@@ -24,21 +25,6 @@ type Doc = {
 const read = (p: string) => readFileSync(join(REPO_ROOT, p), 'utf8');
 const docsOf = (text: string) => (loadAll(text) as Array<Doc | null>).filter((d): d is Doc => d !== null);
 const toYaml = (docs: Doc[]) => docs.map((d) => `---\n${dump(d, { lineWidth: -1 })}`).join('');
-
-/** Sourced like the shell scripts do: `NAME=value` lines of a versions file. */
-function shellVars(path: string): Record<string, string> {
-  return Object.fromEntries(
-    read(path)
-      .split('\n')
-      .map((l) => /^([A-Z0-9_]+)=([^$\s]+)$/.exec(l))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => [m[1], m[2]]),
-  );
-}
-
-const TOOLS_BIN =
-  process.env.MQTT2PG_TOOLS_DIR ?? join(process.env.XDG_CACHE_HOME ?? `${process.env.HOME}/.cache`, 'mqtt2pg/tools');
-const HELM = join(TOOLS_BIN, `helm-${shellVars('test/env/versions.sh').HELM_VERSION}`);
 
 // Kinds of the Prometheus Operator: the local API server has no such CRDs, so those objects are checked by
 // test/packaging/chart.check.ts (rendering, metric names) instead.

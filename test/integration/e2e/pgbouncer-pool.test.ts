@@ -10,6 +10,7 @@ import pg from 'pg';
 import { kubectl, requireEnv } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
 import { apply, condition } from '../../lib/kube.ts';
+import { pgbouncerAdminLogin } from '../../lib/pgbouncer-process.ts';
 import { LocalClusterE2E } from './local-cluster-setup.ts';
 
 const c = new LocalClusterE2E();
@@ -46,8 +47,7 @@ async function poolSizeOf(podIP: string): Promise<{ config: number; database: nu
   const admin = new pg.Client({
     host: podIP,
     port: 6432,
-    user: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
+    ...(await pgbouncerAdminLogin(c.ns, name)),
     database: 'pgbouncer',
   });
   admin.on('error', () => {});

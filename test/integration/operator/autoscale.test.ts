@@ -2,7 +2,8 @@
 // Mosquitto, and a real `mqtt2pg worker` process. There is no kubelet, so the test plays it: the worker runs
 // as a local process, and a Pod object (status.podIP 127.0.0.1, container port `metrics` = the worker's
 // metrics port) makes the operator scrape it. The operator runs in this process with one override: the
-// PgBouncer admin console is the test environment's (the pipeline's own PgBouncer Service has no pods here).
+// PgBouncer admin console is a pgbouncer process this test runs from the files the operator rendered (its
+// ConfigMap and auth Secret; test/lib/pgbouncer-process.ts), entered with the operator's own admin Secret.
 //
 // PostgreSQL is made slow per transaction (a statement trigger sleeping 50 ms on the pipeline's table), so a
 // single flusher cannot keep up with the load and the flusher count is what decides the backlog:
@@ -36,6 +37,7 @@ import {
   paths,
   writersBeyondStatus,
 } from '../../lib/kube.ts';
+import { type PgBouncerProcess, startRenderedPgBouncer } from '../../lib/pgbouncer-process.ts';
 import { envPipeline, envSecrets, type SpecOverrides } from '../../lib/pipelines.ts';
 import {
   cleanupDirs,
@@ -81,7 +83,9 @@ let phase = 'start';
 const t0 = Date.now();
 let restarts = 0;
 
-const pgUrl = new URL(requireEnv('PGBOUNCER_URL'));
+/** The pipeline's PgBouncer, run from the operator's render (helper port range 61000 + 100*5). */
+const BOUNCER_PORT = 61501;
+let bouncer: PgBouncerProcess | undefined;
 
 const flusherSpec = { batchSize: 50, flushInterval: '20ms', flushers: 1, minFlushers: 1, maxFlushers: 4 };
 
@@ -118,8 +122,7 @@ before(async () => {
   await applySecrets(ns, envSecrets());
   const spec: SpecOverrides = {
     sink: {
-      // Pinned to the shared test PgBouncer's own default_pool_size (20): the autoscaler reads its pools but
-      // must not resize a PgBouncer other suites use.
+      // Pinned: this test is about flushers; the pool size stays what the rendered pgbouncer.ini says.
       pgbouncer: { enabled: true, poolSize: 20 },
     },
     flusher: flusherSpec,
@@ -182,18 +185,21 @@ before(async () => {
       concurrency: 2,
       resyncMs: 60_000,
       render: {},
-      autoscale: { pgbouncerEndpoints: () => [{ host: pgUrl.hostname, port: Number(pgUrl.port) }] },
+      autoscale: { pgbouncerEndpoints: () => [{ host: '127.0.0.1', port: BOUNCER_PORT }] },
     },
     { log, metrics: new OperatorMetrics(), events },
   );
   await manager.start();
   await eventually(() => client.request('GET', paths.statefulset(ns, `${tp.name}-worker`)), { what: 'workload' });
+  await eventually(() => client.request('GET', paths.secret(ns, `${tp.name}-pgbouncer-admin`)), { what: 'admin' });
+  bouncer = await startRenderedPgBouncer(client, ns, tp.name, BOUNCER_PORT);
   await markWorkloadReady(client, paths.deployment(ns, `${tp.name}-pgbouncer`));
   await markWorkloadReady(client, paths.statefulset(ns, `${tp.name}-worker`));
 });
 
 after(async () => {
   await manager?.stop();
+  await bouncer?.stop();
   worker?.kill('SIGKILL');
   cleanupDirs();
   client.close();

@@ -45,7 +45,12 @@ describe('operator: the children and status of an IngestPipeline', () => {
     assert.equal(doc.spec.sink.postgres.host, `alpha-pgbouncer.${c.ns}.svc`);
     assert.equal(doc.spec.sink.postgres.port, 6432);
     const auth = await get<{ data: Record<string, string> }>(paths.secret(c.ns, 'alpha-pgbouncer-auth'));
-    assert.equal(decode(auth.data['userlist.txt']), '"ingest" "first-password"\n');
+    // The pipeline's user, then the operator's own admin user (its password from the admin Secret).
+    const admin = await get<{ data: Record<string, string> }>(paths.secret(c.ns, 'alpha-pgbouncer-admin'));
+    assert.equal(
+      decode(auth.data['userlist.txt']),
+      `"ingest" "first-password"\n"mqtt2pg_pgbouncer_admin" "${decode(admin.data.password)}"\n`,
+    );
     const worker = await get<Deployment>(paths.statefulset(c.ns, 'alpha-worker'));
     assert.equal(worker.spec.replicas, 2);
 

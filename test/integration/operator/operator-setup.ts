@@ -72,6 +72,9 @@ export class OperatorUnderTest {
         this.ns,
         '--resync',
         '1s',
+        // The image allowlist: the operator's own repository and the one operator-changes.test.ts moves to.
+        '--allowed-images',
+        'ghcr.io/mqtt2pg/mqtt2pg,registry.local/*',
         '--log-level',
         'debug',
       ]);

@@ -7,9 +7,9 @@ import { dump } from 'js-yaml';
 import type { IngestPipeline } from '../../../api/types.ts';
 import { kubectl } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
-import { apply, condition } from '../../lib/kube.ts';
+import { apply, childPaths, condition } from '../../lib/kube.ts';
 import { apiPipeline, unchecked } from '../../lib/pipelines.ts';
-import { OperatorUnderTest } from './operator-setup.ts';
+import { exists, OperatorUnderTest } from './operator-setup.ts';
 
 const c = new OperatorUnderTest();
 
@@ -45,5 +45,38 @@ describe('operator: invalid pipelines', () => {
       },
       { what: 'Degraded InvalidSpec' },
     );
+  });
+
+  test('an image outside the allowlist is refused with Degraded naming it and the flag; nothing is applied', async () => {
+    // Allowed: --allowed-images ghcr.io/mqtt2pg/mqtt2pg,registry.local/* (operator-setup.ts).
+    const cases: Array<[string, Parameters<typeof apiPipeline>[2], RegExp]> = [
+      ['img1', { image: 'evil.example/miner:1' }, /spec\.image "evil\.example\/miner:1"/],
+      // Same name below another registry: the repository must match, not a suffix of it.
+      ['img2', { image: 'ghcr.io/mqtt2pg/mqtt2pg-fork:1' }, /spec\.image "ghcr\.io\/mqtt2pg\/mqtt2pg-fork:1"/],
+      [
+        'img3',
+        { sink: { pgbouncer: { enabled: true, image: 'docker.io/someone/pgbouncer:latest' } } },
+        /spec\.sink\.pgbouncer\.image "docker\.io\/someone\/pgbouncer:latest"/,
+      ],
+    ];
+    for (const [name, spec] of cases) await apply(c.ns, apiPipeline(c.ns, name, spec));
+    for (const [name, , field] of cases) {
+      await eventually(
+        async () => {
+          const d = condition(await c.pipeline(name), 'Degraded');
+          assert.equal(d?.status, 'True');
+          assert.equal(d?.reason, 'ImageNotAllowed');
+          assert.match(d?.message ?? '', field);
+          assert.match(d?.message ?? '', /--allowed-images \(chart value operator\.allowedImages\)/);
+        },
+        { what: `${name} Degraded ImageNotAllowed` },
+      );
+      for (const path of childPaths(c.ns, name)) assert.equal(await exists(path), false, `${path} was applied`);
+    }
+    // An allowed one (a prefix entry) is reconciled.
+    await apply(c.ns, apiPipeline(c.ns, 'img4', { image: 'registry.local/team/mqtt2pg:2' }));
+    await eventually(() => exists(childPaths(c.ns, 'img4')[0] ?? '').then((x) => assert.ok(x)), {
+      what: 'img4 applied',
+    });
   });
 });
