@@ -69,8 +69,11 @@ export class PgSink implements RowSink {
     if (c) await c.end().catch(() => {});
   }
 
-  /** Writes the rows in one transaction; on any failure nothing of it is committed and the error is thrown. */
-  async write(rows: Row[]): Promise<void> {
+  /**
+   * Writes the rows in one transaction; on any failure nothing of it is committed and the error is thrown.
+   * `before` runs in the transaction just before COMMIT (replay deletes the rows' sources there).
+   */
+  async write(rows: Row[], before?: (client: pg.ClientBase) => Promise<void>): Promise<void> {
     const telemetry: TelemetryRow[] = [];
     const unparseable: UnparseableRow[] = [];
     for (const r of rows) {
@@ -88,6 +91,7 @@ export class PgSink implements RowSink {
       deadline.answered();
       if (telemetry.length > 0) await copy(client, this.telemetrySql, copyChunks(telemetry, telemetryLine));
       if (unparseable.length > 0) await copy(client, this.unparseableSql, copyChunks(unparseable, unparseableLine));
+      await before?.(client);
       await client.query('COMMIT');
     } catch (err) {
       await this.abort(client);

@@ -59,8 +59,12 @@ export function rewritePipeline(p: TestPipeline, o: { spec?: SpecOverrides; name
   writeFileSync(p.file, dump(next));
 }
 
-/** A one-shot command on the pipeline's files (`mqtt2pg drain`, `mqtt2pg migrate`), its WAL dir for drain. */
-export function pipelineCommand(p: TestPipeline, name: 'drain' | 'migrate', ...args: string[]): Promise<CommandResult> {
+/** A one-shot command on the pipeline's files (`mqtt2pg drain`, `migrate`, `replay`), its WAL dir for drain. */
+export function pipelineCommand(
+  p: TestPipeline,
+  name: 'drain' | 'migrate' | 'replay',
+  ...args: string[]
+): Promise<CommandResult> {
   const wal = name === 'drain' ? ['--wal-dir', p.walDir] : [];
   return command(process.execPath, ['cli/main.ts', name, '-f', p.file, '--secrets-dir', p.secretsDir, ...wal, ...args]);
 }

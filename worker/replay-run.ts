@@ -1,0 +1,175 @@
+// `mqtt2pg replay` wired: the pipeline and its Secrets (as the worker loads them), the route logic, one
+// PostgreSQL connection, and the source: the dead-letter bucket, or the unparseable table (replay.ts decides
+// what is stored, kept and deleted).
+
+import type { ResolvedPipeline } from '../api/defaults.ts';
+import { pgClientConfig, s3ClientConfig } from '../common/client-options.ts';
+import type { SecretsDir } from '../common/secrets-dir.ts';
+import { DeadLetterSource, parseS3Url } from './dead-letter-source.ts';
+import { S3DeadLetterStore } from './deadletter.ts';
+import type { InboundMessage } from './message.ts';
+import { PgSink } from './pg-sink.ts';
+import { emptySummary, type ReplaySummary, replayDeadLetters, replayUnparseable } from './replay.ts';
+import { type Row, toRow } from './rows.ts';
+import { qualified } from './sql.ts';
+import { loadPipelineAndSecrets } from './wiring.ts';
+
+export interface ReplayArgs {
+  file: string;
+  name?: string;
+  secretsDir: string;
+  /** s3://BUCKET/PREFIX; defaults to the pipeline's own dead letters. */
+  from?: string;
+  /** Replay rows of the unparseable table instead of dead letters. */
+  unparseable?: boolean;
+  /** With `unparseable`: only rows with these reasons. */
+  reasons?: string[];
+  dryRun: boolean;
+  /** Unparseable rows per transaction. */
+  pageSize?: number;
+  onProgress?: (s: ReplaySummary, total: number | undefined) => void;
+}
+
+/** The route logic the worker's flushers apply: messages → rows (unparseable ones included). */
+export function routeRows(p: ResolvedPipeline): (messages: InboundMessage[]) => Row[] {
+  return (messages) => messages.map((m) => toRow(m, p.sink.payloadFormat, p.limits));
+}
+
+export class ReplayError extends Error {
+  override name = 'ReplayError';
+}
+
+/** The dead letters of the pipeline's own bucket and prefix: s3://BUCKET/<prefix><pipeline>/. */
+export function defaultSource(p: ResolvedPipeline): string {
+  if (!p.deadLetter)
+    throw new ReplayError(
+      'the pipeline has no spec.deadLetter: there are no dead letters to replay (use --unparseable for the unparseable table)',
+    );
+  return `s3://${p.deadLetter.bucket}/${p.deadLetter.prefix}${p.name}/`;
+}
+
+export async function runReplay(
+  args: ReplayArgs,
+): Promise<{ summary: ReplaySummary; exitCode: number } | { exitCode: number }> {
+  const loaded = loadPipelineAndSecrets('replay', args.file, args.name, args.secretsDir);
+  if ('exitCode' in loaded) return loaded;
+  const { p, secrets } = loaded;
+  const started = performance.now();
+  const summary = emptySummary(args.dryRun);
+  const sink = new PgSink(pgClientConfig(p, secrets, 'replay'), {
+    ...p.sink,
+    statementTimeoutMs: p.sink.postgres.statementTimeoutMs,
+  });
+  try {
+    if (args.unparseable) await fromUnparseable(p, secrets, sink, args, summary);
+    else await fromDeadLetters(p, secrets, sink, args, summary);
+  } finally {
+    summary.seconds = Math.round((performance.now() - started) / 100) / 10;
+    await sink.close();
+  }
+  return { summary, exitCode: summary.stillRejected > 0 || summary.badLines > 0 ? 3 : 0 };
+}
+
+async function fromDeadLetters(
+  p: ResolvedPipeline,
+  secrets: SecretsDir,
+  sink: PgSink,
+  args: ReplayArgs,
+  s: ReplaySummary,
+): Promise<void> {
+  if (!p.deadLetter)
+    throw new ReplayError(
+      'the pipeline has no spec.deadLetter: replay reads the bucket with its endpoint and credentials; add it, or use --unparseable',
+    );
+  let where: { bucket: string; prefix: string };
+  try {
+    where = parseS3Url(args.from ?? defaultSource(p));
+  } catch (err) {
+    throw new ReplayError(`--from: ${(err as Error).message}`);
+  }
+  const config = s3ClientConfig(p, secrets);
+  const source = new DeadLetterSource(config, where.bucket);
+  // Letters PostgreSQL still rejects go where the worker puts new ones.
+  const store = new S3DeadLetterStore(config, {
+    pipeline: p.name,
+    bucket: p.deadLetter.bucket,
+    prefix: p.deadLetter.prefix,
+  });
+  try {
+    const objects = await source.list(where.prefix);
+    args.onProgress?.(s, objects.length);
+    for (const o of objects) {
+      const letters = await source.read(o.key);
+      await replayDeadLetters(
+        { key: o.key, messages: letters.messages, attempts: letters.attempts, badLines: letters.badLines.length },
+        { toRows: routeRows(p), sink, store, deleteObject: (k) => source.delete(k), dryRun: args.dryRun },
+        s,
+      );
+      args.onProgress?.(s, objects.length);
+    }
+  } finally {
+    source.close();
+    store.close();
+  }
+}
+
+async function fromUnparseable(
+  p: ResolvedPipeline,
+  secrets: SecretsDir,
+  sink: PgSink,
+  args: ReplayArgs,
+  s: ReplaySummary,
+): Promise<void> {
+  const table = qualified(p.sink.schema, p.sink.unparseableTable);
+  const reasons = args.reasons && args.reasons.length > 0 ? args.reasons : undefined;
+  const pageSize = args.pageSize ?? 1000;
+  const { default: pg } = await import('pg');
+  const reader = new pg.Client(pgClientConfig(p, secrets, 'replay'));
+  reader.on('error', () => {});
+  await reader.connect();
+  try {
+    const { rows: counted } = await reader.query<{ n: string }>(
+      `SELECT count(*) AS n FROM ${table} ${reasons ? 'WHERE reason = ANY($1::text[])' : ''}`,
+      reasons ? [reasons] : [],
+    );
+    const total = Number(counted[0]?.n ?? 0);
+    args.onProgress?.(s, total);
+    let after = '0';
+    for (;;) {
+      const { rows } = await reader.query<{ id: string; topic: string; payload: Buffer; received_at: Date }>(
+        `SELECT id::text, topic, payload, received_at FROM ${table}
+          WHERE id > $1 ${reasons ? 'AND reason = ANY($3::text[])' : ''} ORDER BY id LIMIT $2`,
+        [after, pageSize, ...(reasons ? [reasons] : [])],
+      );
+      if (rows.length === 0) return;
+      after = (rows[rows.length - 1] as { id: string }).id;
+      const ids = new Map<InboundMessage, string>();
+      const messages = rows.map((r) => {
+        const m: InboundMessage = {
+          topic: r.topic,
+          payload: r.payload,
+          receivedAt: r.received_at.getTime(),
+          qos: 1,
+          dup: false,
+        };
+        ids.set(m, r.id);
+        return m;
+      });
+      await replayUnparseable(
+        { ids, messages },
+        {
+          toRows: routeRows(p),
+          sink,
+          deleteRows: async (client, list) => {
+            await client.query(`DELETE FROM ${table} WHERE id = ANY($1::bigint[])`, [list]);
+          },
+          dryRun: args.dryRun,
+        },
+        s,
+      );
+      args.onProgress?.(s, total);
+    }
+  } finally {
+    await reader.end().catch(() => {});
+  }
+}
