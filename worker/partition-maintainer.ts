@@ -5,9 +5,10 @@
 // needs a user's action; a run that fails (PostgreSQL down, a lock not granted in time) is tried again later.
 
 import pg from 'pg';
+import { backoffDelay } from '../common/backoff.ts';
 import type { Logger } from '../common/logger.ts';
 import { type PartitionRange, type PartitionSettings, PartitionWindow, planPartitions } from './partition-plan.ts';
-import { qualified, quoteIdent } from './sql.ts';
+import { qualified } from './sql.ts';
 
 export interface PartitionTarget {
   schema: string;
@@ -34,6 +35,7 @@ export interface MaintenanceResult {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const RETRY = { initialMs: 1000, maxMs: 60_000, jitter: 0.2 };
 
 /** The table's range partitions, bounds in epoch ms (a DEFAULT partition is not a range and is left out). */
 export async function listPartitions(client: pg.ClientBase, schema: string, table: string): Promise<PartitionRange[]> {
@@ -51,6 +53,25 @@ export async function listPartitions(client: pg.ClientBase, schema: string, tabl
   return rows.map((r) => ({ name: r.name, fromMs: Number(r.from_ms), toMs: Number(r.to_ms) }));
 }
 
+/**
+ * Creates the partitions the plan asks for, in the caller's open transaction (`mqtt2pg migrate` runs it in
+ * its own, when it creates the table); returns their names.
+ */
+export async function createPlannedPartitions(
+  client: pg.ClientBase,
+  t: PartitionTarget,
+  nowMs: number,
+): Promise<string[]> {
+  const plan = planPartitions(t.table, t.settings, nowMs, await listPartitions(client, t.schema, t.table));
+  const parent = qualified(t.schema, t.table);
+  for (const p of plan.create) {
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${qualified(t.schema, p.name)} PARTITION OF ${parent} FOR VALUES FROM ('${iso(p.fromMs)}') TO ('${iso(p.toMs)}')`,
+    );
+  }
+  return plan.create.map((p) => p.name);
+}
+
 /** One maintenance run in `client`'s connection: create what the plan says, then drop, each in its own transaction. */
 export async function maintainPartitions(
   client: pg.ClientBase,
@@ -58,10 +79,8 @@ export async function maintainPartitions(
   nowMs: number,
   lockTimeoutMs: number,
 ): Promise<MaintenanceResult> {
-  const parent = qualified(t.schema, t.table);
   const lockKey = `mqtt2pg:partitions:${t.schema}.${t.table}`;
-  // Bounds are read and written in UTC whatever the server's or the role's TimeZone is.
-  const begin = `BEGIN; SET LOCAL TimeZone = 'UTC'; SET LOCAL lock_timeout = ${Math.round(lockTimeoutMs)}`;
+  const begin = `BEGIN; SET LOCAL lock_timeout = ${Math.round(lockTimeoutMs)}`;
   const inTransaction = async <T>(f: () => Promise<T>): Promise<T> => {
     await client.query(begin);
     try {
@@ -74,20 +93,12 @@ export async function maintainPartitions(
       throw err;
     }
   };
-  const created = await inTransaction(async () => {
-    const plan = planPartitions(t.table, t.settings, nowMs, await listPartitions(client, t.schema, t.table));
-    for (const p of plan.create) {
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${qualified(t.schema, p.name)} PARTITION OF ${parent} FOR VALUES FROM ('${iso(p.fromMs)}') TO ('${iso(p.toMs)}')`,
-      );
-    }
-    return plan.create.map((p) => p.name);
-  });
+  const created = await inTransaction(() => createPlannedPartitions(client, t, nowMs));
   // Drops one by one: a drop that waits too long for its lock leaves the others (and the creates) done.
   const dropped: string[] = [];
   const { drop } = planPartitions(t.table, t.settings, nowMs, await listPartitions(client, t.schema, t.table));
   for (const p of drop) {
-    await inTransaction(() => client.query(`DROP TABLE IF EXISTS ${quoteIdent(t.schema)}.${quoteIdent(p.name)}`));
+    await inTransaction(() => client.query(`DROP TABLE IF EXISTS ${qualified(t.schema, p.name)}`));
     dropped.push(p.name);
   }
   return { created, dropped, partitions: await listPartitions(client, t.schema, t.table) };
@@ -104,8 +115,12 @@ export class PartitionMaintainer {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private failures = 0;
-  /** The partitions as last seen; rows are checked against them. */
-  window: PartitionWindow;
+  private stopped = false;
+  /**
+   * The partitions as last seen; rows are checked against them. Unknown until a run succeeded: rows then go
+   * to COPY unchecked (a row without its partition is retried, never refused on a guess).
+   */
+  window: PartitionWindow | undefined;
 
   constructor(config: pg.ClientConfig, target: PartitionTarget, log: Logger, o: MaintainerOptions = {}) {
     this.config = config;
@@ -114,12 +129,11 @@ export class PartitionMaintainer {
     this.now = o.now ?? Date.now;
     this.periodMs = o.periodMs ?? Math.min(target.settings.intervalMs / 4, 10 * 60_000);
     this.lockTimeoutMs = o.lockTimeoutMs ?? 5000;
-    this.window = new PartitionWindow([], target.settings.retentionMs);
   }
 
   /** Refusal of a row whose partition column holds `valueMs`, checked now (partition-plan.ts). */
   refuse(valueMs: number): string | undefined {
-    return this.window.refuse(valueMs, this.now());
+    return this.window?.refuse(valueMs, this.now());
   }
 
   /** One run now; throws what PostgreSQL said (the periodic runs log it instead). */
@@ -141,29 +155,36 @@ export class PartitionMaintainer {
     }
   }
 
-  /** Periodic runs; the first one at once. A failed run is logged and tried at the next period. */
+  /** Periodic runs, the first one at once; a failed run is logged and tried again with backoff. */
   start(): void {
     const tick = () => {
       this.running = this.runOnce().then(
         () => {
           this.failures = 0;
+          this.schedule(tick, this.periodMs);
         },
         (err: Error) => {
-          if (this.failures++ % 10 === 0)
+          if (this.failures % 10 === 0)
             this.log.warn(
               { table: `${this.target.schema}.${this.target.table}`, err: err.message },
-              'partition maintenance failed; trying again at the next run (rows outside the known partitions go to the unparseable table)',
+              'partition maintenance failed; trying again with backoff',
             );
+          this.schedule(tick, Math.min(this.periodMs, backoffDelay(this.failures++, RETRY)));
         },
       );
     };
     tick();
-    this.timer = setInterval(tick, this.periodMs);
+  }
+
+  private schedule(tick: () => void, ms: number) {
+    if (this.stopped) return;
+    this.timer = setTimeout(tick, ms);
     this.timer.unref();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    this.stopped = true;
+    clearTimeout(this.timer);
     await this.running;
   }
 }
