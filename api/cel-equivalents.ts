@@ -3,6 +3,14 @@
 // are left to the API server. api/schema.test.ts fails when a CEL rule has no twin here.
 
 import { PIPELINE_NAME_RULE, pipelineNameProblem } from './names.ts';
+import {
+  DEDUP_COLUMNS_RULE,
+  FORMAT_NEEDS_TIME_RULE,
+  JSON_PATH_NEEDS_JSON_RULE,
+  PARTITION_COLUMN_RULE,
+  PARTITION_IN_KEY_RULE,
+} from './schema-routes.ts';
+import type { ColumnSpec, RouteSpec } from './types.ts';
 
 type Obj = Record<string, unknown>;
 const has = (o: Obj, k: string) => o[k] !== undefined;
@@ -24,6 +32,31 @@ export const celEquivalents: Record<string, (self: unknown) => boolean> = {
   '!has(self.minPoolSize) || !has(self.maxPoolSize) || self.minPoolSize <= self.maxPoolSize': (self) => {
     const o = self as Obj;
     return !has(o, 'minPoolSize') || !has(o, 'maxPoolSize') || (o.minPoolSize as number) <= (o.maxPoolSize as number);
+  },
+  [`!has(self.dedup) || ${DEDUP_COLUMNS_RULE}`]: (self) => {
+    const r = self as RouteSpec;
+    return !r.dedup || r.dedup.key.every((k) => r.columns.some((c) => c.name === k));
+  },
+  [`!has(self.partitioning) || ${PARTITION_COLUMN_RULE}`]: (self) => {
+    const r = self as RouteSpec;
+    const p = r.partitioning;
+    return !p || r.columns.some((c) => c.name === p.column && c.type === 'timestamptz');
+  },
+  [PARTITION_IN_KEY_RULE]: (self) => {
+    const r = self as RouteSpec;
+    return !r.partitioning || !r.dedup || r.dedup.key.includes(r.partitioning.column);
+  },
+  [JSON_PATH_NEEDS_JSON_RULE]: (self) => {
+    const r = self as RouteSpec;
+    return (
+      r.payloadFormat === undefined ||
+      r.payloadFormat === 'json' ||
+      r.columns.every((c) => !c.from.startsWith('payload.') && !c.from.startsWith('payload['))
+    );
+  },
+  [FORMAT_NEEDS_TIME_RULE]: (self) => {
+    const c = self as ColumnSpec;
+    return c.format === undefined || c.type === 'timestamptz' || c.type === 'date';
   },
 };
 

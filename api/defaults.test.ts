@@ -145,6 +145,15 @@ const EXPECTED: Record<string, Expectation> = {
   'autoscaling.postgresMonitoring.credentialsSecretRef.passwordKey': {
     applied: (r) => r.autoscaling.postgresMonitoring?.credentials.passwordKey,
   },
+  routes: {
+    text: 'the device route',
+    applied: (r) => r.routes.length === 1 && r.routes[0]?.builtIn,
+    means: () => true,
+  },
+  'routes[].payloadFormat': { applied: (r) => r.routes[0]?.payloadFormat },
+  'routes[].columns[].format': { text: 'rfc3339 for strings', appliedBy: 'worker/columns.ts' },
+  'routes[].columns[].required': { applied: (r) => r.routes[0]?.columns[0]?.required },
+  'routes[].partitioning.premake': { applied: (r) => r.routes[0]?.partitioning?.premake },
   replicas: { applied: (r) => r.replicas },
   // Not part of the resolved pipeline: operator/render/index.ts applies --worker-image, else DEFAULT_WORKER_IMAGE.
   image: { text: 'the image the operator runs', appliedBy: 'operator/render/index.ts' },
@@ -246,13 +255,33 @@ const RELATED: IngestPipelineSpec = {
   },
 };
 
+/** BARE with one route holding only its required fields. */
+const ROUTED: IngestPipelineSpec = {
+  ...BARE,
+  routes: [
+    {
+      name: 'readings',
+      topicFilter: 'site/+/reading',
+      topicPattern: 'site/{site}/reading',
+      table: 'readings',
+      columns: [{ name: 'at', type: 'timestamptz', from: 'receivedAt' }],
+      partitioning: { column: 'at', interval: '1d' },
+    },
+  ],
+};
+
 const PIPELINES = [
   { spec: BARE, r: resolve('fleet', BARE) },
   { spec: RELATED, r: resolve('north-fleet', RELATED) },
+  { spec: ROUTED, r: resolve('routed', ROUTED) },
 ];
 
+/** Whether the spec sets the field; `a[].b` looks into the first item of a. */
 const setIn = (spec: IngestPipelineSpec, path: string) =>
-  path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], spec) !== undefined;
+  path.split('.').reduce<unknown>((o, k) => {
+    const v = o as Record<string, unknown> | undefined;
+    return k.endsWith('[]') ? (v?.[k.slice(0, -2)] as unknown[] | undefined)?.[0] : v?.[k];
+  }, spec) !== undefined;
 
 const documented = documentedDefaults(specSchema);
 

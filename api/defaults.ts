@@ -1,6 +1,7 @@
 // Defaults, applied in code so the stored object stays exactly what the user wrote (GitOps: a schema
 // default would show as drift in Argo CD). Every default is documented in the field's description.
 
+import { defaultRouteSpec, type ResolvedRoute, resolveRoute } from './routes.ts';
 import { clamp } from './sizes.ts';
 import type {
   BasicAuthSecretRef,
@@ -80,6 +81,8 @@ export interface ResolvedPipeline {
       maxClientConn: number;
     };
   };
+  /** spec.routes, or the one built-in device route (api/routes.ts). */
+  routes: ResolvedRoute[];
   wal: {
     sizeLimitBytes: number;
     retentionMs: number;
@@ -248,6 +251,15 @@ export function resolvePipeline(p: IngestPipeline): ResolvedPipeline {
         maxClientConn: sink.pgbouncer?.maxClientConn ?? 1000,
       },
     },
+    routes: p.spec.routes
+      ? p.spec.routes.map((r) => resolveRoute(r, sharedGroup))
+      : [
+          resolveRoute(
+            defaultRouteSpec(topicFilter, sink.table ?? 'telemetry', sink.payloadFormat ?? 'json'),
+            sharedGroup,
+            true,
+          ),
+        ],
     wal: {
       sizeLimitBytes,
       retentionMs: parseDurationMs(wal.retention ?? '168h'),

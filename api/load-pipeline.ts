@@ -6,6 +6,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { loadAll, type YAMLException } from 'js-yaml';
 import { celEquivalents, celReportPaths, isTransitionRule } from './cel-equivalents.ts';
 import { type ResolvedPipeline, resolvePipeline } from './defaults.ts';
+import { routeProblems } from './route-checks.ts';
 import {
   BYTES_PATTERN,
   DURATION_PATTERN,
@@ -15,6 +16,12 @@ import {
   SQL_IDENTIFIER_PATTERN,
 } from './schema-builders.ts';
 import { limitProblems } from './schema-limits.ts';
+import {
+  COLUMN_SOURCE_PATTERN,
+  PARTITION_INTERVAL_PATTERN,
+  TOPIC_FILTER_PATTERN,
+  TOPIC_PATTERN_PATTERN,
+} from './schema-routes.ts';
 import { API_VERSION, BROKER_URL_PATTERN, type IngestPipeline, KIND } from './types.ts';
 import { schemaAt, validationSchema } from './validation-schema.ts';
 
@@ -65,6 +72,12 @@ const PATTERN_WORDS: Record<string, string> = {
   [K8S_NAME_PATTERN]: 'a Kubernetes object name: lower-case letters, digits, "-" and "."',
   [SECRET_KEY_PATTERN]: 'a Secret key: letters, digits, "-", "_" and "."',
   [BROKER_URL_PATTERN]: 'a broker URL such as "mqtt://mosquitto:1883" or "mqtts://broker:8883"',
+  [TOPIC_FILTER_PATTERN]: 'an MQTT topic filter: + and # only as whole levels, # only last',
+  [TOPIC_PATTERN_PATTERN]:
+    'a topic pattern: levels that are literals, {name}, {name:uuid} or, last, {name+}, with lower-case capture names',
+  [COLUMN_SOURCE_PATTERN]:
+    'a source: topic.<capture>, topic, payload, payload.<path> (e.g. payload.a.b[0].c), property.<name>, contentType or receivedAt',
+  [PARTITION_INTERVAL_PATTERN]: 'an interval in hours, days or weeks such as "6h", "1d" or "1w"',
 };
 
 // Field names that only ever hold a credential. Such a field is never part of the API: the value
@@ -259,7 +272,7 @@ export function parsePipelines(text: string): LoadResult {
     if (found.length === 0) {
       const pipeline = doc as IngestPipeline;
       const resolved = resolvePipeline(pipeline);
-      found.push(...resolvedProblems(resolved));
+      found.push(...resolvedProblems(resolved), ...routeProblems(pipeline.spec));
       if (found.length === 0) {
         result.pipelines.push({ document, pipeline, resolved });
         return;

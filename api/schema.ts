@@ -26,6 +26,7 @@ import {
   str,
 } from './schema-builders.ts';
 import { limitsSchema } from './schema-limits.ts';
+import { routesSchema } from './schema-routes.ts';
 import { statusSchema } from './schema-status.ts';
 import { BROKER_URL_PATTERN } from './types.ts';
 
@@ -359,6 +360,7 @@ export const specSchema: Schema = obj(
     wal: walSchema,
     flusher: flusherSchema,
     limits: limitsSchema,
+    routes: routesSchema,
     deadLetter: deadLetterSchema,
     autoscaling: autoscalingSchema,
     replicas: int('Worker pods (the autoscaler moves it within autoscaling bounds). Defaults to 1.', {

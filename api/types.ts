@@ -157,9 +157,55 @@ export interface PodSpecOverrides {
   priorityClassName?: string;
 }
 
+/** PostgreSQL types a route column may have (docs/routes.md). */
+export type ColumnType =
+  | 'text'
+  | 'uuid'
+  | 'smallint'
+  | 'integer'
+  | 'bigint'
+  | 'real'
+  | 'double precision'
+  | 'numeric'
+  | 'boolean'
+  | 'timestamptz'
+  | 'date'
+  | 'jsonb'
+  | 'bytea';
+export type TimestampFormat = 'rfc3339' | 'epochSeconds' | 'epochMillis' | 'epochMicros' | 'epochNanos';
+
+export interface ColumnSpec {
+  /** SQL identifier (validated, quoted). */
+  name: string;
+  type: ColumnType;
+  /** topic.<capture> | topic | payload | payload.<json path a.b[0].c> | property.<user property> | contentType | receivedAt */
+  from: string;
+  /** timestamptz/date only; default: rfc3339 for strings, epochMillis for numbers. */
+  format?: TimestampFormat;
+  /** Default false (nullable). */
+  required?: boolean;
+}
+
+export interface RouteSpec {
+  name: string;
+  /** Subscribed as $share/<group>/<filter>. */
+  topicFilter: string;
+  /** {name}, {name:uuid}, {rest+} */
+  topicPattern: string;
+  /** In sink.schema. */
+  table: string;
+  /** Default json. */
+  payloadFormat?: 'json' | 'binary' | 'text';
+  columns: ColumnSpec[];
+  /** Column names. */
+  dedup?: { key: string[] };
+  partitioning?: { column: string; interval: string; retention?: string; premake?: number };
+}
+
 export interface IngestPipelineSpec {
   source: SourceSpec;
   sink: SinkSpec;
+  routes?: RouteSpec[];
   wal?: WalSpec;
   flusher?: FlusherSpec;
   limits?: LimitsSpec;

@@ -46,8 +46,13 @@ export async function runMigrateCommand(argv: string[]): Promise<number> {
   }
   try {
     await client.connect();
-    const r = await migrate(client, p.sink);
+    const r = await migrate(
+      client,
+      p.sink,
+      p.routes.filter((x) => !x.builtIn),
+    );
     const where = `${p.sink.schema}.${p.sink.table} / ${p.sink.schema}.${p.sink.unparseableTable}`;
+    if (r.addedColumns.length > 0) console.log(`route tables: added columns ${r.addedColumns.join(', ')}`);
     console.log(
       r.applied.length > 0
         ? `${where}: applied migration${r.applied.length > 1 ? 's' : ''} ${r.applied.join(', ')}; now at version ${r.current}`

@@ -18,6 +18,8 @@ export interface MqttClientOptions {
   brokers: string[];
   clientId: string;
   subscription: string;
+  /** Every filter to subscribe to, one per route (in one SUBSCRIBE); without it, `subscription`. */
+  subscriptions?: string[];
   qos: 0 | 1;
   protocolVersion: 4 | 5;
   keepaliveSeconds: number;
@@ -40,6 +42,7 @@ export function mqttClientOptions(p: ResolvedPipeline, secrets: SecretReader, in
     brokers: s.brokers,
     clientId: `${s.clientIdPrefix}-${instance}`.slice(0, 128),
     subscription: s.subscription,
+    subscriptions: p.routes.map((r) => r.subscription),
     qos: s.qos,
     protocolVersion: s.protocolVersion,
     keepaliveSeconds: s.keepaliveSeconds,

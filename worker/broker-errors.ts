@@ -58,11 +58,14 @@ export function connackRefusal(packet: IConnackPacket, protocolVersion: 4 | 5, w
   return new BrokerError(`broker ${where} refused the connection: ${text}`, permanent);
 }
 
-/** Why the broker refused our one subscription, or undefined when the SUBACK grants it. */
-export function subackRefusal(packet: ISubackPacket, subscription: string): BrokerError | undefined {
-  const granted = packet.granted[0];
-  const code = typeof granted === 'number' ? granted : (granted as { qos: number } | undefined)?.qos;
-  if (code !== undefined && code < 0x80) return undefined;
+/** Why the broker refused one of our subscriptions (one SUBSCRIBE, a granted code each), or undefined when it grants all. */
+export function subackRefusal(packet: ISubackPacket, subscriptions: string | string[]): BrokerError | undefined {
+  const list = typeof subscriptions === 'string' ? [subscriptions] : subscriptions;
+  const codes = packet.granted.map((g) => (typeof g === 'number' ? g : (g as { qos: number } | undefined)?.qos));
+  const refusedAt = codes.findIndex((c) => c === undefined || c >= 0x80);
+  if (codes.length > 0 && refusedAt < 0) return undefined;
+  const code = codes[Math.max(0, refusedAt)];
+  const subscription = list[Math.max(0, refusedAt)] ?? list.join(', ');
   if (code === 0x91)
     // Not the ACL: Comqtt and Mochi refuse a SUBSCRIBE whose id their own in-flight messages hold.
     return new BrokerError(

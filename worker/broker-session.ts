@@ -25,8 +25,9 @@ export type SubackOutcome = { kind: 'granted' } | { kind: 'retry' } | { kind: 'r
  * What a SUBACK means for the `attempt`-th SUBSCRIBE (1-based): granted; a packet id in use (0x91), worth
  * another id; or a refusal. A broker that keeps refusing ids is no ACL problem: the connection is retried.
  */
-export function subackOutcome(packet: ISubackPacket, subscription: string, attempt: number): SubackOutcome {
-  const refused = subackRefusal(packet, subscription);
+export function subackOutcome(packet: ISubackPacket, subscriptions: string | string[], attempt: number): SubackOutcome {
+  const refused = subackRefusal(packet, subscriptions);
+  const subscription = typeof subscriptions === 'string' ? subscriptions : subscriptions.join(', ');
   if (!refused) return { kind: 'granted' };
   if (refused.permanent) return { kind: 'refused', error: refused };
   if (attempt < SUBSCRIBE_ATTEMPTS) return { kind: 'retry' };

@@ -20,6 +20,7 @@ export function deadLetterLine(pipeline: string, d: DeadLetter): string {
     payload: d.message.payload.toString('base64'),
     qos: d.message.qos,
     userProperties: d.message.userProperties ?? {},
+    ...(d.message.contentType !== undefined ? { contentType: d.message.contentType } : {}),
     receivedAt: new Date(d.message.receivedAt).toISOString(),
     sqlstate: d.sqlstate ?? null,
     error: d.error,

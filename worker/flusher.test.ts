@@ -85,7 +85,7 @@ class MemoryTable {
             throw codeError('value overflows numeric format', '22003');
           for (const r of rows) {
             if (r.kind === 'telemetry') this.telemetry.push(r);
-            else this.unparseable.push(r);
+            else if (r.kind === 'unparseable') this.unparseable.push(r);
           }
         } finally {
           this.inFlight--;

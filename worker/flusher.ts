@@ -8,6 +8,7 @@
 
 import { type BackoffOptions, backoffDelay } from '../common/backoff.ts';
 import type { Logger } from '../common/logger.ts';
+import type { InboundMessage } from './message.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import type { PayloadLimits } from './payload-limits.ts';
 import { PendingDeadLetters } from './pending-dead-letters.ts';
@@ -24,6 +25,8 @@ export interface FlusherOptions {
   maxBackoffMs: number;
   payloadFormat: PayloadFormat;
   limits: PayloadLimits;
+  /** How a message becomes a row (routing.ts); without it, the device contract of rows.ts. */
+  toRow?: (message: InboundMessage) => Row;
 }
 
 export interface FlusherDeps<C extends ClaimedBatch> {
@@ -199,7 +202,8 @@ export class FlusherPool<C extends ClaimedBatch> {
   private async process(f: Flusher, claim: C): Promise<void> {
     const { metrics, source } = this.deps;
     const started = performance.now();
-    const rows = claim.messages.map((m) => toRow(m, this.opts.payloadFormat, this.opts.limits));
+    const { toRow: build, payloadFormat, limits } = this.opts;
+    const rows = claim.messages.map((m) => (build ? build(m) : toRow(m, payloadFormat, limits)));
     const rejected: Rejected[] = [];
     await this.writeAll(f, rows, rejected);
     const held = rejected.length > 0 && (await this.handleRejected(f, rejected, claim));
@@ -210,11 +214,11 @@ export class FlusherPool<C extends ClaimedBatch> {
     metrics.batchRows.observe(rows.length);
     let telemetry = 0;
     for (const r of rows) {
-      if (r.kind === 'telemetry') telemetry++;
+      if (r.kind !== 'unparseable') telemetry++;
       else metrics.unparseable.inc({ reason: r.reason });
       metrics.receiveToCommit.observe((now - r.message.receivedAt) / 1000);
     }
-    metrics.flushedRows.inc(telemetry - rejected.filter((x) => x.row.kind === 'telemetry').length);
+    metrics.flushedRows.inc(telemetry - rejected.filter((x) => x.row.kind !== 'unparseable').length);
   }
 
   /**
@@ -250,7 +254,7 @@ export class FlusherPool<C extends ClaimedBatch> {
       this.writesInProgress.add(inProgress);
       try {
         await f.sink.write(rows);
-        if (rows.some((r) => r.kind === 'telemetry')) this.telemetryCommits++;
+        if (rows.some((r) => r.kind !== 'unparseable')) this.telemetryCommits++;
         this.markHealthy();
         return;
       } catch (err) {

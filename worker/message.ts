@@ -13,4 +13,6 @@ export interface InboundMessage {
   /** Set by the broker on redelivery (the DUP flag). */
   dup: boolean;
   userProperties?: UserProperties;
+  /** MQTT 5 Content Type, when the publisher set one. */
+  contentType?: string;
 }

@@ -3,15 +3,24 @@
 // advisory lock (session locks would not survive transaction pooling).
 
 import type pg from 'pg';
+import type { ResolvedRoute } from '../api/routes.ts';
 import { MIGRATIONS, migrationsTable, type TableNames } from './migrations.ts';
+import { ensureRouteTables } from './route-ddl.ts';
 import { quoteIdent } from './sql.ts';
 
 export interface MigrateResult {
   applied: number[];
   current: number;
+  /** Route tables' columns added, as "table.column" (route-ddl.ts). */
+  addedColumns: string[];
 }
 
-export async function migrate(client: pg.ClientBase, t: TableNames): Promise<MigrateResult> {
+/** `routes`: the declared routes (spec.routes), whose tables are created or evolved in the same transaction. */
+export async function migrate(
+  client: pg.ClientBase,
+  t: TableNames,
+  routes: ResolvedRoute[] = [],
+): Promise<MigrateResult> {
   const tracking = migrationsTable(t.schema);
   await client.query('BEGIN');
   try {
@@ -40,8 +49,9 @@ export async function migrate(client: pg.ClientBase, t: TableNames): Promise<Mig
       ]);
       applied.push(m.version);
     }
+    const addedColumns = await ensureRouteTables(client, t.schema, routes);
     await client.query('COMMIT');
-    return { applied, current: Math.max(0, ...MIGRATIONS.map((m) => m.version)) };
+    return { applied, current: Math.max(0, ...MIGRATIONS.map((m) => m.version)), addedColumns };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
     throw err;

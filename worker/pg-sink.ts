@@ -6,6 +6,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
+import type { ResolvedRoute } from '../api/routes.ts';
+import { routeCopySql } from './route-ddl.ts';
+import type { RouteRow } from './route-rows.ts';
 import type { Row } from './rows.ts';
 import {
   copyChunks,
@@ -25,6 +28,8 @@ export interface SinkTables {
   table: string;
   unparseableTable: string;
   statementTimeoutMs: number;
+  /** The routes of spec.routes (not the built-in device route, which is `table`). */
+  routes?: ResolvedRoute[];
 }
 
 export class PgSink implements RowSink {
@@ -34,12 +39,15 @@ export class PgSink implements RowSink {
   private readonly telemetrySql: string;
   private readonly unparseableSql: string;
   private readonly beginSql: string;
+  /** COPY of each declared route, by route name. */
+  private readonly routeSql: Map<string, string>;
   private readonly timeouts: WriteTimeouts;
 
   constructor(config: pg.ClientConfig, tables: SinkTables) {
     this.config = config;
     this.telemetrySql = `COPY ${qualified(tables.schema, tables.table)} (${TELEMETRY_COLUMNS.join(', ')}) FROM STDIN`;
     this.unparseableSql = `COPY ${qualified(tables.schema, tables.unparseableTable)} (${UNPARSEABLE_COLUMNS.join(', ')}) FROM STDIN`;
+    this.routeSql = new Map((tables.routes ?? []).map((r) => [r.name, routeCopySql(tables.schema, r)]));
     this.beginSql = `BEGIN; SET LOCAL statement_timeout = ${Math.round(tables.statementTimeoutMs)}`;
     this.timeouts = writeTimeouts(tables.statementTimeoutMs);
   }
@@ -76,8 +84,10 @@ export class PgSink implements RowSink {
   async write(rows: Row[], before?: (client: pg.ClientBase) => Promise<void>): Promise<void> {
     const telemetry: TelemetryRow[] = [];
     const unparseable: UnparseableRow[] = [];
+    const routed = new Map<string, RouteRow[]>();
     for (const r of rows) {
       if (r.kind === 'telemetry') telemetry.push(r);
+      else if (r.kind === 'route') routed.get(r.route)?.push(r) ?? routed.set(r.route, [r]);
       else unparseable.push(r);
     }
     const client = await this.connect();
@@ -90,6 +100,7 @@ export class PgSink implements RowSink {
       await client.query(this.beginSql);
       deadline.answered();
       if (telemetry.length > 0) await copy(client, this.telemetrySql, copyChunks(telemetry, telemetryLine));
+      for (const [route, list] of routed) await copy(client, this.copySqlOf(route), copyChunks(list, routeLine));
       if (unparseable.length > 0) await copy(client, this.unparseableSql, copyChunks(unparseable, unparseableLine));
       await before?.(client);
       await client.query('COMMIT');
@@ -99,6 +110,12 @@ export class PgSink implements RowSink {
     } finally {
       deadline.clear();
     }
+  }
+
+  private copySqlOf(route: string): string {
+    const sql = this.routeSql.get(route);
+    if (!sql) throw new Error(`internal: a row of route "${route}", which this sink was not given`);
+    return sql;
   }
 
   private async abort(client: pg.Client) {
@@ -117,6 +134,8 @@ export class PgSink implements RowSink {
     await this.discard();
   }
 }
+
+const routeLine = (r: RouteRow) => r.line;
 
 /** Streams the chunks into COPY with backpressure: a chunk is produced only when the connection takes more. */
 async function copy(client: pg.Client, sql: string, chunks: Iterable<string>): Promise<void> {

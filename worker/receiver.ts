@@ -35,6 +35,9 @@ import type { Wal } from './wal.ts';
 
 export class Receiver extends EventEmitter {
   private readonly opts: MqttClientOptions;
+  private get subscriptions(): string[] {
+    return this.opts.subscriptions ?? [this.opts.subscription];
+  }
   private readonly wal: Wal;
   private readonly metrics: WorkerMetrics;
   private readonly log: Logger;
@@ -114,7 +117,7 @@ export class Receiver extends EventEmitter {
         this.send(conn, {
           cmd: 'subscribe',
           messageId: subscribeId,
-          subscriptions: [{ topic: this.opts.subscription, qos: this.opts.qos }],
+          subscriptions: this.subscriptions.map((topic) => ({ topic, qos: this.opts.qos })),
         });
       };
       const fail = (err: Error) => {
@@ -165,7 +168,7 @@ export class Receiver extends EventEmitter {
           }
           case 'suback': {
             if (phase !== 'subscribing' || packet.messageId !== subscribeId) return;
-            const outcome = subackOutcome(packet, this.opts.subscription, subscribeAttempts);
+            const outcome = subackOutcome(packet, this.subscriptions, subscribeAttempts);
             if (outcome.kind === 'refused') {
               fail(outcome.error);
               return;
@@ -227,7 +230,7 @@ export class Receiver extends EventEmitter {
       this.log.error({ broker: where, clientId, sessionExpirySeconds, ...lost }, SESSION_LOST_MESSAGE);
     }
     this.log.info(
-      { broker: where, clientId: this.opts.clientId, subscription: this.opts.subscription, sessionPresent },
+      { broker: where, clientId: this.opts.clientId, subscriptions: this.subscriptions, sessionPresent },
       'subscribed',
     );
     // While paused for backpressure nothing is read, PINGRESP included: silence is then expected.
@@ -255,6 +258,8 @@ export class Receiver extends EventEmitter {
     };
     const up = packet.properties?.userProperties;
     if (up) message.userProperties = up;
+    const contentType = packet.properties?.contentType;
+    if (contentType !== undefined) message.contentType = contentType;
     this.lastPublishAt = message.receivedAt;
     if (packet.dup) this.metrics.duplicates.inc();
     if (packet.qos > 0) {
@@ -359,7 +364,7 @@ export class Receiver extends EventEmitter {
   private async leaveSubscription(conn: Connection, quietMs = 300, maxMs = 5000): Promise<void> {
     this.acceptingDuringStop = true;
     const messageId = subscribePacketId((id) => conn.inflight.has(id));
-    this.send(conn, { cmd: 'unsubscribe', messageId, unsubscriptions: [this.opts.subscription] });
+    this.send(conn, { cmd: 'unsubscribe', messageId, unsubscriptions: this.subscriptions });
     const until = Date.now() + maxMs;
     this.lastPublishAt = Date.now();
     while (conn.open && !this.paused && Date.now() < until && Date.now() - this.lastPublishAt < quietMs) {

@@ -3,6 +3,7 @@
 
 import type { InboundMessage } from './message.ts';
 import { checkJson, checkPayloadSize, type LimitReason, type PayloadLimits } from './payload-limits.ts';
+import type { RouteReason, RouteRow } from './route-rows.ts';
 import { parseTopic, type UnparseableReason } from './topic.ts';
 
 export type PayloadFormat = 'json' | 'binary';
@@ -20,11 +21,12 @@ export interface TelemetryRow {
 export interface UnparseableRow {
   kind: 'unparseable';
   message: InboundMessage;
-  reason: UnparseableReason | LimitReason;
+  reason: UnparseableReason | LimitReason | RouteReason;
   detail: string;
 }
 
-export type Row = TelemetryRow | UnparseableRow;
+/** telemetry: the built-in device route (this file's fast path); route: a route of spec.routes (route-rows.ts). */
+export type Row = TelemetryRow | UnparseableRow | RouteRow;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -77,7 +79,7 @@ const copyBytea = (b: Buffer) => `\\\\x${b.toString('hex')}`;
 // Messages of one burst share their millisecond: formatting each timestamp once is a measurable saving.
 let lastMs = Number.NaN;
 let lastIso = '';
-const iso = (ms: number) => {
+export const iso = (ms: number) => {
   if (ms !== lastMs) {
     lastMs = ms;
     lastIso = new Date(ms).toISOString();

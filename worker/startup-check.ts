@@ -12,7 +12,8 @@ import type { Logger } from '../common/logger.ts';
 import type { SecretsDir } from '../common/secrets-dir.ts';
 import { migrate } from './migrate.ts';
 import { explainPgConnectError, sqlstateOf } from './pg-errors.ts';
-import { qualified } from './sql.ts';
+import { RouteTableError } from './route-ddl.ts';
+import { qualified, quoteIdent } from './sql.ts';
 import { StartupError } from './wiring.ts';
 
 /** A failed check; `transient` when waiting can fix it (nothing in the configuration is wrong). */
@@ -75,17 +76,26 @@ async function runCheck(client: pg.Client, p: ResolvedPipeline, runMigrations: b
   } catch (err) {
     throw failed(err);
   }
+  const routes = p.routes.filter((r) => !r.builtIn);
   if (runMigrations) {
-    const r = await migrate(client, p.sink).catch((err: unknown) => {
-      throw failed(err);
+    const r = await migrate(client, p.sink, routes).catch((err: unknown) => {
+      // A route column whose type differs from the table's: no wait fixes it, the message says what does.
+      throw err instanceof RouteTableError ? new PostgresCheckError(err.message, false) : failed(err);
     });
     if (r.applied.length > 0) log.info({ applied: r.applied }, 'applied schema migrations');
+    if (r.addedColumns.length > 0) log.info({ columns: r.addedColumns }, 'added route columns to their tables');
   }
-  for (const t of [p.sink.table, p.sink.unparseableTable]) {
+  const tables = [
+    { t: p.sink.table, columns: '1' },
+    { t: p.sink.unparseableTable, columns: '1' },
+    ...routes.map((r) => ({ t: r.table, columns: r.columns.map((c) => quoteIdent(c.name)).join(', ') })),
+  ];
+  for (const { t, columns } of tables) {
     try {
-      await client.query(`SELECT 1 FROM ${qualified(p.sink.schema, t)} LIMIT 0`);
+      await client.query(`SELECT ${columns} FROM ${qualified(p.sink.schema, t)} LIMIT 0`);
     } catch (err) {
-      if (sqlstateOf(err) !== '42P01') throw failed(err);
+      // 42P01: no such table; 42703: a route column missing (under --no-migrate).
+      if (sqlstateOf(err) !== '42P01' && sqlstateOf(err) !== '42703') throw failed(err);
       throw new PostgresCheckError(
         `table ${p.sink.schema}.${t} is not usable (${(err as Error).message}); run 'mqtt2pg migrate -f <pipeline>' or start the worker without --no-migrate`,
         false,

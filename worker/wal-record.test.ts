@@ -56,3 +56,16 @@ test('records written by the previous format version (u16 topic length, no check
   payload.copy(v1, o);
   assert.deepEqual(decodeGroup(v1), [{ topic: topic.toString(), payload, receivedAt: 42, qos: 1, dup: true }]);
 });
+
+test('content types survive (version 3); a group without any is written as version 2, as before routes', () => {
+  const plain: InboundMessage = { topic: 'a', payload: Buffer.from('x'), receivedAt: 1, qos: 1, dup: false };
+  assert.equal(encodeGroup([plain])[0], 2);
+  const typed: InboundMessage[] = [
+    { ...plain, contentType: 'application/json', userProperties: { k: 'v' } },
+    plain,
+    { ...plain, contentType: '' },
+  ];
+  const record = encodeGroup(typed);
+  assert.equal(record[0], 3);
+  assert.deepEqual(decodeGroup(record), typed);
+});

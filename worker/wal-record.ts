@@ -3,9 +3,12 @@
 // message tops out near 60k/s here; per group of 100, above 140k/s).
 //
 // key   = seq u64 | count u32 | bytes u32 | oldestReceivedAt f64   (listing keys alone rebuilds the index)
-// value = version u8 (2) | crc32 u32 of the rest, then per message:
-//         receivedAt f64 | flags u8 (bit0 qos1, bit1 dup, bit2 has user properties) | topic u32+bytes |
-//         payload u32+bytes | [user properties u32+JSON bytes]
+// value = version u8 (2, or 3 when a message has a content type) | crc32 u32 of the rest, then per message:
+//         receivedAt f64 | flags u8 (bit0 qos1, bit1 dup, bit2 has user properties, bit3 has content type) |
+//         topic u32+bytes | payload u32+bytes | [user properties u32+JSON bytes] | [content type u32+bytes]
+//
+// Version 3 is the layout of version 2 with bit 3; a group without content types is still written as version
+// 2, so a worker rolled back to a version before routes reads it (spec.routes' contentType columns need 3).
 //
 // Version 1 (read, never written) had no checksum and a u16 topic length: a topic the broker forwarded as
 // invalid UTF-8 is decoded with U+FFFD for each bad byte (3 bytes in UTF-8), so a legal 64 KiB topic can
@@ -16,6 +19,7 @@ import { crc32 } from 'node:zlib';
 import type { InboundMessage } from './message.ts';
 
 const VERSION = 2;
+const V3 = 3;
 const V1 = 1;
 const HEADER_BYTES = 5;
 export const KEY_BYTES = 24;
@@ -55,6 +59,7 @@ export function decodeKey(b: Uint8Array): GroupKey {
 export function encodeGroup(messages: InboundMessage[]): Buffer {
   const topics: Buffer[] = new Array(messages.length);
   const props: Array<Buffer | undefined> = new Array(messages.length);
+  const types: Array<Buffer | undefined> = new Array(messages.length);
   let size = HEADER_BYTES;
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i] as InboundMessage;
@@ -62,17 +67,20 @@ export function encodeGroup(messages: InboundMessage[]): Buffer {
     topics[i] = t;
     const p = m.userProperties ? Buffer.from(JSON.stringify(m.userProperties), 'utf8') : undefined;
     props[i] = p;
-    size += 8 + 1 + 4 + t.length + 4 + m.payload.length + (p ? 4 + p.length : 0);
+    const ct = m.contentType !== undefined ? Buffer.from(m.contentType, 'utf8') : undefined;
+    types[i] = ct;
+    size += 8 + 1 + 4 + t.length + 4 + m.payload.length + (p ? 4 + p.length : 0) + (ct ? 4 + ct.length : 0);
   }
   const out = Buffer.allocUnsafe(size);
-  out[0] = VERSION;
+  out[0] = types.some((ct) => ct !== undefined) ? V3 : VERSION;
   let o = HEADER_BYTES;
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i] as InboundMessage;
     const t = topics[i] as Buffer;
     const p = props[i];
+    const ct = types[i];
     o = out.writeDoubleBE(m.receivedAt, o);
-    out[o++] = (m.qos === 1 ? 1 : 0) | (m.dup ? 2 : 0) | (p ? 4 : 0);
+    out[o++] = (m.qos === 1 ? 1 : 0) | (m.dup ? 2 : 0) | (p ? 4 : 0) | (ct ? 8 : 0);
     o = out.writeUInt32BE(t.length, o);
     o += t.copy(out, o);
     o = out.writeUInt32BE(m.payload.length, o);
@@ -80,6 +88,10 @@ export function encodeGroup(messages: InboundMessage[]): Buffer {
     if (p) {
       o = out.writeUInt32BE(p.length, o);
       o += p.copy(out, o);
+    }
+    if (ct) {
+      o = out.writeUInt32BE(ct.length, o);
+      o += ct.copy(out, o);
     }
   }
   out.writeUInt32BE(crc32(out.subarray(HEADER_BYTES)), 1);
@@ -91,7 +103,7 @@ export function decodeGroup(value: Uint8Array): InboundMessage[] {
   const b = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   const version = b[0];
   let o: number;
-  if (version === VERSION) {
+  if (version === VERSION || version === V3) {
     if (b.length < HEADER_BYTES) throw new WalRecordError(`WAL record of ${b.length} bytes is truncated`);
     if (crc32(b.subarray(HEADER_BYTES)) !== b.readUInt32BE(1))
       throw new WalRecordError('WAL record checksum mismatch: its bytes were damaged on disk');
@@ -99,7 +111,9 @@ export function decodeGroup(value: Uint8Array): InboundMessage[] {
   } else if (version === V1) {
     o = 1;
   } else {
-    throw new WalRecordError(`WAL record version ${version} is not supported by this worker (expects ${VERSION})`);
+    throw new WalRecordError(
+      `WAL record version ${version} is not supported by this worker (expects ${VERSION} or ${V3})`,
+    );
   }
   const topicLengthBytes = version === V1 ? 2 : 4;
   const need = (n: number) => {
@@ -135,6 +149,14 @@ export function decodeGroup(value: Uint8Array): InboundMessage[] {
         throw new WalRecordError(`WAL record holds unreadable user properties: ${(err as Error).message}`);
       }
       o += jl;
+    }
+    if (version === V3 && flags & 8) {
+      need(4);
+      const cl = b.readUInt32BE(o);
+      o += 4;
+      need(cl);
+      m.contentType = b.toString('utf8', o, o + cl);
+      o += cl;
     }
     out.push(m);
   }

@@ -14,6 +14,7 @@ import type { S3DeadLetterStore } from './deadletter.ts';
 import { FlusherPool } from './flusher.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { PgSink } from './pg-sink.ts';
+import { rowBuilder } from './routing.ts';
 import { type Claim, Wal } from './wal.ts';
 import { releaseReserveFile, watchVolume } from './wal-volume.ts';
 
@@ -96,10 +97,20 @@ export function flusherPool(
 ): FlusherPool<Claim> {
   const sinkConfig = pgClientConfig(p, secrets);
   return new FlusherPool(
-    { ...p.flusher, payloadFormat: p.sink.payloadFormat, limits: p.limits },
+    {
+      ...p.flusher,
+      payloadFormat: p.sink.payloadFormat,
+      limits: p.limits,
+      toRow: rowBuilder(p.routes, p.sink.payloadFormat, p.limits),
+    },
     {
       source: wal,
-      newSink: () => new PgSink(sinkConfig, { ...p.sink, statementTimeoutMs: p.sink.postgres.statementTimeoutMs }),
+      newSink: () =>
+        new PgSink(sinkConfig, {
+          ...p.sink,
+          statementTimeoutMs: p.sink.postgres.statementTimeoutMs,
+          routes: p.routes.filter((r) => !r.builtIn),
+        }),
       ...deps,
     },
   );
