@@ -39,6 +39,7 @@ export function parseDeadLetters(key: string, text: string): DeadLetterObject {
         qos: d.qos === 0 ? 0 : 1,
         dup: false,
         ...(userProperties && Object.keys(userProperties).length > 0 ? { userProperties } : {}),
+        ...(typeof d.contentType === 'string' ? { contentType: d.contentType } : {}),
       });
       out.attempts.push(typeof d.attempts === 'number' ? d.attempts : 0);
     } catch (err) {

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
+import type { ResolvedRoute } from '../api/routes.ts';
 import { indexName, qualified, quoteIdent } from './sql.ts';
 
 export interface DedupTarget {
@@ -27,9 +28,38 @@ export interface DedupResult {
   inserted: number;
 }
 
+/** The dedup targets of the routes that have a dedup key, by route name. */
+export function dedupTargets(schema: string, routes: readonly ResolvedRoute[]): Map<string, DedupTarget> {
+  const out = new Map<string, DedupTarget>();
+  for (const r of routes)
+    if (r.dedup) out.set(r.name, { schema, table: r.table, columns: r.columns.map((c) => c.name), key: r.dedup.key });
+  return out;
+}
+
 /** The unique index ON CONFLICT needs (on a partitioned table it must hold the partition column). */
 export function dedupIndexSql(schema: string, table: string, key: readonly string[]): string {
   return `CREATE UNIQUE INDEX IF NOT EXISTS ${indexName(table, 'dedup_key')} ON ${qualified(schema, table)} (${key.map(quoteIdent).join(', ')})`;
+}
+
+/**
+ * The dedup key's unique index on an existing table (IF NOT EXISTS: a no-op once made); or, when the table
+ * holds duplicate keys and cannot get one, what to do about it. A refusal leaves the transaction failed.
+ */
+export async function ensureDedupIndex(
+  client: pg.ClientBase,
+  schema: string,
+  table: string,
+  key: readonly string[],
+): Promise<string | undefined> {
+  try {
+    await client.query(dedupIndexSql(schema, table, key));
+    return undefined;
+  } catch (err) {
+    if ((err as { code?: string }).code !== '23505') throw err;
+    const t = qualified(schema, table);
+    const same = key.map((k) => `a.${quoteIdent(k)} = b.${quoteIdent(k)}`).join(' AND ');
+    return `table ${schema}.${table} already holds rows with the same dedup key (${key.join(', ')}), so its unique index cannot be made: delete the extra rows (DELETE FROM ${t} a USING ${t} b WHERE a.id > b.id AND ${same}) and start again`;
+  }
 }
 
 /** The statements of one dedup write; `stage` is a name unique within the transaction. */

@@ -5,6 +5,9 @@
 // create_hypertable as the alternative. Partitions themselves come from partition-maintainer.ts.
 
 import type pg from 'pg';
+import type { ResolvedRoute } from '../api/routes.ts';
+import { dedupIndexSql } from './dedup-copy.ts';
+import { createPlannedPartitions } from './partition-maintainer.ts';
 import { qualified, quoteIdent } from './sql.ts';
 
 export interface PartitionedTable {
@@ -47,5 +50,34 @@ export async function checkPartitionedTable(
   }
   if (r.key !== `RANGE (${column})`)
     return `table ${name} is partitioned by ${r.key}, the route by RANGE (${column}): partition it as the route says, or change the route's partitioning.column to match the table`;
+  return undefined;
+}
+
+/**
+ * A partitioned route's table, created with its dedup index and its first partitions when missing, inside
+ * migrate.ts's transaction (so `mqtt2pg migrate` leaves a table ready for rows); or why the existing table
+ * cannot serve the route.
+ */
+export async function ensurePartitionedTable(
+  client: pg.ClientBase,
+  schema: string,
+  r: ResolvedRoute,
+  nowMs = Date.now(),
+): Promise<string | undefined> {
+  const part = r.partitioning;
+  if (!part) return undefined;
+  const refused = await checkPartitionedTable(client, schema, r.table, part.column);
+  if (refused) return refused;
+  await client.query(
+    createPartitionedTableSql({
+      schema,
+      table: r.table,
+      columnDefs: r.columns.map((c) => `${quoteIdent(c.name)} ${c.type}`),
+      column: part.column,
+    }),
+  );
+  if (r.dedup) await client.query(dedupIndexSql(schema, r.table, r.dedup.key));
+  const settings = { intervalMs: part.intervalMs, retentionMs: part.retentionMs, premake: part.premake };
+  await createPlannedPartitions(client, { schema, table: r.table, settings }, nowMs);
   return undefined;
 }

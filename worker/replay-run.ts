@@ -4,13 +4,16 @@
 
 import type { ResolvedPipeline } from '../api/defaults.ts';
 import { pgClientConfig, s3ClientConfig } from '../common/client-options.ts';
+import { createLogger } from '../common/logger.ts';
 import type { SecretsDir } from '../common/secrets-dir.ts';
 import { DeadLetterSource, parseS3Url } from './dead-letter-source.ts';
 import { S3DeadLetterStore } from './deadletter.ts';
 import type { InboundMessage } from './message.ts';
+import { RoutePartitions } from './partition-wiring.ts';
 import { PgSink } from './pg-sink.ts';
 import { emptySummary, type ReplaySummary, replayDeadLetters, replayUnparseable } from './replay.ts';
-import { type Row, toRow } from './rows.ts';
+import { rowBuilder } from './routing.ts';
+import type { Row } from './rows.ts';
 import { qualified } from './sql.ts';
 import { loadPipelineAndSecrets } from './wiring.ts';
 
@@ -31,8 +34,9 @@ export interface ReplayArgs {
 }
 
 /** The route logic the worker's flushers apply: messages → rows (unparseable ones included). */
-export function routeRows(p: ResolvedPipeline): (messages: InboundMessage[]) => Row[] {
-  return (messages) => messages.map((m) => toRow(m, p.sink.payloadFormat, p.limits));
+export function routeRows(p: ResolvedPipeline, partitions: RoutePartitions): (messages: InboundMessage[]) => Row[] {
+  const build = partitions.check(rowBuilder(p.routes, p.sink.payloadFormat, p.limits));
+  return (messages) => messages.map(build);
 }
 
 export class ReplayError extends Error {
@@ -59,10 +63,15 @@ export async function runReplay(
   const sink = new PgSink(pgClientConfig(p, secrets, 'replay'), {
     ...p.sink,
     statementTimeoutMs: p.sink.postgres.statementTimeoutMs,
+    routes: p.routes.filter((r) => !r.builtIn),
   });
+  // Rows outside the partitions go to the unparseable table, as in the worker; the partitions are read once.
+  const partitions = new RoutePartitions(p, secrets, createLogger('warn', { command: 'replay' }, 2));
   try {
-    if (args.unparseable) await fromUnparseable(p, secrets, sink, args, summary);
-    else await fromDeadLetters(p, secrets, sink, args, summary);
+    await partitions.runOnce();
+    const toRows = routeRows(p, partitions);
+    if (args.unparseable) await fromUnparseable(p, secrets, sink, toRows, args, summary);
+    else await fromDeadLetters(p, secrets, sink, toRows, args, summary);
   } finally {
     summary.seconds = Math.round((performance.now() - started) / 100) / 10;
     await sink.close();
@@ -74,6 +83,7 @@ async function fromDeadLetters(
   p: ResolvedPipeline,
   secrets: SecretsDir,
   sink: PgSink,
+  toRows: (messages: InboundMessage[]) => Row[],
   args: ReplayArgs,
   s: ReplaySummary,
 ): Promise<void> {
@@ -102,7 +112,7 @@ async function fromDeadLetters(
       const letters = await source.read(o.key);
       await replayDeadLetters(
         { key: o.key, messages: letters.messages, attempts: letters.attempts, badLines: letters.badLines.length },
-        { toRows: routeRows(p), sink, store, deleteObject: (k) => source.delete(k), dryRun: args.dryRun },
+        { toRows, sink, store, deleteObject: (k) => source.delete(k), dryRun: args.dryRun },
         s,
       );
       args.onProgress?.(s, objects.length);
@@ -117,6 +127,7 @@ async function fromUnparseable(
   p: ResolvedPipeline,
   secrets: SecretsDir,
   sink: PgSink,
+  toRows: (messages: InboundMessage[]) => Row[],
   args: ReplayArgs,
   s: ReplaySummary,
 ): Promise<void> {
@@ -158,7 +169,7 @@ async function fromUnparseable(
       await replayUnparseable(
         { ids, messages },
         {
-          toRows: routeRows(p),
+          toRows,
           sink,
           deleteRows: async (client, list) => {
             await client.query(`DELETE FROM ${table} WHERE id = ANY($1::bigint[])`, [list]);

@@ -59,10 +59,10 @@ export function rewritePipeline(p: TestPipeline, o: { spec?: SpecOverrides; name
   writeFileSync(p.file, dump(next));
 }
 
-/** A one-shot command on the pipeline's files (`mqtt2pg drain`, `migrate`, `replay`), its WAL dir for drain. */
+/** A one-shot command on the pipeline's files (`mqtt2pg drain`, `migrate`, `replay`, `validate`), its WAL dir for drain. */
 export function pipelineCommand(
   p: TestPipeline,
-  name: 'drain' | 'migrate' | 'replay',
+  name: 'drain' | 'migrate' | 'replay' | 'validate',
   ...args: string[]
 ): Promise<CommandResult> {
   const wal = name === 'drain' ? ['--wal-dir', p.walDir] : [];
