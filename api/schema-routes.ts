@@ -122,7 +122,7 @@ const routeSchema: Schema = obj(
       { pattern: SQL_IDENTIFIER_PATTERN, maxLength: 63 },
     ),
     payloadFormat: str(
-      'How the payload is read: json (must be JSON; payload.<path> columns read into it), text (UTF-8) or binary (as received, for bytea columns). Defaults to json.',
+      'How the payload is read by the columns that take it: json (payload and payload.<path> columns read it as JSON; one that is not goes to the unparseable table, reason invalid_json), text (UTF-8) or binary (as received, for bytea columns). Defaults to json.',
       { enum: ['json', 'binary', 'text'], maxLength: 6 },
     ),
     columns: arr('The table’s columns and where each value comes from.', columnSchema, {

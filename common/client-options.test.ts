@@ -34,6 +34,7 @@ test('MQTT: credentials from the auth Secret, a client id per instance, the shar
     brokers: ['mqtt://broker.iot:1883'],
     clientId: 'mqtt2pg-fleet-0',
     subscription: '$share/fleet/t/+/d/+/evt/#',
+    subscriptions: ['$share/fleet/t/+/d/+/evt/#'],
     qos: 1,
     protocolVersion: 5,
     keepaliveSeconds: r.source.keepaliveSeconds,
@@ -156,4 +157,19 @@ test('S3: credentials from their Secret, the endpoint and path style; the SDK ne
     },
   );
   assert.throws(() => s3ClientConfig(pipeline().r, secrets), /no dead-letter bucket/);
+});
+
+test('MQTT: a pipeline with routes subscribes to each route filter in the shared group', () => {
+  const route = (name: string, level: string) => ({
+    name,
+    topicFilter: `${level}/+`,
+    topicPattern: `${level}/{id}`,
+    table: name,
+    columns: [{ name: 'device', type: 'text' as const, from: 'topic.id' }],
+  });
+  const { r } = pipeline({ routes: [route('readings', 'reading'), route('states', 'state')] });
+  assert.deepEqual(mqttClientOptions(r, secrets, 'fleet-0').subscriptions, [
+    '$share/fleet/reading/+',
+    '$share/fleet/state/+',
+  ]);
 });

@@ -30,6 +30,8 @@ type Source = (m: InboundMessage, captures: string[], payload: WholePayload | un
 interface CompiledColumn {
   column: ResolvedColumn;
   read: Source;
+  /** COPY text straight from the message, for sources whose value always fits (the receive time). */
+  direct?: (m: InboundMessage) => string;
 }
 
 type PathStep = string | number;
@@ -85,6 +87,9 @@ export function compileRoute(route: ResolvedRoute, limits: PayloadLimits): Compi
   const columns: CompiledColumn[] = route.columns.map((column) => ({
     column,
     read: compileSource(column.from, pattern),
+    ...(column.from === 'receivedAt' && column.type === 'timestamptz'
+      ? { direct: (m: InboundMessage) => iso(m.receivedAt) }
+      : {}),
   }));
   const partitionIndex = route.partitioning
     ? route.columns.findIndex((c) => c.name === route.partitioning?.column)
@@ -134,7 +139,11 @@ export function compileRoute(route: ResolvedRoute, limits: PayloadLimits): Compi
       let line = '';
       let partitionAt: number | null | undefined;
       for (let i = 0; i < columns.length; i++) {
-        const { column, read } = columns[i] as CompiledColumn;
+        const { column, read, direct } = columns[i] as CompiledColumn;
+        if (direct) {
+          line += i === 0 ? direct(message) : `\t${direct(message)}`;
+          continue;
+        }
         const value = read(message, t.captures, payload);
         let text: string;
         if (value === undefined || value === null) {

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump, load } from 'js-yaml';
-import type { IngestPipeline } from '../../api/types.ts';
+import type { IngestPipeline, RouteSpec } from '../../api/types.ts';
 import { type CommandResult, command, REPO_ROOT } from './env.ts';
 import { eventually } from './eventually.ts';
 import { seriesValues } from './metrics-text.ts';
@@ -57,6 +57,16 @@ export function rewritePipeline(p: TestPipeline, o: { spec?: SpecOverrides; name
   const doc = load(readFileSync(p.file, 'utf8')) as IngestPipeline;
   const next = overlay(doc, { spec: o.spec ?? {}, ...(o.namespace ? { metadata: { namespace: o.namespace } } : {}) });
   writeFileSync(p.file, dump(next));
+}
+
+/**
+ * A pipeline with `spec.routes` instead of the device contract's filter (docs/routes.md). `routes` gets the
+ * pipeline, whose `path` makes a first topic level and `table` a table prefix no other suite uses.
+ */
+export function makeRoutePipeline(routes: (p: TestPipeline) => RouteSpec[], o: EnvPipelineOptions = {}): TestPipeline {
+  const p = makePipeline(o);
+  rewritePipeline(p, { spec: { source: { topicFilter: undefined }, routes: routes(p) } });
+  return p;
 }
 
 /** A one-shot command on the pipeline's files (`mqtt2pg drain`, `migrate`, `replay`, `validate`), its WAL dir for drain. */

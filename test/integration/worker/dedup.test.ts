@@ -9,13 +9,7 @@ import type { RouteSpec } from '../../../api/types.ts';
 import { eventually } from '../../lib/eventually.ts';
 import { withDb } from '../../lib/ledger.ts';
 import { publish } from '../../lib/publish.ts';
-import {
-  cleanupDirs,
-  makePipeline,
-  rewritePipeline,
-  type TestPipeline,
-  WorkerProcess,
-} from '../../lib/worker-process.ts';
+import { cleanupDirs, makeRoutePipeline, type TestPipeline, WorkerProcess } from '../../lib/worker-process.ts';
 
 after(cleanupDirs);
 
@@ -46,8 +40,7 @@ const counts = (p: TestPipeline, runId: string) =>
 
 describe('dedup key', () => {
   test('published twice and two kill -9 mid-load: count(*) equals distinct ids', async (t) => {
-    const p = makePipeline({ tag: 'dd' });
-    rewritePipeline(p, { spec: { source: { topicFilter: undefined }, routes: [dedupRoute(p)] } });
+    const p = makeRoutePipeline((p) => [dedupRoute(p)], { tag: 'dd' });
     let w = WorkerProcess.start(p);
     await w.waitReady();
     const runId = `dedup${randomBytes(3).toString('hex')}`;

@@ -15,9 +15,8 @@ import { eventually } from '../../lib/eventually.ts';
 import { withDb } from '../../lib/ledger.ts';
 import {
   cleanupDirs,
-  makePipeline,
+  makeRoutePipeline,
   pipelineCommand,
-  rewritePipeline,
   type TestPipeline,
   WorkerProcess,
 } from '../../lib/worker-process.ts';
@@ -54,10 +53,7 @@ const partitions = (table: string) =>
 
 describe('partitioned routes', () => {
   test('partitions ahead, one dropped past the retention, out-of-window rows unparseable with their reason', async () => {
-    const p = makePipeline({ tag: 'pt' });
-    rewritePipeline(p, {
-      spec: { source: { topicFilter: undefined }, routes: [route(p, ['machine', 'measured_at'])] },
-    });
+    const p = makeRoutePipeline((p) => [route(p, ['machine', 'measured_at'])], { tag: 'pt' });
     const table = readings(p);
     const migrated = await pipelineCommand(p, 'migrate');
     assert.equal(migrated.code, 0, migrated.stderr);
@@ -131,8 +127,7 @@ describe('partitioned routes', () => {
   });
 
   test('a dedup key without the partition column is refused by validate, saying why', async () => {
-    const p = makePipeline({ tag: 'pt' });
-    rewritePipeline(p, { spec: { source: { topicFilter: undefined }, routes: [route(p, ['machine'])] } });
+    const p = makeRoutePipeline((p) => [route(p, ['machine'])], { tag: 'pt' });
     const r = await pipelineCommand(p, 'validate');
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(

@@ -15,7 +15,7 @@ import { eventually } from '../../lib/eventually.ts';
 import { withDb } from '../../lib/ledger.ts';
 import {
   cleanupDirs,
-  makePipeline,
+  makeRoutePipeline,
   rewritePipeline,
   type TestPipeline,
   WorkerProcess,
@@ -69,12 +69,7 @@ async function stopGracefully(w: WorkerProcess) {
   assert.equal((await w.exited).code, 0, w.output);
 }
 
-/** A pipeline whose routes listen under its own first topic level, so suites never see each other's traffic. */
-function routePipeline(routes: (p: TestPipeline) => RouteSpec[]): TestPipeline {
-  const p = makePipeline({ tag: 'rt' });
-  rewritePipeline(p, { spec: { source: { topicFilter: undefined }, routes: routes(p) } });
-  return p;
-}
+const routePipeline = (routes: (p: TestPipeline) => RouteSpec[]) => makeRoutePipeline(routes, { tag: 'rt' });
 
 const readingColumns: ColumnSpec[] = [
   { name: 'plant', type: 'text', from: 'topic.plant', required: true },
