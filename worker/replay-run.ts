@@ -44,13 +44,8 @@ export class ReplayError extends Error {
 }
 
 /** The dead letters of the pipeline's own bucket and prefix: s3://BUCKET/<prefix><pipeline>/. */
-export function defaultSource(p: ResolvedPipeline): string {
-  if (!p.deadLetter)
-    throw new ReplayError(
-      'the pipeline has no spec.deadLetter: there are no dead letters to replay (use --unparseable for the unparseable table)',
-    );
-  return `s3://${p.deadLetter.bucket}/${p.deadLetter.prefix}${p.name}/`;
-}
+export const defaultSource = (p: ResolvedPipeline, d: NonNullable<ResolvedPipeline['deadLetter']>) =>
+  `s3://${d.bucket}/${d.prefix}${p.name}/`;
 
 export async function runReplay(
   args: ReplayArgs,
@@ -69,9 +64,8 @@ export async function runReplay(
   const partitions = new RoutePartitions(p, secrets, createLogger('warn', { command: 'replay' }, 2));
   try {
     await partitions.runOnce();
-    const toRows = routeRows(p, partitions);
-    if (args.unparseable) await fromUnparseable(p, secrets, sink, toRows, args, summary);
-    else await fromDeadLetters(p, secrets, sink, toRows, args, summary);
+    const context = { p, secrets, sink, toRows: routeRows(p, partitions), args, s: summary };
+    await (args.unparseable ? fromUnparseable(context) : fromDeadLetters(context));
   } finally {
     summary.seconds = Math.round((performance.now() - started) / 100) / 10;
     await sink.close();
@@ -79,32 +73,32 @@ export async function runReplay(
   return { summary, exitCode: summary.stillRejected > 0 || summary.badLines > 0 ? 3 : 0 };
 }
 
-async function fromDeadLetters(
-  p: ResolvedPipeline,
-  secrets: SecretsDir,
-  sink: PgSink,
-  toRows: (messages: InboundMessage[]) => Row[],
-  args: ReplayArgs,
-  s: ReplaySummary,
-): Promise<void> {
-  if (!p.deadLetter)
+/** What both sources replay with. */
+interface ReplayContext {
+  p: ResolvedPipeline;
+  secrets: SecretsDir;
+  sink: PgSink;
+  toRows: (messages: InboundMessage[]) => Row[];
+  args: ReplayArgs;
+  s: ReplaySummary;
+}
+
+async function fromDeadLetters({ p, secrets, sink, toRows, args, s }: ReplayContext): Promise<void> {
+  const d = p.deadLetter;
+  if (!d)
     throw new ReplayError(
-      'the pipeline has no spec.deadLetter: replay reads the bucket with its endpoint and credentials; add it, or use --unparseable',
+      'the pipeline has no spec.deadLetter: there are no dead letters to replay, and replay reads a bucket with its endpoint and credentials; add it, or use --unparseable for the unparseable table',
     );
   let where: { bucket: string; prefix: string };
   try {
-    where = parseS3Url(args.from ?? defaultSource(p));
+    where = parseS3Url(args.from ?? defaultSource(p, d));
   } catch (err) {
     throw new ReplayError(`--from: ${(err as Error).message}`);
   }
   const config = s3ClientConfig(p, secrets);
   const source = new DeadLetterSource(config, where.bucket);
   // Letters PostgreSQL still rejects go where the worker puts new ones.
-  const store = new S3DeadLetterStore(config, {
-    pipeline: p.name,
-    bucket: p.deadLetter.bucket,
-    prefix: p.deadLetter.prefix,
-  });
+  const store = new S3DeadLetterStore(config, { pipeline: p.name, bucket: d.bucket, prefix: d.prefix });
   try {
     const objects = await source.list(where.prefix);
     args.onProgress?.(s, objects.length);
@@ -123,14 +117,7 @@ async function fromDeadLetters(
   }
 }
 
-async function fromUnparseable(
-  p: ResolvedPipeline,
-  secrets: SecretsDir,
-  sink: PgSink,
-  toRows: (messages: InboundMessage[]) => Row[],
-  args: ReplayArgs,
-  s: ReplaySummary,
-): Promise<void> {
+async function fromUnparseable({ p, secrets, sink, toRows, args, s }: ReplayContext): Promise<void> {
   const table = qualified(p.sink.schema, p.sink.unparseableTable);
   const reasons = args.reasons && args.reasons.length > 0 ? args.reasons : undefined;
   const pageSize = args.pageSize ?? 1000;
