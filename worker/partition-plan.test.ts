@@ -5,7 +5,6 @@ import {
   isOwnPartition,
   type PartitionRange,
   PartitionWindow,
-  parsePartitionDuration,
   partitionName,
   planPartitions,
 } from './partition-plan.ts';
@@ -19,21 +18,6 @@ const day = (iso: string): PartitionRange => ({
   toMs: at(iso) + D,
 });
 const names = (rs: PartitionRange[]) => rs.map((r) => r.name);
-
-describe('partition durations', () => {
-  test('hours, days and weeks', () => {
-    assert.equal(parsePartitionDuration('6h', 'x'), 6 * H);
-    assert.equal(parsePartitionDuration('1d', 'x'), D);
-    assert.equal(parsePartitionDuration('2w', 'x'), 14 * D);
-  });
-  test('anything else names the field and the form', () => {
-    assert.throws(
-      () => parsePartitionDuration('30m', 'spec.routes[0].partitioning.interval'),
-      /spec\.routes\[0\]\.partitioning\.interval: "30m" is not a partition duration; write it like "1h"/,
-    );
-    assert.throws(() => parsePartitionDuration('0d', 'x'));
-  });
-});
 
 describe('partition names', () => {
   test('days, hours, and long table names cut to 63 bytes', () => {

@@ -8,14 +8,6 @@
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-const UNITS: Record<string, number> = { h: HOUR, d: DAY, w: 7 * DAY };
-
-/** "1d" → 86_400_000. Units h, d and w; partitions are at least an hour. */
-export function parsePartitionDuration(text: string, field: string): number {
-  const m = /^([1-9][0-9]*)(h|d|w)$/.exec(text);
-  if (!m) throw new Error(`${field}: "${text}" is not a partition duration; write it like "1h", "6h", "1d" or "1w"`);
-  return Number(m[1]) * (UNITS[m[2] as string] as number);
-}
 
 export interface PartitionSettings {
   intervalMs: number;
