@@ -61,6 +61,7 @@ export const WORKER_METRICS = {
   received: 'mqtt2pg_received_total',
   acked: 'mqtt2pg_acked_total',
   duplicates: 'mqtt2pg_duplicates_redelivered_total',
+  duplicatesDropped: 'mqtt2pg_duplicates_dropped_total',
   flushedRows: 'mqtt2pg_flushed_rows_total',
   unparseable: 'mqtt2pg_unparseable_total',
   deadLetters: 'mqtt2pg_dead_letters_total',

@@ -12,6 +12,7 @@ Commands:
   worker -f FILE [--secrets-dir DIR]     run one ingest worker (the same code a worker pod runs)
   migrate -f FILE [--secrets-dir DIR]    create or upgrade the pipeline's tables
   drain -f FILE --wal-dir DIR            flush a WAL left behind (a scaled-down ordinal's volume) and exit
+  replay -f FILE [--from s3://B/P]       re-feed dead letters (or --unparseable rows) through the routes after a fix
   loadgen [--url URL] [--rate N] ...     publish synthetic device traffic; progress, then a JSON summary
   validate -f FILE [--secrets-dir DIR]   check a pipeline file; every problem names its field and the fix
   render -f FILE [--secrets-dir DIR]     print the Kubernetes objects the operator creates for a pipeline
@@ -31,6 +32,7 @@ const commands: Record<string, Command> = {
   worker: async (argv) => (await import('./worker.ts')).runWorkerCommand(argv),
   migrate: async (argv) => (await import('./migrate.ts')).runMigrateCommand(argv),
   drain: async (argv) => (await import('./drain.ts')).runDrainCommand(argv),
+  replay: async (argv) => (await import('./replay.ts')).runReplayCommand(argv),
   loadgen: async (argv) => (await import('./loadgen.ts')).runLoadgenCommand(argv),
   crd: async () => {
     const { renderCrdYaml } = await import('../crds/generate.ts');

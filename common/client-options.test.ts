@@ -191,3 +191,14 @@ test('MQTT: a pipeline with routes subscribes to each route filter in the shared
     '$share/fleet/state/+',
   ]);
 });
+
+test('PostgreSQL: with a migration role, the DDL connections (migrations, partition maintenance) log in as it', () => {
+  put('pg-migrator', 'username', 'migrator\n');
+  put('pg-migrator', 'password', 'mig-pw\n');
+  const { r } = pipeline(postgres({ migrationCredentialsSecretRef: { name: 'pg-migrator' } }));
+  assert.equal(pgClientConfig(r, secrets, 'migrate').user, 'migrator');
+  assert.equal(pgClientConfig(r, secrets, 'partitions').user, 'migrator');
+  assert.equal(pgClientConfig(r, secrets, 'partitions').password, 'mig-pw');
+  assert.equal(pgClientConfig(r, secrets, 'flusher').user, 'writer');
+  assert.equal(pgClientConfig(r, secrets, 'startup').user, 'writer');
+});

@@ -86,14 +86,17 @@ export const S3_REQUEST_TIMEOUT_MS = 30_000;
 
 /**
  * A connection to the pipeline's database (directly or through PgBouncer). `role` names the connection in
- * pg_stat_activity: flusher, startup, migrate. The migrate connection logs in as the migration role when the
- * pipeline has one (sink.postgres.migrationCredentialsSecretRef): the one seam every DDL connection (migrations,
+ * pg_stat_activity: flusher, startup, migrate, partitions. The DDL connections (migrate, partitions) log in as
+ * the migration role when the pipeline has one (sink.postgres.migrationCredentialsSecretRef): the one seam every DDL connection (migrations,
  * partition maintenance) goes through. The statement timeout is not here: the sink sets it per transaction
  * (SET LOCAL), as PgBouncer in transaction pooling refuses it as a startup parameter.
  */
+/** Connections that run DDL: the migrations, and partition maintenance (creates and drops partitions). */
+const DDL_ROLES = new Set(['migrate', 'partitions']);
+
 export function pgClientConfig(p: ResolvedPipeline, secrets: SecretReader, role = 'flusher'): ClientConfig {
   const pg = p.sink.postgres;
-  const migration = role === 'migrate' ? pg.migrationCredentials : undefined;
+  const migration = DDL_ROLES.has(role) ? pg.migrationCredentials : undefined;
   const field = migration
     ? 'spec.sink.postgres.migrationCredentialsSecretRef'
     : 'spec.sink.postgres.credentialsSecretRef';

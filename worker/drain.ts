@@ -9,6 +9,7 @@ import type { Counter } from 'prom-client';
 import { createLogger } from '../common/logger.ts';
 import { type DrainSummary, gaveUpMessage, progressLine, summaryJson, terminationReport } from './drain-report.ts';
 import { WorkerMetrics } from './metrics.ts';
+import { RoutePartitions } from './partition-wiring.ts';
 import type { Wal } from './wal.ts';
 import type { Quarantined } from './wal-quarantine.ts';
 import { flusherPool, loadPipelineAndSecrets, openDeadLetters, openWal, StartupError } from './wiring.ts';
@@ -127,7 +128,10 @@ export async function runDrain(args: DrainArgs): Promise<number> {
     log.error(q, 'a damaged WAL record was moved aside (kept, never replayed); the records around it are drained'),
   );
   log.info({ messages: atStart, bytes: wal.bytes }, 'draining the WAL into PostgreSQL');
-  const pool = flusherPool(p, secrets, wal, { deadLetters, metrics, log });
+  // The worker's partition check and maintenance too: rows outside the partitions go to the unparseable table.
+  const partitions = new RoutePartitions(p, secrets, log);
+  partitions.start();
+  const pool = flusherPool(p, secrets, wal, { deadLetters, metrics, log, partitions });
   pool.setCount(p.flusher.flushers);
 
   let interrupted: string | undefined;
@@ -164,6 +168,7 @@ export async function runDrain(args: DrainArgs): Promise<number> {
   process.off('SIGINT', onSignal);
   // Writes still waiting (PostgreSQL gone, a locked table) are cut: nothing of them commits, the WAL keeps them.
   await pool.stop();
+  await partitions.stop();
   left = wal.messages;
   await wal.close();
   deadLetters?.close();

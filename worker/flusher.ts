@@ -27,6 +27,8 @@ export interface FlusherOptions {
   limits: PayloadLimits;
   /** How a message becomes a row (routing.ts); without it, the device contract of rows.ts. */
   toRow?: (message: InboundMessage) => Row;
+  /** False while `toRow` cannot decide yet (partitions not read): flushers wait instead of guessing. */
+  rowsReady?: () => boolean;
 }
 
 export interface FlusherDeps<C extends ClaimedBatch> {
@@ -179,6 +181,10 @@ export class FlusherPool<C extends ClaimedBatch> {
       }
       let claim: C | undefined;
       try {
+        if (this.opts.rowsReady && !this.opts.rowsReady()) {
+          await this.sleep(100);
+          continue;
+        }
         claim = await source.claim(this.opts.batchSize, this.opts.batchBytes);
         if (!claim) continue;
         await this.process(f, claim);

@@ -15,6 +15,7 @@ import type { S3DeadLetterStore } from './deadletter.ts';
 import type { FlusherPool } from './flusher.ts';
 import { healthReport } from './health-report.ts';
 import { WorkerMetrics } from './metrics.ts';
+import { RoutePartitions } from './partition-wiring.ts';
 import { PauseControl } from './pause.ts';
 import { Receiver } from './receiver.ts';
 import { type ScaleWatch, watchScale } from './scale-watch.ts';
@@ -104,11 +105,13 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   let deadLetters: S3DeadLetterStore | undefined;
   let scaleWatch: ScaleWatch | undefined;
   let spill: SpillParts | undefined;
+  let partitions: RoutePartitions | undefined;
   const closeAll = async () => {
     scaleWatch?.stop();
     dlqProbe?.stop();
     await spill?.replayer.stop();
     await pool?.stop();
+    await partitions?.stop();
     spill?.close();
     await wal?.close().catch(() => {});
     deadLetters?.close();
@@ -191,7 +194,10 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     await receiver.start().catch((err: Error) => {
       throw new StartupError(err.message);
     });
-    pool = flusherPool(p, secrets, openedWal, { deadLetters, metrics, log });
+    // Partitions ahead and retention, at start and periodically (partition-maintainer.ts); none without partitioned routes.
+    partitions = new RoutePartitions(p, secrets, log);
+    partitions.start();
+    pool = flusherPool(p, secrets, openedWal, { deadLetters, metrics, log, partitions });
     pool.setCount(p.flusher.flushers);
     // An Ephemeral WAL goes with its pod: stopping workers spill to the bucket, every worker replays spills.
     if (spills(p)) spill = await openSpill(p, secrets, { instance, wal: openedWal, metrics, log });

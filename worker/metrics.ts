@@ -20,6 +20,7 @@ export class WorkerMetrics {
   readonly received: Counter<'qos'>;
   readonly acked: Counter;
   readonly duplicates: Counter;
+  readonly duplicatesDropped: Counter<'route'>;
   readonly flushedRows: Counter;
   readonly unparseable: Counter<'reason'>;
   readonly deadLetters: Counter<'sqlstate_class'>;
@@ -55,6 +56,12 @@ export class WorkerMetrics {
     this.duplicates = new Counter({
       name: M.duplicates,
       help: 'Messages the broker redelivered (DUP flag): counted duplicates of at-least-once delivery',
+      registers,
+    });
+    this.duplicatesDropped = new Counter({
+      name: M.duplicatesDropped,
+      help: 'Rows of routes with a dedup key whose key the table already held, dropped in the committing transaction',
+      labelNames: ['route'],
       registers,
     });
     this.flushedRows = new Counter({

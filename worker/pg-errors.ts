@@ -55,6 +55,8 @@ export interface SinkBlock {
 }
 
 const FIXES: Record<string, string> = {
+  '42P10':
+    "the route's dedup key has no unique index on its table (a table made by hand): create it, CREATE UNIQUE INDEX ON <table> (<key columns>) (docs/partitioning.md)",
   '23514':
     'no partition of the table takes these rows: create the partition for their range (or a DEFAULT partition); the rows are retried until one exists',
   '23502':

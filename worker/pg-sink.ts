@@ -1,12 +1,13 @@
 // One flusher's PostgreSQL connection: writes a batch of rows in one transaction with COPY. No session
-// state survives a transaction (no temp tables, no named statements, no session locks), so it works
-// through PgBouncer in transaction pooling mode.
+// state survives a transaction (no session temp tables: a dedup route's staging table is ON COMMIT DROP; no
+// named statements, no session locks), so it works through PgBouncer in transaction pooling mode.
 
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import type { ResolvedRoute } from '../api/routes.ts';
+import { type DedupTarget, dedupCopy, dedupTargets } from './dedup-copy.ts';
 import { routeCopySql } from './route-ddl.ts';
 import type { RouteRow } from './route-rows.ts';
 import type { Row } from './rows.ts';
@@ -30,6 +31,8 @@ export interface SinkTables {
   statementTimeoutMs: number;
   /** The routes of spec.routes (not the built-in device route, which is `table`). */
   routes?: ResolvedRoute[];
+  /** Told after each commit how many rows of a dedup route the table already held (dedup-copy.ts). */
+  duplicatesDropped?: (route: string, rows: number) => void;
 }
 
 export class PgSink implements RowSink {
@@ -41,6 +44,9 @@ export class PgSink implements RowSink {
   private readonly beginSql: string;
   /** COPY of each declared route, by route name. */
   private readonly routeSql: Map<string, string>;
+  /** Routes with a dedup key: written through a staging table (dedup-copy.ts). */
+  private readonly dedup: Map<string, DedupTarget>;
+  private readonly duplicatesDropped: ((route: string, rows: number) => void) | undefined;
   private readonly timeouts: WriteTimeouts;
 
   constructor(config: pg.ClientConfig, tables: SinkTables) {
@@ -48,6 +54,8 @@ export class PgSink implements RowSink {
     this.telemetrySql = `COPY ${qualified(tables.schema, tables.table)} (${TELEMETRY_COLUMNS.join(', ')}) FROM STDIN`;
     this.unparseableSql = `COPY ${qualified(tables.schema, tables.unparseableTable)} (${UNPARSEABLE_COLUMNS.join(', ')}) FROM STDIN`;
     this.routeSql = new Map((tables.routes ?? []).map((r) => [r.name, routeCopySql(tables.schema, r)]));
+    this.dedup = dedupTargets(tables.schema, tables.routes ?? []);
+    this.duplicatesDropped = tables.duplicatesDropped;
     this.beginSql = `BEGIN; SET LOCAL statement_timeout = ${Math.round(tables.statementTimeoutMs)}`;
     this.timeouts = writeTimeouts(tables.statementTimeoutMs);
   }
@@ -77,8 +85,11 @@ export class PgSink implements RowSink {
     if (c) await c.end().catch(() => {});
   }
 
-  /** Writes the rows in one transaction; on any failure nothing of it is committed and the error is thrown. */
-  async write(rows: Row[]): Promise<void> {
+  /**
+   * Writes the rows in one transaction; on any failure nothing of it is committed and the error is thrown.
+   * `before` runs in the transaction just before COMMIT (replay deletes the rows' sources there).
+   */
+  async write(rows: Row[], before?: (client: pg.ClientBase) => Promise<void>): Promise<void> {
     const telemetry: TelemetryRow[] = [];
     const unparseable: UnparseableRow[] = [];
     const routed = new Map<string, RouteRow[]>();
@@ -97,9 +108,19 @@ export class PgSink implements RowSink {
       await client.query(this.beginSql);
       deadline.answered();
       if (telemetry.length > 0) await copy(client, this.telemetrySql, copyChunks(telemetry, telemetryLine));
-      for (const [route, list] of routed) await copy(client, this.copySqlOf(route), copyChunks(list, routeLine));
+      const dropped: [string, number][] = [];
+      for (const [route, list] of routed) {
+        const d = this.dedup.get(route);
+        if (!d) await copy(client, this.copySqlOf(route), copyChunks(list, routeLine));
+        else {
+          const r = await dedupCopy(client, d, copyChunks(list, routeLine), `mqtt2pg_stage_${dropped.length}`);
+          dropped.push([route, r.copied - r.inserted]);
+        }
+      }
       if (unparseable.length > 0) await copy(client, this.unparseableSql, copyChunks(unparseable, unparseableLine));
+      await before?.(client);
       await client.query('COMMIT');
+      for (const [route, n] of dropped) if (n > 0) this.duplicatesDropped?.(route, n);
     } catch (err) {
       await this.abort(client);
       throw deadline.explain(err);

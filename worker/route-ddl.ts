@@ -7,6 +7,8 @@
 
 import type pg from 'pg';
 import type { ResolvedColumn, ResolvedRoute } from '../api/routes.ts';
+import { ensureDedupIndex } from './dedup-copy.ts';
+import { ensurePartitionedTable } from './partition-ddl.ts';
 import { indexName, qualified, quoteIdent } from './sql.ts';
 
 /** The route's table cannot take its columns as declared; the message says how to migrate. */
@@ -100,9 +102,9 @@ export async function ensureRouteTables(client: pg.ClientBase, schema: string, r
   const added: string[] = [];
   for (const r of routes) {
     if (r.partitioning) {
-      throw new RouteTableError(
-        `route ${r.name}: partitioned route tables are not supported by this worker version; remove spec.routes[].partitioning or run a worker that supports it`,
-      );
+      // A partitioned route's table and its first partitions (partition-ddl.ts); its columns evolve below.
+      const refused = await ensurePartitionedTable(client, schema, r);
+      if (refused) throw new RouteTableError(`route ${r.name}: ${refused}`);
     }
     const { rows } = await client.query<TableColumn>(
       `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
@@ -120,6 +122,9 @@ export async function ensureRouteTables(client: pg.ClientBase, schema: string, r
       await client.query(addColumnsSql(schema, r, plan.add));
       added.push(...plan.add.map((c) => `${r.table}.${c.name}`));
     }
+    // A table made before the route had its key (or by hand): ON CONFLICT needs the unique index.
+    const duplicated = r.dedup && (await ensureDedupIndex(client, schema, r.table, r.dedup.key));
+    if (duplicated) throw new RouteTableError(`route ${r.name}: ${duplicated}`);
   }
   return added;
 }

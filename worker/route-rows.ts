@@ -18,6 +18,8 @@ export interface RouteRow {
   route: string;
   /** One line of COPY text, with its newline, in the order of the route's columns. */
   line: string;
+  /** A partitioned route's partition column, epoch ms (null: no value); checked by partition-check.ts. */
+  partitionAt?: number | null;
 }
 
 /** Reasons a declared route adds to the unparseable table's (docs/routes.md). */
@@ -89,6 +91,9 @@ export function compileRoute(route: ResolvedRoute, limits: PayloadLimits): Compi
       ? { direct: (m: InboundMessage) => iso(m.receivedAt) }
       : {}),
   }));
+  const partitionIndex = route.partitioning
+    ? route.columns.findIndex((c) => c.name === route.partitioning?.column)
+    : -1;
   const readsPayload = route.columns.some((c) => c.from.startsWith('payload'));
   // jsonb refuses what JSON.parse accepts (\u0000, lone surrogates, deep nesting): checked when a jsonb
   // column takes the payload or a part of it, as the device route checks its payload column.
@@ -132,6 +137,7 @@ export function compileRoute(route: ResolvedRoute, limits: PayloadLimits): Compi
         }
       }
       let line = '';
+      let partitionAt: number | null | undefined;
       for (let i = 0; i < columns.length; i++) {
         const { column, read, direct } = columns[i] as CompiledColumn;
         if (direct) {
@@ -150,8 +156,11 @@ export function compileRoute(route: ResolvedRoute, limits: PayloadLimits): Compi
           text = c.text;
         }
         line += i === 0 ? text : `\t${text}`;
+        if (i === partitionIndex) partitionAt = text === '\\N' ? null : Date.parse(text);
       }
-      return { kind: 'route', message, route: route.name, line: `${line}\n` };
+      const row: RouteRow = { kind: 'route', message, route: route.name, line: `${line}\n` };
+      if (partitionAt !== undefined) row.partitionAt = partitionAt;
+      return row;
     },
   };
 }

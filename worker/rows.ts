@@ -2,6 +2,7 @@
 // is mostly here, so it avoids intermediate objects where it can.
 
 import type { InboundMessage } from './message.ts';
+import type { PartitionReason } from './partition-check.ts';
 import { checkJson, checkPayloadSize, type LimitReason, type PayloadLimits } from './payload-limits.ts';
 import type { RouteReason, RouteRow } from './route-rows.ts';
 import { parseTopic, type UnparseableReason } from './topic.ts';
@@ -21,7 +22,7 @@ export interface TelemetryRow {
 export interface UnparseableRow {
   kind: 'unparseable';
   message: InboundMessage;
-  reason: UnparseableReason | LimitReason | RouteReason;
+  reason: UnparseableReason | LimitReason | RouteReason | PartitionReason;
   detail: string;
 }
 

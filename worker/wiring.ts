@@ -13,6 +13,7 @@ import { SecretsDir } from '../common/secrets-dir.ts';
 import type { S3DeadLetterStore } from './deadletter.ts';
 import { FlusherPool } from './flusher.ts';
 import type { WorkerMetrics } from './metrics.ts';
+import type { RoutePartitions } from './partition-wiring.ts';
 import { PgSink } from './pg-sink.ts';
 import { rowBuilder } from './routing.ts';
 import { type Claim, Wal } from './wal.ts';
@@ -93,15 +94,24 @@ export function flusherPool(
   p: ResolvedPipeline,
   secrets: SecretsDir,
   wal: Wal,
-  deps: { deadLetters: S3DeadLetterStore | undefined; metrics: WorkerMetrics; log: Logger },
+  deps: {
+    deadLetters: S3DeadLetterStore | undefined;
+    metrics: WorkerMetrics;
+    log: Logger;
+    /** The partitioned routes' maintainers: their rows are checked against the partitions before COPY. */
+    partitions?: RoutePartitions;
+  },
 ): FlusherPool<Claim> {
   const sinkConfig = pgClientConfig(p, secrets);
+  const { partitions, ...rest } = deps;
+  const build = rowBuilder(p.routes, p.sink.payloadFormat, p.limits);
   return new FlusherPool(
     {
       ...p.flusher,
       payloadFormat: p.sink.payloadFormat,
       limits: p.limits,
-      toRow: rowBuilder(p.routes, p.sink.payloadFormat, p.limits),
+      toRow: partitions ? partitions.check(build) : build,
+      ...(partitions?.maintainers.size ? { rowsReady: () => partitions.ready } : {}),
     },
     {
       source: wal,
@@ -110,8 +120,9 @@ export function flusherPool(
           ...p.sink,
           statementTimeoutMs: p.sink.postgres.statementTimeoutMs,
           routes: p.routes.filter((r) => !r.builtIn),
+          duplicatesDropped: (route, rows) => deps.metrics.duplicatesDropped.inc({ route }, rows),
         }),
-      ...deps,
+      ...rest,
     },
   );
 }

@@ -69,8 +69,12 @@ export function makeRoutePipeline(routes: (p: TestPipeline) => RouteSpec[], o: E
   return p;
 }
 
-/** A one-shot command on the pipeline's files (`mqtt2pg drain`, `mqtt2pg migrate`), its WAL dir for drain. */
-export function pipelineCommand(p: TestPipeline, name: 'drain' | 'migrate', ...args: string[]): Promise<CommandResult> {
+/** A one-shot command on the pipeline's files (`mqtt2pg drain`, `migrate`, `replay`, `validate`), its WAL dir for drain. */
+export function pipelineCommand(
+  p: TestPipeline,
+  name: 'drain' | 'migrate' | 'replay' | 'validate',
+  ...args: string[]
+): Promise<CommandResult> {
   const wal = name === 'drain' ? ['--wal-dir', p.walDir] : [];
   return command(process.execPath, ['cli/main.ts', name, '-f', p.file, '--secrets-dir', p.secretsDir, ...wal, ...args]);
 }

@@ -1,0 +1,141 @@
+// Partition maintenance against real PostgreSQL through PgBouncer (transaction pooling), with a clock the test
+// moves: partitions created ahead, the ones past the retention dropped, many maintainers at once, and the
+// dedup write path into the partitioned table (a redelivered batch stores each key once).
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { createLogger } from '../../../common/logger.ts';
+import { dedupCopy, dedupIndexSql } from '../../../worker/dedup-copy.ts';
+import { createPartitionedTableSql } from '../../../worker/partition-ddl.ts';
+import { listPartitions, PartitionMaintainer } from '../../../worker/partition-maintainer.ts';
+import { requireEnv } from '../../lib/env.ts';
+import { withDb } from '../../lib/ledger.ts';
+
+const D = 86_400_000;
+const schema = `parts_${randomBytes(4).toString('hex')}`;
+const log = createLogger('error', { test: 'partitions' });
+const config = () => ({ connectionString: requireEnv('PGBOUNCER_URL') });
+
+before(() => withDb((c) => c.query(`CREATE SCHEMA "${schema}"`)));
+after(() => withDb((c) => c.query(`DROP SCHEMA "${schema}" CASCADE`)));
+
+async function makeTable(table: string) {
+  await withDb(async (c) => {
+    await c.query(
+      createPartitionedTableSql({
+        schema,
+        table,
+        columnDefs: ['"machine" text', '"measured_at" timestamptz', '"v" double precision'],
+        column: 'measured_at',
+      }),
+    );
+    await c.query(dedupIndexSql(schema, table, ['machine', 'measured_at']));
+  });
+}
+
+const names = async (table: string) =>
+  withDb(async (c) => (await listPartitions(c, schema, table)).map((p) => p.name).sort());
+
+describe('partition maintenance', () => {
+  test('creates partitions ahead and drops those past the retention as the clock moves', async () => {
+    await makeTable('readings');
+    let now = Date.parse('2026-11-30T13:00:00Z');
+    const m = new PartitionMaintainer(
+      config(),
+      { schema, table: 'readings', settings: { intervalMs: D, retentionMs: 2 * D, premake: 2 } },
+      log,
+      { now: () => now },
+    );
+    assert.equal(m.refuse(Date.parse('2020-01-01T00:00:00Z')), undefined, 'unknown window: nothing refused on a guess');
+    await m.runOnce();
+    assert.deepEqual(await names('readings'), [
+      'readings_p20261128',
+      'readings_p20261129',
+      'readings_p20261130',
+      'readings_p20261201',
+      'readings_p20261202',
+    ]);
+    assert.equal(m.refuse(Date.parse('2026-12-02T23:59:59Z')), undefined);
+    assert.match(m.refuse(Date.parse('2026-12-03T00:00:00Z')) ?? '', /later than the newest partition/);
+    assert.match(m.refuse(Date.parse('2026-11-27T23:00:00Z')) ?? '', /older than the oldest partition/);
+
+    await withDb((c) =>
+      c.query(`INSERT INTO "${schema}".readings (machine, measured_at, v) VALUES ('m1', '2026-11-28T06:00:00Z', 1)`),
+    );
+    now += 2 * D;
+    const r = await m.runOnce();
+    assert.deepEqual(r.created, ['readings_p20261203', 'readings_p20261204']);
+    assert.deepEqual(r.dropped, ['readings_p20261128', 'readings_p20261129']);
+    assert.deepEqual(await names('readings'), [
+      'readings_p20261130',
+      'readings_p20261201',
+      'readings_p20261202',
+      'readings_p20261203',
+      'readings_p20261204',
+    ]);
+    const left = await withDb((c) => c.query(`SELECT count(*)::int AS n FROM "${schema}".readings`));
+    assert.equal(left.rows[0].n, 0, 'the rows of the dropped partition are gone with it');
+  });
+
+  test('five maintainers at once through PgBouncer: each partition made once, no error', async () => {
+    await makeTable('crowd');
+    const now = Date.parse('2026-11-30T13:00:00Z');
+    const ms = Array.from(
+      { length: 5 },
+      () =>
+        new PartitionMaintainer(
+          config(),
+          { schema, table: 'crowd', settings: { intervalMs: D, retentionMs: 7 * D, premake: 3 } },
+          log,
+          { now: () => now },
+        ),
+    );
+    const results = await Promise.all(ms.map((m) => m.runOnce()));
+    assert.equal(results.flatMap((r) => r.created).length, 11, 'eleven partitions, each created by one of them');
+    assert.equal((await names('crowd')).length, 11);
+  });
+
+  test('dedup into the partitioned table: the same batch written twice stores each key once', async () => {
+    await makeTable('dedup');
+    const now = Date.parse('2026-11-30T13:00:00Z');
+    await new PartitionMaintainer(
+      config(),
+      { schema, table: 'dedup', settings: { intervalMs: D, retentionMs: undefined, premake: 1 } },
+      log,
+      { now: () => now },
+    ).runOnce();
+    const lines = Array.from(
+      { length: 1000 },
+      (_, n) => `m${n % 10}\t${new Date(now + n * 1000).toISOString()}\t${n}\n`,
+    );
+    const target = {
+      schema,
+      table: 'dedup',
+      columns: ['machine', 'measured_at', 'v'],
+      key: ['machine', 'measured_at'],
+    };
+    const c = new pg.Client(config());
+    await c.connect();
+    try {
+      const write = async (batch: string[]) => {
+        await c.query('BEGIN');
+        const r = await dedupCopy(c, target, [batch.join('')]);
+        await c.query('COMMIT');
+        return r;
+      };
+      assert.deepEqual(await write(lines), { copied: 1000, inserted: 1000 });
+      assert.deepEqual(await write([...lines.slice(500), ...lines.slice(0, 10)]), { copied: 510, inserted: 0 });
+      // Two transactions in a row on whatever server connection PgBouncer hands out: no staging table left over.
+      assert.deepEqual(await write([lines[0] as string, `m0\t${new Date(now + D).toISOString()}\t1\n`]), {
+        copied: 2,
+        inserted: 1,
+      });
+    } finally {
+      await c.end();
+    }
+    const n = await withDb((c) => c.query(`SELECT count(*)::int AS n FROM "${schema}".dedup`));
+    assert.equal(n.rows[0].n, 1001);
+  });
+});
