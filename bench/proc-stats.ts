@@ -36,3 +36,22 @@ export function findProcess(needle: string): number | undefined {
 }
 
 export const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+
+/**
+ * CPU seconds of every process whose command (or retitled command, as PostgreSQL's backends have) starts
+ * with `name`, with what their exited children used (cutime + cstime): a tier's whole CPU, for scale-out.
+ */
+export function tierCpuSeconds(name: string): number {
+  let ticks = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0')[0] ?? '';
+      if (!cmd.split('/').at(-1)?.startsWith(name)) continue;
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch {}
+  }
+  return ticks / 100;
+}

@@ -10,7 +10,7 @@ export { ensureCrd } from './env.ts';
 
 import type { WalDrainStatus } from '../../api/types.ts';
 import { KubeClient, type KubeObject } from '../../operator/runtime/kube.ts';
-import { kubeconfigAuth } from '../../operator/runtime/kubeconfig.ts';
+import { kubeconfigAuth } from '../../common/kube-auth.ts';
 import { eventually } from './eventually.ts';
 
 export async function kubeClient(): Promise<KubeClient> {

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { inClusterAuth, kubeconfigAuth } from './kubeconfig.ts';
+import { inClusterAuth, kubeconfigAuth } from './kube-auth.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kubeconfig-'));
 

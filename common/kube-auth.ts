@@ -2,7 +2,8 @@
 // (its token file rotates), and a kubeconfig whose user has a token, a token file, a client certificate or a
 // username and password. Importing @kubernetes/client-node costs the operator ~85 MiB of RSS (its generated
 // API models load with its KubeConfig), so it is loaded only for what it alone knows: exec plugins,
-// auth-provider entries, and KUBECONFIG lists of several files to merge. kube.ts turns the options into requests.
+// auth-provider entries, and KUBECONFIG lists of several files to merge. operator/runtime/kube.ts and the worker's
+// pipeline watch (worker/scale-watch.ts) turn the options into requests.
 
 import { existsSync, readFileSync } from 'node:fs';
 import type { RequestOptions } from 'node:https';
