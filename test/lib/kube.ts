@@ -9,8 +9,8 @@ import { kubectl, REPO_ROOT, requireEnv } from './env.ts';
 export { ensureCrd } from './env.ts';
 
 import type { WalDrainStatus } from '../../api/types.ts';
-import { KubeClient, type KubeObject } from '../../operator/runtime/kube.ts';
 import { kubeconfigAuth } from '../../common/kube-auth.ts';
+import { KubeClient, type KubeObject } from '../../operator/runtime/kube.ts';
 import { eventually } from './eventually.ts';
 
 export async function kubeClient(): Promise<KubeClient> {
