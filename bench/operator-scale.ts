@@ -53,6 +53,8 @@ export interface OperatorScaleResult {
     apiRequestsPerMinute: number;
     apiRequests: Record<string, number>;
     cpuSecondsPerMinute: number;
+    /** CPU of one resync of every pipeline (all compared, none applied): the cost of idle pipelines. */
+    cpuSecondsPerFullResync: number;
   };
 }
 
@@ -166,6 +168,9 @@ export async function operatorScale(o: OperatorScaleOptions): Promise<OperatorSc
         apiRequestsPerMinute: Math.round((total(restRequests) / o.restSeconds) * 60 * 10) / 10,
         apiRequests: restRequests,
         cpuSecondsPerMinute: Math.round(((after.cpuSeconds - restStart) / o.restSeconds) * 60 * 100) / 100,
+        cpuSecondsPerFullResync:
+          Math.round(((after.cpuSeconds - restStart) / Math.max(1, (reconcilesOf(m2) - reconcilesOf(m1)) / n)) * 100) /
+          100,
       },
     };
   } finally {
@@ -223,6 +228,10 @@ export function printOperatorTable(res: OperatorScaleResult, g: ReturnType<typeo
   row(
     `at rest (${res.rest.seconds} s, resync ${res.rest.resyncSeconds} s)`,
     `${res.rest.reconciles} reconciles, ${res.rest.apiRequestsPerMinute} requests/min ${JSON.stringify(res.rest.apiRequests)}, CPU ${res.rest.cpuSecondsPerMinute} s/min`,
+  );
+  row(
+    'CPU per resync of all pipelines',
+    `${res.rest.cpuSecondsPerFullResync} s (at the default --resync 10m: ${Math.round((res.rest.cpuSecondsPerFullResync / 600) * 1000) / 10}% of a core)`,
   );
   row('writes per minute at rest', vs(g.restWritesPerMinute));
 }

@@ -368,8 +368,9 @@ export class Reconciler {
     for (const c of conditionChanges(stored?.conditions, next.conditions ?? [])) {
       const warning =
         (c.type === 'Degraded' && c.to === 'True') || (c.type === 'Ready' && c.to === 'False' && o.problem);
-      // Ready→False while a rollout starts is routine; the Degraded event already carries real problems.
-      if (c.type === 'Progressing' && c.to === 'True' && c.from === undefined) continue;
+      // A pipeline's first conditions (Ready False while its rollout starts, Degraded False, Progressing True)
+      // are routine: only a first condition that reports a problem is an Event (one POST less per pipeline).
+      if (c.from === undefined && !warning) continue;
       this.d.events.emit(p, warning ? 'Warning' : 'Normal', c.reason, `${c.type} is ${c.to}: ${c.message}`);
     }
     log.info(
