@@ -135,8 +135,13 @@ export interface OperatorProcess {
   exited: Promise<number | null>;
 }
 
-export function startOperator(args: string[], env: Record<string, string> = {}): OperatorProcess {
-  const child = spawn(process.execPath, ['cli/main.ts', 'operator', '--listen', '127.0.0.1:0', ...args], {
+/** `entry`: the CLI to run, the TypeScript source by default (the bench runs the compiled dist/cli/main.js, as a pod does). */
+export function startOperator(
+  args: string[],
+  env: Record<string, string> = {},
+  entry = 'cli/main.ts',
+): OperatorProcess {
+  const child = spawn(process.execPath, [entry, 'operator', '--listen', '127.0.0.1:0', ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, KUBECONFIG: requireEnv('KUBECONFIG'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
