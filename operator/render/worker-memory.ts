@@ -1,8 +1,9 @@
 // The V8 heap of a worker pod, sized from its container's memory limit. V8 grows its heap with the
-// allocation rate, not with what is live: a worker at full rate with ~110 MiB live reached ~470 MiB RSS with
-// no cap. The cap goes in NODE_OPTIONS of the rendered container, so `mqtt2pg render` shows it and a user's
-// own spec.resources moves it; the rest of the limit is left for what lives outside the heap (LevelDB's
-// write buffers and block cache, socket and COPY buffers, code).
+// allocation rate, not with what is live: a worker at full rate reached ~390 MiB RSS with V8's defaults,
+// most of it a young generation sized for a machine, not a pod (measured in docs/benchmarks.md). The flags go
+// in NODE_OPTIONS of the rendered container, so `mqtt2pg render` shows them and a user's own spec.resources
+// moves them; the rest of the limit is left for what lives outside the heap (LevelDB's write buffers and
+// block cache, socket and COPY buffers, code).
 
 import { parseBytes } from '../../api/units.ts';
 
@@ -11,6 +12,11 @@ export const WORKER_NON_HEAP_MIB = 96;
 /** Share of the rest given to the old generation: V8 needs headroom between a GC and the next. */
 const HEAP_SHARE = 0.6;
 const MIN_HEAP_MIB = 64;
+/**
+ * Each of the young generation's semi-spaces. V8's default on a large machine (tens of MiB) held ~130 MiB of
+ * RSS at full rate; 8 MiB cost no measurable CPU per message (docs/benchmarks.md).
+ */
+export const WORKER_SEMI_SPACE_MIB = 8;
 
 /** --max-old-space-size for a container memory limit (a Kubernetes quantity), or undefined without one. */
 export function heapMiBForLimit(limit: string | number | undefined): number | undefined {
@@ -28,7 +34,7 @@ export function heapMiBForLimit(limit: string | number | undefined): number | un
 /** NODE_OPTIONS of a worker container with this memory limit ("" without a limit). */
 export function nodeOptionsForLimit(limit: string | number | undefined): string {
   const heap = heapMiBForLimit(limit);
-  return heap === undefined ? '' : `--max-old-space-size=${heap}`;
+  return heap === undefined ? '' : `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB} --max-old-space-size=${heap}`;
 }
 
 /** The container's NODE_OPTIONS env entry for its resources (none without a memory limit). */

@@ -22,9 +22,10 @@ import { heapEnv } from './worker-memory.ts';
 /** Non-root user of the worker image; fsGroup makes the WAL volume and mounted Secrets readable to it. */
 export const WORKER_UID = 65532;
 
+/** From the worker's measured RSS (docs/benchmarks.md): under 256 MiB at full rate and with a backlog. */
 export const DEFAULT_WORKER_RESOURCES = {
   requests: { cpu: '250m', memory: '256Mi' },
-  limits: { memory: '1Gi' },
+  limits: { memory: '512Mi' },
 };
 
 export interface WorkerInput {
