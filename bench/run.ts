@@ -13,10 +13,10 @@ import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../
 import { quantile } from './histogram.ts';
 import { brokerLimit, copyLimit, diskLimit, type Env } from './limits.ts';
 import { operatorGoals, operatorScale, printOperatorTable } from './operator-scale.ts';
-import { tierCpuSeconds } from './proc-stats.ts';
 import { benchReference } from './reference.ts';
-import { type Round, report, type ScaleOutRow } from './report.ts';
+import { type Round, report } from './report.ts';
 import { committedRate, type Sample, watch } from './sampling.ts';
+import { scaleOut } from './scale-out.ts';
 
 const SUSTAIN_S = Number(process.env.BENCH_SUSTAIN_SECONDS ?? 60);
 const DRAIN_COUNT = Number(process.env.BENCH_DRAIN_COUNT ?? 500_000);
@@ -146,36 +146,6 @@ async function drainPhase(workers: WorkerProcess[], p: TestPipeline, runId: stri
   };
 }
 
-/** 1, 2, 3 workers on one shared subscription: rate, and CPU per message of the workers, broker and PostgreSQL. */
-async function scaleOut(): Promise<ScaleOutRow[]> {
-  const rows: ScaleOutRow[] = [];
-  for (const n of [1, 2, 3]) {
-    const sp = pipelineFor();
-    const workers = await startWorkers(sp, n);
-    say(`scale-out: ${n} worker process${n > 1 ? 'es' : ''}, 300k messages`);
-    const broker0 = tierCpuSeconds('mosquitto');
-    const pg0 = tierCpuSeconds('postgres');
-    const r = await watch(
-      `${n} workers`,
-      workers,
-      load(sp, `so${n}`, 0, { count: 300_000 }),
-      (s) => s.backlog === 0 && s.committed >= 300_000,
-    );
-    const [a, b] = [r.samples[0] as Sample, r.samples.at(-1) as Sample];
-    const msgs = Math.max(1, b.committed - a.committed);
-    const perMsg = (cpu: number) => Math.round((cpu / msgs) * 1e8) / 100; // µs of CPU per message
-    rows.push({
-      workers: n,
-      rate: committedRate(a, b),
-      workerCpuUsPerMsg: perMsg(b.cpu - a.cpu),
-      brokerCpuUsPerMsg: perMsg(tierCpuSeconds('mosquitto') - broker0),
-      postgresCpuUsPerMsg: perMsg(tierCpuSeconds('postgres') - pg0),
-    });
-    await stopWorkers(workers);
-  }
-  return rows;
-}
-
 async function round(i: number, rate: number | undefined): Promise<{ round: Round; probeRate?: number }> {
   say(`round ${i + 1}/${RUNS}: limits`);
   const broker = await brokerLimit(env, 200_000, PAYLOAD);
@@ -217,7 +187,7 @@ async function round(i: number, rate: number | undefined): Promise<{ round: Roun
       half: { rate: half, samples: h.samples, lat: latency(hFirst, hLast) },
       maxLatency,
       drain,
-      scaleOut: await scaleOut(),
+      scaleOut: await scaleOut({ say, env: WORKER_ENV }),
     },
   };
 }
