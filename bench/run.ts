@@ -24,6 +24,8 @@ const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 /** IngestPipelines of the operator part (0 skips it; it needs the kube-apiserver of make test-env). */
 const OPERATOR_PIPELINES = Number(process.env.BENCH_OPERATOR_PIPELINES ?? 1000);
 const PAYLOAD = 200;
+/** Workers run compiled, as in the image (built at the start): TypeScript stripping would add ~15 MiB of RSS. */
+const WORKER_ENTRY = 'dist/cli/main.js';
 // The worker runs with the NODE_OPTIONS of a worker pod with the default memory limit.
 const WORKER_ENV = {
   NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS ?? nodeOptionsForLimit(DEFAULT_WORKER_RESOURCES.limits.memory),
@@ -49,6 +51,7 @@ async function startWorkers(p: TestPipeline, n: number) {
     WorkerProcess.start(n === 1 ? p : { ...p, walDir: `${p.walDir}-${i}` }, {
       instance: `${p.name}-${i}`,
       env: WORKER_ENV,
+      entry: WORKER_ENTRY,
     }),
   );
   await Promise.all(ws.map((w) => w.waitReady()));
@@ -187,7 +190,7 @@ async function round(i: number, rate: number | undefined): Promise<{ round: Roun
       half: { rate: half, samples: h.samples, lat: latency(hFirst, hLast) },
       maxLatency,
       drain,
-      scaleOut: await scaleOut({ say, env: WORKER_ENV }),
+      scaleOut: await scaleOut({ say, env: WORKER_ENV, entry: WORKER_ENTRY }),
     },
   };
 }
@@ -206,6 +209,7 @@ async function main() {
   say(
     `machine: ${machine.cores} cores, ${Math.round(machine.memoryBytes / 2 ** 30)} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres}; ${RUNS} rounds`,
   );
+  await command('tsc', ['-p', 'tsconfig.build.json']);
   const rounds: Round[] = [];
   let probeRate = 0;
   for (let i = 0; i < RUNS; i++) {

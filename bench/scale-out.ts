@@ -13,19 +13,28 @@ import { committedRate, type Sample, watch } from './sampling.ts';
 
 const COUNT = 300_000;
 
-async function startWorkers(p: TestPipeline, n: number, env: Record<string, string>) {
+async function startWorkers(p: TestPipeline, n: number, env: Record<string, string>, entry?: string) {
   const ws = Array.from({ length: n }, (_, i) =>
-    WorkerProcess.start(n === 1 ? p : { ...p, walDir: `${p.walDir}-${i}` }, { instance: `${p.name}-${i}`, env }),
+    WorkerProcess.start(n === 1 ? p : { ...p, walDir: `${p.walDir}-${i}` }, {
+      instance: `${p.name}-${i}`,
+      env,
+      ...(entry ? { entry } : {}),
+    }),
   );
   await Promise.all(ws.map((w) => w.waitReady()));
   return ws;
 }
 
-export async function scaleOut(o: { say: (m: string) => void; env: Record<string, string> }): Promise<ScaleOutRow[]> {
+export async function scaleOut(o: {
+  say: (m: string) => void;
+  env: Record<string, string>;
+  /** The CLI the workers run (default the TypeScript source). */
+  entry?: string;
+}): Promise<ScaleOutRow[]> {
   const rows: ScaleOutRow[] = [];
   for (const n of [1, 2, 3]) {
     const p = makePipeline({ spec: { flusher: { retry: { initialBackoff: '50ms', maxBackoff: '1s' } } } });
-    const workers = await startWorkers(p, n, o.env);
+    const workers = await startWorkers(p, n, o.env, o.entry);
     o.say(`scale-out: ${n} worker process${n > 1 ? 'es' : ''}, ${COUNT} messages`);
     const broker0 = tierCpuSeconds('mosquitto');
     const pg0 = tierCpuSeconds('postgres');
