@@ -4,6 +4,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 export interface ProcStats {
   rssBytes: number;
+  /** RSS split: anonymous memory (heap, native allocations) and mapped files (LevelDB's tables, code). */
+  rssAnonBytes: number;
+  rssFileBytes: number;
   /** VmHWM: the highest RSS since the process started. */
   peakRssBytes: number;
   cpuSeconds: number;
@@ -20,7 +23,13 @@ export function procStats(pid: number): ProcStats {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(rest[11]) + Number(rest[12]);
-  return { rssBytes: kib(status, 'VmRSS'), peakRssBytes: kib(status, 'VmHWM'), cpuSeconds: ticks / 100 };
+  return {
+    rssBytes: kib(status, 'VmRSS'),
+    rssAnonBytes: kib(status, 'RssAnon'),
+    rssFileBytes: kib(status, 'RssFile'),
+    peakRssBytes: kib(status, 'VmHWM'),
+    cpuSeconds: ticks / 100,
+  };
 }
 
 /** The pid of the first process whose command line contains `needle`, or undefined. */
