@@ -11,7 +11,7 @@ import { Level } from 'level';
 import type { InboundMessage } from './message.ts';
 import { type Compactable, DeletedRangeCompactor } from './wal-compaction.ts';
 import { QUARANTINE_PREFIX, Quarantine } from './wal-quarantine.ts';
-import { decodeGroup, decodeKey, encodeGroup, encodeKey, type GroupKey } from './wal-record.ts';
+import { decodeGroup, decodeKey, encodeGroup, encodeKey, type GroupKey, ownedKey } from './wal-record.ts';
 import { describeLow, type VolumeState, walDirBytes } from './wal-volume.ts';
 
 export interface WalOptions {
@@ -128,7 +128,7 @@ export class Wal extends EventEmitter {
         strays.push(Buffer.from(raw));
         continue;
       }
-      wal.queue.push({ ...k, key: Buffer.from(raw) });
+      wal.queue.push({ ...k, key: ownedKey(raw) });
       wal.queuedCount += k.count;
       wal.queuedBytes += k.bytes;
       wal.bytes += k.bytes;
