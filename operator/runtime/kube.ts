@@ -1,7 +1,8 @@
 // Requests and watches against the Kubernetes API. Credentials and TLS come from common/kube-auth.ts; the
-// requests go out on node:https because a controller needs what the generated client does not expose for arbitrary kinds: the apply-patch content type of server-side
-// apply on any resource and subresource, metadata-only lists and watches (so Secret values are never held
-// in the operator's caches), and streaming watches with an inactivity timeout it controls.
+// requests go out on node:https because a controller needs what a generated client does not expose for
+// arbitrary kinds: the apply-patch content type of server-side apply on any resource and subresource,
+// metadata-only lists and watches (so Secret values are never held in the operator's caches), and streaming
+// watches with an inactivity timeout it controls.
 
 import { Agent, type RequestOptions, request } from 'node:https';
 import { type ApiAuth, defaultAuth } from '../../common/kube-auth.ts';
