@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pipelinesPath } from '../api/contract.ts';
 import { OPERATOR_NODE_OPTIONS } from '../operator/manifests.ts';
 import type { KubeList } from '../operator/runtime/kube.ts';
-import { command } from '../test/lib/env.ts';
+import { command, ensureCrd } from '../test/lib/env.ts';
 import { eventually } from '../test/lib/eventually.ts';
 import {
   apply,
@@ -80,6 +80,15 @@ export async function operatorScale(o: OperatorScaleOptions): Promise<OperatorSc
   const n = o.pipelines;
   const resyncSeconds = o.resyncSeconds ?? Math.max(5, Math.round(o.restSeconds / 3));
   const client = await kubeClient();
+  // A fresh make test-env has no CRD yet; one already there (maybe newer, from a test run) is left alone.
+  const crd = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/ingestpipelines.mqtt2pg.io';
+  if (
+    !(await client.request('GET', crd).then(
+      () => true,
+      () => false,
+    ))
+  )
+    await ensureCrd();
   const ns = await createNamespace('bench');
   let op: OperatorProcess | undefined;
   try {
