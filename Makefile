@@ -73,9 +73,10 @@ demo-worker: deps
 e2e-kind: deps
 	test/kind/run.sh
 
-# Benchmarks against same-run limits (up to 20 minutes); results in bench/results, plots in docs/benchmarks.
+# Benchmarks against same-run limits (about 20 minutes: 3 rounds, the operator at 1,000 pipelines); results in
+# bench/results, plots in docs/benchmarks.
 bench: deps
-	test/env/up.sh --only postgres,pgbouncer,mosquitto,minio
+	test/env/up.sh --only postgres,pgbouncer,mosquitto,minio,etcd,kube-apiserver
 	set -a; . .test-env/env; set +a; node bench/run.ts
 
 # The interop suite at the issue's size (100k QoS 1 messages at 5,000/s per broker; make test runs 3,000).

@@ -1,20 +1,35 @@
 // `make bench`: what users buy mqtt2pg for, measured on the real services of the test environment and set
 // against the limits of the same machine in the same run. Not a test: it asserts nothing, it reports.
+// Every figure is measured BENCH_RUNS times (default 3), each round with its own limits, so a ratio is
+// taken within a round and reported as the median of the rounds with their lowest and highest.
 
 import { execFileSync } from 'node:child_process';
 import { cpus, freemem, totalmem } from 'node:os';
+import { DEFAULT_WORKER_RESOURCES } from '../operator/render/worker.ts';
+import { nodeOptionsForLimit } from '../operator/render/worker-memory.ts';
 import { command, requireEnv } from '../test/lib/env.ts';
 import { publish } from '../test/lib/publish.ts';
 import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../test/lib/worker-process.ts';
 import { quantile } from './histogram.ts';
 import { brokerLimit, copyLimit, diskLimit, type Env } from './limits.ts';
+import { operatorGoals, operatorScale, printOperatorTable } from './operator-scale.ts';
 import { benchReference } from './reference.ts';
-import { report } from './report.ts';
+import { type Round, report } from './report.ts';
 import { committedRate, type Sample, watch } from './sampling.ts';
+import { scaleOut } from './scale-out.ts';
 
 const SUSTAIN_S = Number(process.env.BENCH_SUSTAIN_SECONDS ?? 60);
 const DRAIN_COUNT = Number(process.env.BENCH_DRAIN_COUNT ?? 500_000);
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
+/** IngestPipelines of the operator part (0 skips it; it needs the kube-apiserver of make test-env). */
+const OPERATOR_PIPELINES = Number(process.env.BENCH_OPERATOR_PIPELINES ?? 1000);
 const PAYLOAD = 200;
+/** Workers run compiled, as in the image (built at the start): TypeScript stripping would add ~15 MiB of RSS. */
+const WORKER_ENTRY = 'dist/cli/main.js';
+// The worker runs with the NODE_OPTIONS of a worker pod with the default memory limit.
+const WORKER_ENV = {
+  NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS ?? nodeOptionsForLimit(DEFAULT_WORKER_RESOURCES.limits.memory),
+};
 
 const env: Env = {
   mqttUrl: requireEnv('MQTT_URL'),
@@ -33,7 +48,11 @@ const pipelineFor = () => makePipeline({ spec: { flusher: { retry: { initialBack
 
 async function startWorkers(p: TestPipeline, n: number) {
   const ws = Array.from({ length: n }, (_, i) =>
-    WorkerProcess.start(n === 1 ? p : { ...p, walDir: `${p.walDir}-${i}` }, { instance: `${p.name}-${i}` }),
+    WorkerProcess.start(n === 1 ? p : { ...p, walDir: `${p.walDir}-${i}` }, {
+      instance: `${p.name}-${i}`,
+      env: WORKER_ENV,
+      entry: WORKER_ENTRY,
+    }),
   );
   await Promise.all(ws.map((w) => w.waitReady()));
   return ws;
@@ -42,6 +61,138 @@ async function startWorkers(p: TestPipeline, n: number) {
 async function stopWorkers(ws: WorkerProcess[]) {
   for (const w of ws) w.kill('SIGTERM');
   await Promise.all(ws.map((w) => w.exited));
+}
+
+type Sustained = Round['sustained'];
+
+/** Probe flat out, then a short ladder around it: the highest rate held (round 1 only; later rounds reuse it). */
+async function findRate(workers: WorkerProcess[], p: TestPipeline, brokerRate: number) {
+  say('probe: 300k messages as fast as they come');
+  const probe = await watch(
+    'probe',
+    workers,
+    load(p, 'probe', 0, { count: 300_000 }),
+    (s) => s.backlog === 0 && s.committed >= 300_000,
+  );
+  const probeRate = committedRate(probe.samples[0] as Sample, probe.samples.at(-1) as Sample);
+  say(`  committed ${probeRate} msg/s over the probe (publisher ${probe.result.rate}/s)`);
+  // Up 10% while the rate holds (never above the broker's own limit), down 15% while it does not.
+  let rate = Math.round(Math.min(probeRate, brokerRate) * 0.9);
+  let sustained: Sustained | undefined;
+  let failedAt = Number.POSITIVE_INFINITY;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const r = await sustainAt(workers, p, rate, `sus${attempt}`);
+    if (r.held) {
+      sustained = r;
+      const next = Math.round(rate * 1.1);
+      // A publisher that could not reach the offered rate is the limit now: climbing further measures it.
+      if (next > brokerRate || next >= failedAt || r.published < rate * 0.95) break;
+      say('  held: trying 10% higher');
+      rate = next;
+    } else {
+      failedAt = rate;
+      if (sustained?.held) break;
+      sustained = r;
+      say(`  backlog grew to ${(r.samples.at(-1) as Sample).backlog}: trying 15% lower`);
+      rate = Math.round(rate * 0.85);
+    }
+  }
+  return { probeRate, sustained: sustained as Sustained };
+}
+
+async function sustainAt(workers: WorkerProcess[], p: TestPipeline, rate: number, runId: string): Promise<Sustained> {
+  say(`sustained: ${rate} msg/s for ${SUSTAIN_S}s`);
+  const r = await watch('sustained', workers, load(p, runId, rate, { durationMs: SUSTAIN_S * 1000 }));
+  const last = r.samples.at(-1) as Sample;
+  const mid = r.samples[Math.floor(r.samples.length / 2)] as Sample;
+  // Held: the backlog at the end is under a second of traffic and no larger than half-way through.
+  const held = last.backlog <= Math.max(rate, 5000) && last.backlog <= mid.backlog + rate * 0.5;
+  await watch('settle', workers, Promise.resolve(), (s) => s.backlog === 0);
+  return { samples: r.samples, rate, held, published: r.result.rate };
+}
+
+const window = (ss: Sample[]) => [ss[1] ?? (ss[0] as Sample), ss.at(-1) as Sample] as const;
+const latency = (a: Sample, b: Sample) => ({
+  p50: quantile(a.buckets, b.buckets, 0.5),
+  p99: quantile(a.buckets, b.buckets, 0.99),
+});
+
+/** PostgreSQL stopped while `count` messages arrive, then started: the drain rate and the RSS on the way. */
+async function drainPhase(workers: WorkerProcess[], p: TestPipeline, runId: string): Promise<Round['drain']> {
+  say(`drain: PostgreSQL stopped while ${DRAIN_COUNT} messages arrive, then started`);
+  await command('test/env/service.sh', ['stop', 'postgres']);
+  let fill: Sample[];
+  try {
+    fill = (
+      await watch(
+        'backlog',
+        workers,
+        load(p, runId, 0, { count: DRAIN_COUNT }),
+        (s) => s.backlog >= DRAIN_COUNT * 0.999,
+      )
+    ).samples;
+  } finally {
+    await command('test/env/service.sh', ['start', 'postgres']);
+  }
+  const start = Date.now();
+  const d = await watch('drain', workers, Promise.resolve(), (s) => s.backlog === 0);
+  const seconds = (Date.now() - start) / 1000;
+  const at100k = fill.find((s) => s.backlog >= 100_000);
+  return {
+    messages: DRAIN_COUNT,
+    rowsPerS: Math.round(DRAIN_COUNT / seconds),
+    seconds,
+    peakRss: Math.max(...fill.map((s) => s.rss), ...d.samples.map((s) => s.rss)),
+    rssAt100k: at100k?.rss ?? null,
+    rssAtFull: (fill.at(-1) as Sample).rss,
+    samples: d.samples,
+  };
+}
+
+async function round(i: number, rate: number | undefined): Promise<{ round: Round; probeRate?: number }> {
+  say(`round ${i + 1}/${RUNS}: limits`);
+  const broker = await brokerLimit(env, 200_000, PAYLOAD);
+  const copy = await copyLimit(env, 300_000, PAYLOAD);
+  const disk = [diskLimit(PAYLOAD + 64, 100, 2000), diskLimit(PAYLOAD + 64, 1000, 300)];
+  say(
+    `  broker ${broker.rate} msg/s, psql \\copy ${copy.rate} rows/s, disk ${disk.map((d) => `${d.rate}/s @${d.groupSize}`).join(', ')}`,
+  );
+  const p = pipelineFor();
+  const workers = await startWorkers(p, 1);
+  let probeRate: number | undefined;
+  let sustained: Sustained;
+  if (rate === undefined) ({ probeRate, sustained } = await findRate(workers, p, broker.rate));
+  else sustained = await sustainAt(workers, p, rate, `sus-r${i}`);
+  const [sFirst, sLast] = window(sustained.samples);
+  const half = Math.round(sustained.rate / 2);
+  say(`half load: ${half} msg/s for ${SUSTAIN_S}s`);
+  const h = await watch('half', workers, load(p, `half${i}`, half, { durationMs: SUSTAIN_S * 1000 }));
+  const [hFirst, hLast] = window(h.samples);
+  const maxLatency = (
+    await command('psql', [
+      env.databaseUrl,
+      '-XAtc',
+      `select extract(epoch from max(ingested_at - received_at)) from "${p.table}" where payload->>'run' like 'half%' or payload->>'run' like 'sus%'`,
+    ])
+  ).stdout.trim();
+  const drain = await drainPhase(workers, p, `drain${i}`);
+  await stopWorkers(workers);
+  return {
+    ...(probeRate !== undefined ? { probeRate } : {}),
+    round: {
+      broker,
+      copy,
+      disk,
+      sustained,
+      e2eRate: committedRate(sFirst, sLast),
+      cpuPer100k: ((sLast.cpu - sFirst.cpu) / Math.max(1, sLast.committed - sFirst.committed)) * 100_000,
+      latFull: latency(sFirst, sLast),
+      half: { rate: half, samples: h.samples, lat: latency(hFirst, hLast) },
+      maxLatency,
+      drain,
+      scaleOut: await scaleOut({ say, env: WORKER_ENV, entry: WORKER_ENTRY }),
+    },
+  };
 }
 
 async function main() {
@@ -56,158 +207,40 @@ async function main() {
     mosquitto: ((await command('mosquitto', ['-h'])).stdout.split('\n')[0] ?? '').trim(),
   };
   say(
-    `machine: ${machine.cores} cores, ${Math.round(machine.memoryBytes / 2 ** 30)} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres}`,
+    `machine: ${machine.cores} cores, ${Math.round(machine.memoryBytes / 2 ** 30)} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres}; ${RUNS} rounds`,
   );
-
-  say('limit 1/3: broker only (loadgen → Mosquitto → do-nothing subscriber, QoS 1)');
-  const broker = await brokerLimit(env, 200_000, PAYLOAD);
-  say(`  ${broker.rate} msg/s`);
-  say('limit 2/3: PostgreSQL only (psql \\copy of the same rows)');
-  const copy = await copyLimit(env, 300_000, PAYLOAD);
-  say(`  ${copy.rate} rows/s`);
-  say('limit 3/3: disk only (append + fdatasync, one sync per group)');
-  const disk = [diskLimit(PAYLOAD + 64, 100, 2000), diskLimit(PAYLOAD + 64, 1000, 300)];
-  say(`  ${disk.map((d) => `${d.rate} records/s in groups of ${d.groupSize}`).join(', ')}`);
-
-  // Probe: publish flat out, see what the worker commits; the sustained run holds just under it.
-  const p = pipelineFor();
-  let workers = await startWorkers(p, 1);
-  say('probe: 300k messages as fast as they come');
-  const probe = await watch(
-    'probe',
-    workers,
-    load(p, 'probe', 0, { count: 300_000 }),
-    (s) => s.backlog === 0 && s.committed >= 300_000,
-  );
-  const probeRate = committedRate(probe.samples[0] as Sample, probe.samples.at(-1) as Sample);
-  say(`  committed ${probeRate} msg/s over the probe (publisher ${probe.result.rate}/s)`);
-
-  // A short ladder around the probe: up 10% while the rate holds (never above the broker's own limit),
-  // down 15% while it does not; the highest rate held is the result.
-  let rate = Math.round(Math.min(probeRate, broker.rate) * 0.9);
-  let sustained: { samples: Sample[]; rate: number; held: boolean; published: number } | undefined;
-  let failedAt = Number.POSITIVE_INFINITY;
-  for (let attempt = 0; attempt < 4; attempt++) {
-    say(`sustained: ${rate} msg/s for ${SUSTAIN_S}s`);
-    const r = await watch('sustained', workers, load(p, `sus${attempt}`, rate, { durationMs: SUSTAIN_S * 1000 }));
-    const last = r.samples.at(-1) as Sample;
-    const mid = r.samples[Math.floor(r.samples.length / 2)] as Sample;
-    // Held: the backlog at the end is under a second of traffic and no larger than half-way through.
-    const held = last.backlog <= Math.max(rate, 5000) && last.backlog <= mid.backlog + rate * 0.5;
-    await watch('settle', workers, Promise.resolve(), (s) => s.backlog === 0);
-    if (held) {
-      sustained = { samples: r.samples, rate, held, published: r.result.rate };
-      const next = Math.round(rate * 1.1);
-      // A publisher that could not reach the offered rate is the limit now: climbing further measures it.
-      if (next > broker.rate || next >= failedAt || r.result.rate < rate * 0.95) break;
-      say(`  held: trying 10% higher`);
-      rate = next;
-    } else {
-      failedAt = rate;
-      if (sustained?.held) break;
-      sustained = { samples: r.samples, rate, held, published: r.result.rate };
-      say(`  backlog grew to ${last.backlog}: trying 15% lower`);
-      rate = Math.round(rate * 0.85);
-    }
-  }
-  const sus = sustained as NonNullable<typeof sustained>;
-  const sFirst = sus.samples[1] ?? (sus.samples[0] as Sample);
-  const sLast = sus.samples.at(-1) as Sample;
-  const e2eRate = committedRate(sFirst, sLast);
-  const cpuPer100k = ((sLast.cpu - sFirst.cpu) / Math.max(1, sLast.committed - sFirst.committed)) * 100_000;
-  const latFull = {
-    p50: quantile(sFirst.buckets, sLast.buckets, 0.5),
-    p99: quantile(sFirst.buckets, sLast.buckets, 0.99),
-  };
-
-  const half = Math.round(sus.rate / 2);
-  say(`half load: ${half} msg/s for ${SUSTAIN_S}s`);
-  const h = await watch('half', workers, load(p, 'half', half, { durationMs: SUSTAIN_S * 1000 }));
-  const hFirst = h.samples[1] ?? (h.samples[0] as Sample);
-  const hLast = h.samples.at(-1) as Sample;
-  const latHalf = {
-    p50: quantile(hFirst.buckets, hLast.buckets, 0.5),
-    p99: quantile(hFirst.buckets, hLast.buckets, 0.99),
-  };
-  const maxLatency = (
-    await command('psql', [
-      env.databaseUrl,
-      '-XAtc',
-      `select extract(epoch from max(ingested_at - received_at)) from "${p.table}" where payload->>'run' in ('half', 'sus0', 'sus1', 'sus2', 'sus3')`,
-    ])
-  ).stdout.trim();
-
-  say(`drain: PostgreSQL stopped while ${DRAIN_COUNT} messages arrive, then started`);
-  await command('test/env/service.sh', ['stop', 'postgres']);
-  let drainSamples: Sample[] = [];
-  let drainSeconds = 0;
-  let backlogPeakRss = 0;
-  try {
-    const fill = await watch(
-      'backlog',
-      workers,
-      load(p, 'drain', 0, { count: DRAIN_COUNT }),
-      (s) => s.backlog >= DRAIN_COUNT * 0.999,
-    );
-    backlogPeakRss = Math.max(...fill.samples.map((s) => s.rss));
-  } finally {
-    await command('test/env/service.sh', ['start', 'postgres']);
-  }
-  const drainStart = Date.now();
-  const d = await watch('drain', workers, Promise.resolve(), (s) => s.backlog === 0);
-  drainSeconds = (Date.now() - drainStart) / 1000;
-  drainSamples = d.samples;
-  const drainRate = Math.round(DRAIN_COUNT / drainSeconds);
-  const drainPeakRss = Math.max(backlogPeakRss, ...drainSamples.map((s) => s.rss));
-  await stopWorkers(workers);
-
-  const scaleOut: Array<{ workers: number; rate: number }> = [];
-  for (const n of [1, 2, 3]) {
-    const sp = pipelineFor();
-    workers = await startWorkers(sp, n);
-    say(`scale-out: ${n} worker process${n > 1 ? 'es' : ''}, 300k messages`);
-    const r = await watch(
-      `${n} workers`,
-      workers,
-      load(sp, `so${n}`, 0, { count: 300_000 }),
-      (s) => s.backlog === 0 && s.committed >= 300_000,
-    );
-    scaleOut.push({ workers: n, rate: committedRate(r.samples[0] as Sample, r.samples.at(-1) as Sample) });
-    await stopWorkers(workers);
+  await command('tsc', ['-p', 'tsconfig.build.json']);
+  const rounds: Round[] = [];
+  let probeRate = 0;
+  for (let i = 0; i < RUNS; i++) {
+    const r = await round(i, rounds[0]?.sustained.rate);
+    if (r.probeRate !== undefined) probeRate = r.probeRate;
+    rounds.push(r.round);
   }
 
   // --- reference service (bench/reference.ts): measured only when BENCH_REFERENCE_BIN/_MIGRATE name binaries ---
   const reference = await benchReference({
-    sustainedRate: e2eRate,
+    sustainedRate: (rounds[0] as Round).e2eRate,
     sustainSeconds: SUSTAIN_S,
     payloadBytes: PAYLOAD,
     say,
   });
+  let operator: Awaited<ReturnType<typeof operatorScale>> | null = null;
+  if (OPERATOR_PIPELINES > 0 && process.env.KUBECONFIG) {
+    operator = await operatorScale({ pipelines: OPERATOR_PIPELINES, restSeconds: 60, say });
+  }
   report({
     startedAt: t0,
     machine,
     payloadBytes: PAYLOAD,
     sustainSeconds: SUSTAIN_S,
-    broker,
-    copy,
-    disk,
+    workerNodeOptions: WORKER_ENV.NODE_OPTIONS,
     probeRate,
-    sustained: sus,
-    e2eRate,
-    cpuPer100k,
-    latFull,
-    half: { rate: half, samples: h.samples, lat: latHalf },
-    maxLatency,
-    drain: {
-      messages: DRAIN_COUNT,
-      rowsPerS: drainRate,
-      seconds: drainSeconds,
-      peakRss: drainPeakRss,
-      samples: drainSamples,
-    },
-    scaleOut,
+    rounds,
     reference,
+    operator: operator ? { ...operator, goals: operatorGoals(operator) } : null,
   });
+  if (operator) printOperatorTable(operator, operatorGoals(operator));
 }
 
 main()

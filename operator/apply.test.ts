@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isSubset, needsApply, orphanedChildren, ownershipConflict, withAppliedHash } from './apply.ts';
+import { changeEvents, isSubset, needsApply, orphanedChildren, ownershipConflict, withAppliedHash } from './apply.ts';
 import type { KubeObject } from './runtime/kube.ts';
 
 const desired: KubeObject = {
@@ -67,4 +67,18 @@ test('an object of a child name is ours only with a controller reference to the 
     obj([{ uid: 'p1', controller: false, kind: 'IngestPipeline', name: 'p' }]),
   );
   assert.ok(notController, 'an owner reference without controller is not control');
+});
+
+test('one Event per kind of change names every child it covers; unchanged children make none', () => {
+  const events = changeEvents([
+    { kind: 'ConfigMap', name: 'a', action: 'Created' },
+    { kind: 'Secret', name: 'b', action: 'Noop' },
+    { kind: 'StatefulSet', name: 'c', action: 'Patched' },
+    { kind: 'Service', name: 'd', action: 'Created' },
+  ]);
+  assert.deepEqual(events, [
+    { reason: 'Created', message: 'created ConfigMap a, Service d' },
+    { reason: 'Updated', message: 'updated StatefulSet c' },
+  ]);
+  assert.deepEqual(changeEvents([{ kind: 'Secret', name: 'b', action: 'Noop' }]), []);
 });

@@ -122,7 +122,9 @@ export async function applyObject(
 
 async function getIfExists(client: KubeClient, path: string): Promise<KubeObject | undefined> {
   try {
-    return await client.request<KubeObject>('GET', path);
+    // From the API server's watch cache (resourceVersion 0): no etcd read per child. As fresh as it needs to
+    // be: an object created after this read could as well be created after a quorum read.
+    return await client.request<KubeObject>('GET', path, { query: { resourceVersion: '0' } });
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -160,4 +162,42 @@ export function orphanedChildren(ownerUid: string, desired: KubeObject[], live: 
       (o.metadata.ownerReferences ?? []).some((r) => r.uid === ownerUid && r.controller) &&
       !want.has(`${o.kind}/${o.metadata.name}`),
   );
+}
+
+/** Workloads mount what the rest of the children hold: on a first rollout they come last. */
+const LAST_WAVE = new Set(['Deployment', 'StatefulSet']);
+
+/**
+ * Applies every desired child, in two waves of parallel requests (identities, configuration and the rest,
+ * then the workloads that mount them), pushing each result into `results` as it completes so that a failure
+ * still reports what did change. Throws the first error once its wave has settled.
+ */
+export async function applyAll(
+  client: KubeClient,
+  ownerUid: string,
+  desired: KubeObject[],
+  cached: (obj: KubeObject) => KubeObject | undefined,
+  results: ApplyResult[],
+): Promise<void> {
+  for (const wave of [
+    desired.filter((d) => !LAST_WAVE.has(String(d.kind))),
+    desired.filter((d) => LAST_WAVE.has(String(d.kind))),
+  ]) {
+    const settled = await Promise.allSettled(
+      wave.map(async (obj) => results.push(await applyObject(client, ownerUid, obj, cached(obj)))),
+    );
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+}
+
+/** One Event per kind of change (Created, Updated, Deleted) of a reconcile, naming the children: not one per child. */
+export function changeEvents(results: ApplyResult[]): Array<{ reason: string; message: string }> {
+  const by = new Map<string, string[]>();
+  for (const r of results) {
+    if (r.action === 'Noop') continue;
+    const reason = r.action === 'Patched' ? 'Updated' : r.action;
+    by.set(reason, [...(by.get(reason) ?? []), `${r.kind} ${r.name}`]);
+  }
+  return [...by].map(([reason, objs]) => ({ reason, message: `${reason.toLowerCase()} ${objs.join(', ')}` }));
 }

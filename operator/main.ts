@@ -65,6 +65,7 @@ export async function runOperator(o: OperatorOptions): Promise<number> {
   const identity = o.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
   const client = await KubeClient.fromDefault();
   const metrics = new OperatorMetrics();
+  client.onRequest = (verb) => metrics.apiRequests.inc({ verb });
   const events = new EventRecorder(client, identity, (err) =>
     log.warn({ err: (err as Error).message }, 'could not post an Event'),
   );

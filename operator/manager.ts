@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { IngestPipeline } from '../api/types.ts';
 import { Autoscaler, type AutoscalerOptions, type PodObject } from './autoscale/autoscaler.ts';
+import { slimPod } from './cache-shapes.ts';
 import { forceDelete } from './deletion.ts';
 import type { Images } from './desired.ts';
 import type { EventSink } from './events.ts';
@@ -80,6 +81,7 @@ export class Manager {
     this.pods = new InformerSet<PodObject>(client, PODS, opts.namespaces, {
       ...informerOpts(PODS.plural),
       labelSelector: MANAGED_SELECTOR,
+      transform: slimPod,
     });
     this.jobs = new InformerSet(client, JOBS, opts.namespaces, {
       ...informerOpts(JOBS.plural),

@@ -8,6 +8,15 @@ import { GROUP, PLURAL } from '../api/types.ts';
 import { CHILD_KINDS, JOBS, PVCS } from './kinds.ts';
 import { DEFAULT_WORKER_IMAGE, OPERATOR_VERSION } from './render/meta.ts';
 
+/**
+ * The operator's V8 heap, measured with 1,000 pipelines (bench/operator-scale.ts, docs/benchmarks.md): a
+ * small young generation (the cold start allocates fast and little of it lives; 2 MiB quadrupled the CPU)
+ * and an old generation about three times what its caches hold at that scale (at 128 MiB it thrashed). RSS
+ * 176 MiB at 1,000 pipelines instead of 272. The chart sets it (values.yaml operator.nodeOptions;
+ * operator/node-options.test.ts keeps the two equal); more pipelines need a larger old generation.
+ */
+export const OPERATOR_NODE_OPTIONS = '--max-semi-space-size=4 --max-old-space-size=160';
+
 export const OPERATOR_NAMESPACE = 'mqtt2pg-system';
 export const OPERATOR_NAME = 'mqtt2pg-operator';
 

@@ -13,6 +13,7 @@ export class OperatorMetrics {
   readonly queueDepth: Gauge;
   readonly applies: Counter<'kind' | 'action'>;
   readonly watchRestarts: Counter<'resource' | 'reason'>;
+  readonly apiRequests: Counter<'verb'>;
   readonly leader: Gauge;
   readonly autoscalerDecisions: Counter<'decision' | 'direction'>;
   readonly poolSize: Gauge<'namespace' | 'pipeline'>;
@@ -54,6 +55,12 @@ export class OperatorMetrics {
       name: 'mqtt2pg_operator_watch_restarts_total',
       help: 'Watches restarted, by resource and reason (closed, expired = 410 Gone + relist, idle = silent connection, error)',
       labelNames: ['resource', 'reason'],
+      registers,
+    });
+    this.apiRequests = new Counter({
+      name: 'mqtt2pg_operator_api_requests_total',
+      help: 'Requests sent to the Kubernetes API server, by verb (WATCH: a watch started); at rest it should stay flat',
+      labelNames: ['verb'],
       registers,
     });
     this.autoscalerDecisions = new Counter({

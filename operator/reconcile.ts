@@ -12,7 +12,14 @@ import { checkPipeline } from '../api/check.ts';
 import type { ResolvedPipeline } from '../api/defaults.ts';
 import type { Sizes } from '../api/sizes.ts';
 import type { IngestPipeline, IngestPipelineStatus } from '../api/types.ts';
-import { type ApplyResult, applyObject, deleteObject, OwnershipConflict, orphanedChildren } from './apply.ts';
+import {
+  type ApplyResult,
+  applyAll,
+  changeEvents,
+  deleteObject,
+  OwnershipConflict,
+  orphanedChildren,
+} from './apply.ts';
 import {
   type DeletionStep,
   DRAIN_FINALIZER,
@@ -287,10 +294,8 @@ export class Reconciler {
   ): Promise<ApplyResult[]> {
     const results: ApplyResult[] = [];
     try {
-      for (const obj of desired) {
-        const live = this.d.children[String(obj.kind)]?.get(`${ns}/${obj.metadata.name}`);
-        results.push(await applyObject(this.d.client, p.metadata.uid ?? '', obj, live));
-      }
+      const cached = (obj: KubeObject) => this.d.children[String(obj.kind)]?.get(`${ns}/${obj.metadata.name}`);
+      await applyAll(this.d.client, p.metadata.uid ?? '', desired, cached, results);
       for (const orphan of orphanedChildren(p.metadata.uid ?? '', desired, this.liveChildren(ns, p.metadata.name))) {
         results.push(await deleteObject(this.d.client, orphan));
       }
@@ -315,20 +320,15 @@ export class Reconciler {
     }
   }
 
-  /** A metric for every apply, and a log line and an event for every change. */
+  /** A metric for every apply, a log line for every change, and an Event per kind of change. */
   private report(p: IngestPipeline & KubeObject, results: ApplyResult[], log: Logger): void {
     for (const res of results) {
       this.d.metrics.applies.inc({ kind: res.kind, action: res.action });
       if (res.action === 'Noop') continue;
       const verb = res.action === 'Patched' ? 'updated' : res.action.toLowerCase();
       log.info({ kind: res.kind, child: res.name, action: res.action }, `${res.kind} ${res.name} ${verb}`);
-      this.d.events.emit(
-        p,
-        'Normal',
-        res.action === 'Patched' ? 'Updated' : res.action,
-        `${res.kind} ${res.name} ${verb}`,
-      );
     }
+    for (const e of changeEvents(results)) this.d.events.emit(p, 'Normal', e.reason, e.message);
   }
 
   private liveChildren(ns: string, pipeline: string): KubeObject[] {
@@ -392,8 +392,9 @@ export class Reconciler {
       }
       const warning =
         (c.type === 'Degraded' && c.to === 'True') || (c.type === 'Ready' && c.to === 'False' && o.problem);
-      // Ready→False while a rollout starts is routine; the Degraded event already carries real problems.
-      if (c.type === 'Progressing' && c.to === 'True' && c.from === undefined) continue;
+      // A pipeline's first conditions (Ready False while its rollout starts, Degraded False, Progressing True)
+      // are routine: only a first condition that reports a problem is an Event (one POST less per pipeline).
+      if (c.from === undefined && !warning) continue;
       this.d.events.emit(p, warning ? 'Warning' : 'Normal', c.reason, `${c.type} is ${c.to}: ${c.message}`);
     }
     log.info(

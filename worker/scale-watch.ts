@@ -11,6 +11,8 @@ import { pipelinesPath } from '../api/contract.ts';
 import { clampCount, effectiveSizes } from '../api/sizes.ts';
 import type { IngestPipeline } from '../api/types.ts';
 import { Backoff } from '../common/backoff.ts';
+import { defaultAuth } from '../common/kube-auth.ts';
+import { type WatchStream, watchCollection } from '../common/kube-watch.ts';
 import type { Logger } from '../common/logger.ts';
 
 export interface ScaleTarget {
@@ -63,24 +65,21 @@ export interface ScaleHandlers {
 }
 
 export async function watchScale(t: ScaleTarget, on: ScaleHandlers, log: Logger): Promise<ScaleWatch> {
-  // Loaded only here: the generated client is large, and workers outside a cluster never need it.
-  const { KubeConfig, Watch } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  const watch = new Watch(kc);
+  const auth = await defaultAuth();
   const path = pipelinesPath(t.namespace);
   let stopped = false;
   const backoff = new Backoff({ initialMs: 1000, maxMs: 30_000, jitter: 0.5 });
-  let controller: AbortController | undefined;
+  let stream: WatchStream | undefined;
   let timer: NodeJS.Timeout | undefined;
 
   const start = async () => {
     if (stopped) return;
     try {
-      controller = await watch.watch(
+      stream = await watchCollection<IngestPipeline>(
+        auth,
         path,
-        { fieldSelector: `metadata.name=${t.name}`, allowWatchBookmarks: false },
-        (phase: string, obj: IngestPipeline) => {
+        { fieldSelector: `metadata.name=${t.name}` },
+        (phase, obj) => {
           backoff.reset();
           if (phase !== 'ADDED' && phase !== 'MODIFIED') return;
           const n = desiredFlushers(obj, t);
@@ -88,7 +87,7 @@ export async function watchScale(t: ScaleTarget, on: ScaleHandlers, log: Logger)
           on.paused?.(obj.spec?.paused === true);
           on.leaving(identityLeaving(obj, t.instance));
         },
-        (err: unknown) => restart(err),
+        (err) => restart(err),
       );
     } catch (err) {
       restart(err);
@@ -114,7 +113,7 @@ export async function watchScale(t: ScaleTarget, on: ScaleHandlers, log: Logger)
     stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
-      controller?.abort();
+      stream?.abort();
     },
   };
 }

@@ -36,8 +36,12 @@ export class WalRecordError extends Error {
   override name = 'WalRecordError';
 }
 
+/**
+ * A key lives as long as its group is on disk: it gets its own memory (Buffer.alloc is never cut from Node's
+ * shared 8 KiB pool, whose slab a single live slice keeps whole).
+ */
 export function encodeKey(k: GroupKey): Buffer {
-  const b = Buffer.allocUnsafe(KEY_BYTES);
+  const b = Buffer.alloc(KEY_BYTES);
   b.writeBigUInt64BE(k.seq, 0);
   b.writeUInt32BE(k.count, 8);
   b.writeUInt32BE(k.bytes, 12);
@@ -161,4 +165,11 @@ export function decodeGroup(value: Uint8Array): InboundMessage[] {
     out.push(m);
   }
   return out;
+}
+
+/** A copy of a key read from LevelDB in memory of its own (see encodeKey). */
+export function ownedKey(raw: Uint8Array): Buffer {
+  const b = Buffer.alloc(raw.byteLength);
+  b.set(raw);
+  return b;
 }

@@ -306,3 +306,22 @@ test('retain deletes a claim but the messages kept, which survive a crash as a g
   );
   await reopened.close();
 });
+
+test('a group waiting in the WAL holds its 24-byte key, not a shared 8 KiB Buffer pool slab', async () => {
+  // Keys live as long as their group is on disk: under a backlog of a million messages, keys cut from Node's
+  // Buffer pool kept one 8 KiB slab each alive (RSS grew with the backlog). Fresh appends and replayed keys.
+  const dir = newDir();
+  let wal = await Wal.open(options(dir, { maxGroupMessages: 5 }));
+  await appendAll(wal, 0, 100);
+  const ownsItsMemory = (c: Awaited<ReturnType<Wal['claim']>>) =>
+    (c?.groups ?? []).every((g) => g.key.buffer.byteLength === g.key.length);
+  const fresh = await wal.claim(50);
+  assert.equal(fresh?.groups.length, 10);
+  assert.ok(ownsItsMemory(fresh), 'appended keys own their memory');
+  await wal.close();
+  wal = await Wal.open(options(dir, { maxGroupMessages: 5 }));
+  const replayed = await wal.claim(1000);
+  assert.equal(replayed?.groups.length, 20);
+  assert.ok(ownsItsMemory(replayed), 'replayed keys own their memory');
+  await wal.close();
+});

@@ -11,7 +11,7 @@ import { Level } from 'level';
 import type { InboundMessage } from './message.ts';
 import { type Compactable, DeletedRangeCompactor } from './wal-compaction.ts';
 import { QUARANTINE_PREFIX, Quarantine } from './wal-quarantine.ts';
-import { decodeGroup, decodeKey, encodeGroup, encodeKey, type GroupKey } from './wal-record.ts';
+import { decodeGroup, decodeKey, encodeGroup, encodeKey, type GroupKey, ownedKey } from './wal-record.ts';
 import { describeLow, type VolumeState, walDirBytes } from './wal-volume.ts';
 
 export interface WalOptions {
@@ -44,6 +44,12 @@ type Durable = (() => void) | undefined;
 
 // Per-message overhead the key/record framing adds, for size accounting before encoding.
 const FRAMING_BYTES = 16;
+/**
+ * LevelDB's memory, bounded whatever the backlog: a block cache for groups read back, and a memtable of
+ * writeBufferSize (two while one is written out). Open tables hold only their index blocks (~15 KiB per 2 MiB
+ * table). About 20 MiB in all; docs/benchmarks.md has the worker's whole budget.
+ */
+const LEVELDB_MEMORY = { cacheSize: 8 * 2 ** 20, writeBufferSize: 4 * 2 ** 20, maxOpenFiles: 500 };
 /** Share of the size limit deleted between two compactions of the deleted range (wal-compaction.ts). */
 const COMPACT_AFTER_DELETED_SHARE = 0.25;
 
@@ -84,7 +90,11 @@ export class Wal extends EventEmitter {
       ...opts,
     };
     mkdirSync(opts.dir, { recursive: true });
-    this.db = new Level<Buffer, Buffer>(opts.dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    this.db = new Level<Buffer, Buffer>(opts.dir, {
+      keyEncoding: 'buffer',
+      valueEncoding: 'buffer',
+      ...LEVELDB_MEMORY,
+    });
     this.quarantine = new Quarantine(this.db, opts.dir, (q) => this.emit('quarantined', q));
     // In Node, `level` is classic-level, which has compactRange; the browser-neutral type leaves it out.
     const compactable = this.db as unknown as Compactable;
@@ -118,7 +128,7 @@ export class Wal extends EventEmitter {
         strays.push(Buffer.from(raw));
         continue;
       }
-      wal.queue.push({ ...k, key: Buffer.from(raw) });
+      wal.queue.push({ ...k, key: ownedKey(raw) });
       wal.queuedCount += k.count;
       wal.queuedBytes += k.bytes;
       wal.bytes += k.bytes;

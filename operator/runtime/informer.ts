@@ -33,6 +33,8 @@ export interface InformerOptions {
   fieldSelector?: string;
   /** Cache metadata only (PartialObjectMetadata): for Secrets the operator must notice but not hold. */
   metadataOnly?: boolean;
+  /** Keeps only what the handlers and readers use of an object, before it is cached (memory at scale). */
+  transform?: (obj: KubeObject) => KubeObject;
   /** Server-side watch timeout; randomized per watch by ±20% to spread relists. Default 300 s. */
   watchTimeoutSeconds?: number;
   /** Client-side inactivity limit. Default: watchTimeoutSeconds + 30 s (bookmarks arrive about every minute). */
@@ -184,14 +186,15 @@ export class Informer<T extends KubeObject = KubeObject> {
     }
   }
 
-  private upsert(key: string, obj: T): void {
+  private upsert(key: string, raw: T): void {
     // List items carry no kind/apiVersion; watch events do. Give every cached object both.
     if (!this.opts.metadataOnly) {
-      obj.kind ??= this.resource.kind;
-      obj.apiVersion ??= apiVersionOf(this.resource);
+      raw.kind ??= this.resource.kind;
+      raw.apiVersion ??= apiVersionOf(this.resource);
     }
     // managedFields is often the larger half of an object and nothing here reads it.
-    delete obj.metadata.managedFields;
+    delete raw.metadata.managedFields;
+    const obj = this.opts.transform ? (this.opts.transform(raw) as T) : raw;
     const old = this.store.get(key);
     if (old?.metadata.resourceVersion === obj.metadata.resourceVersion && old) return;
     this.store.set(key, obj);

@@ -1,11 +1,11 @@
-// Requests and watches against the Kubernetes API. Credentials and TLS come from @kubernetes/client-node's
-// KubeConfig (kubeconfig.ts); the requests themselves go out on node:https because a controller needs what
-// the generated client does not expose for arbitrary kinds: the apply-patch content type of server-side
-// apply on any resource and subresource, metadata-only lists and watches (so Secret values are never held
-// in the operator's caches), and streaming watches with an inactivity timeout it controls.
+// Requests and watches against the Kubernetes API. Credentials and TLS come from common/kube-auth.ts; the
+// requests go out on node:https because a controller needs what a generated client does not expose for
+// arbitrary kinds: the apply-patch content type of server-side apply on any resource and subresource,
+// metadata-only lists and watches (so Secret values are never held in the operator's caches), and streaming
+// watches with an inactivity timeout it controls.
 
 import { Agent, type RequestOptions, request } from 'node:https';
-import { type ApiAuth, defaultAuth } from './kubeconfig.ts';
+import { type ApiAuth, defaultAuth } from '../../common/kube-auth.ts';
 
 export interface KubeObject {
   apiVersion?: string;
@@ -87,12 +87,14 @@ export class KubeClient {
   readonly server: URL;
   private readonly auth: ApiAuth;
   private readonly agent: Agent;
+  /** Called once per request sent (verb: GET, PATCH, ..., WATCH): the operator counts them in its metrics. */
+  onRequest?: (verb: string) => void;
 
   constructor(auth: ApiAuth) {
     this.auth = auth;
     this.server = auth.server;
-    // Watches hold one socket each for minutes; requests reuse the rest.
-    this.agent = new Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16 });
+    // Watches hold one socket each for minutes (15 per watched namespace); requests reuse the rest.
+    this.agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 32 });
   }
 
   /** KUBECONFIG, else ~/.kube/config, else the pod's service account. */
@@ -134,6 +136,7 @@ export class KubeClient {
 
   async request<T = unknown>(method: string, path: string, args: RequestArgs = {}): Promise<T> {
     const opts = await this.options(method, path, args);
+    this.onRequest?.(method);
     const payload =
       args.body === undefined ? undefined : typeof args.body === 'string' ? args.body : JSON.stringify(args.body);
     // Node frames a body of a DELETE (or GET) neither by length nor chunked unless told its length: the API
@@ -176,6 +179,7 @@ export class KubeClient {
     { accept, idleTimeoutMs }: { accept?: string; idleTimeoutMs: number },
   ): Promise<WatchHandle> {
     const opts = await this.options('GET', path, { query: { ...query, watch: true }, ...(accept ? { accept } : {}) });
+    this.onRequest?.('WATCH');
     let abort: () => void = () => {};
     const done = new Promise<void>((resolve, reject) => {
       const req = request(opts, (res) => {

@@ -9,8 +9,8 @@ import { kubectl, REPO_ROOT, requireEnv } from './env.ts';
 export { ensureCrd } from './env.ts';
 
 import type { WalDrainStatus } from '../../api/types.ts';
+import { kubeconfigAuth } from '../../common/kube-auth.ts';
 import { KubeClient, type KubeObject } from '../../operator/runtime/kube.ts';
-import { kubeconfigAuth } from '../../operator/runtime/kubeconfig.ts';
 import { eventually } from './eventually.ts';
 
 export async function kubeClient(): Promise<KubeClient> {
@@ -136,8 +136,13 @@ export interface OperatorProcess {
   exited: Promise<number | null>;
 }
 
-export function startOperator(args: string[], env: Record<string, string> = {}): OperatorProcess {
-  const child = spawn(process.execPath, ['cli/main.ts', 'operator', '--listen', '127.0.0.1:0', ...args], {
+/** `entry`: the CLI to run, the TypeScript source by default (the bench runs the compiled dist/cli/main.js, as a pod does). */
+export function startOperator(
+  args: string[],
+  env: Record<string, string> = {},
+  entry = 'cli/main.ts',
+): OperatorProcess {
+  const child = spawn(process.execPath, [entry, 'operator', '--listen', '127.0.0.1:0', ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, KUBECONFIG: requireEnv('KUBECONFIG'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -114,12 +114,13 @@ export class WorkerProcess {
 
   static start(
     p: TestPipeline,
-    opts: { instance?: string; args?: string[]; env?: Record<string, string> } = {},
+    opts: { instance?: string; args?: string[]; env?: Record<string, string>; entry?: string } = {},
   ): WorkerProcess {
     const child = spawn(
       process.execPath,
       [
-        'cli/main.ts',
+        // The TypeScript source; the bench runs the compiled dist/cli/main.js, as a pod does.
+        opts.entry ?? 'cli/main.ts',
         'worker',
         '-f',
         p.file,

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { kubeconfigAuth, withServer } from '../../../common/kube-auth.ts';
 import { Informer } from '../../../operator/runtime/informer.ts';
 import { KubeClient, type KubeObject } from '../../../operator/runtime/kube.ts';
-import { kubeconfigAuth, withServer } from '../../../operator/runtime/kubeconfig.ts';
 import { requireEnv } from '../../lib/env.ts';
 import { eventually } from '../../lib/eventually.ts';
 import { createNamespace, deleteNamespace, kubeClient } from '../../lib/kube.ts';

@@ -1,0 +1,46 @@
+// The V8 heap of a worker pod, sized from its container's memory limit. V8 grows its heap with the
+// allocation rate, not with what is live: a worker at full rate reached ~390 MiB RSS with V8's defaults,
+// most of it a young generation sized for a machine, not a pod (measured in docs/benchmarks.md). The flags go
+// in NODE_OPTIONS of the rendered container, so `mqtt2pg render` shows them and a user's own spec.resources
+// moves them; the rest of the limit is left for what lives outside the heap (LevelDB's write buffers and
+// block cache, socket and COPY buffers, code).
+
+import { parseBytes } from '../../api/units.ts';
+
+/** Memory a worker holds outside V8's old generation: young generation, LevelDB, buffers, code. */
+export const WORKER_NON_HEAP_MIB = 96;
+/** Share of the rest given to the old generation: V8 needs headroom between a GC and the next. */
+const HEAP_SHARE = 0.6;
+const MIN_HEAP_MIB = 64;
+/**
+ * Each of the young generation's semi-spaces. V8's default on a large machine (tens of MiB) held ~130 MiB of
+ * RSS at full rate; 8 MiB cost no measurable CPU per message (docs/benchmarks.md).
+ */
+export const WORKER_SEMI_SPACE_MIB = 8;
+
+/** --max-old-space-size for a container memory limit (a Kubernetes quantity), or undefined without one. */
+export function heapMiBForLimit(limit: string | number | undefined): number | undefined {
+  if (limit === undefined || limit === '') return undefined;
+  let bytes: number;
+  try {
+    bytes = typeof limit === 'number' ? limit : parseBytes(limit);
+  } catch {
+    return undefined; // A quantity parseBytes does not know (e.g. "1e9"): leave V8's own sizing.
+  }
+  const mib = bytes / 2 ** 20;
+  return Math.max(MIN_HEAP_MIB, Math.floor((mib - WORKER_NON_HEAP_MIB) * HEAP_SHARE));
+}
+
+/** NODE_OPTIONS of a worker container with this memory limit ("" without a limit). */
+export function nodeOptionsForLimit(limit: string | number | undefined): string {
+  const heap = heapMiBForLimit(limit);
+  return heap === undefined ? '' : `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB} --max-old-space-size=${heap}`;
+}
+
+/** The container's NODE_OPTIONS env entry for its resources (none without a memory limit). */
+export function heapEnv(resources: {
+  limits?: Record<string, string | number>;
+}): Array<{ name: string; value: string }> {
+  const value = nodeOptionsForLimit(resources.limits?.memory);
+  return value ? [{ name: 'NODE_OPTIONS', value }] : [];
+}
