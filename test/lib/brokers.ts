@@ -1,10 +1,11 @@
 // MQTT brokers other than the environment's Mosquitto, started by a test as child processes: Comqtt and
-// Mochi (built by test/env/build-go-tool.sh, paths in COMQTT_BIN / MOCHI_BIN) and a Mosquitto of the test's
-// own (MOSQUITTO_BIN), each on 127.0.0.1 without authentication and without persistence, so a restart
-// loses every session. Ports: MQTT2PG_INTEROP_PORT_BASE and up when set, else free ones.
+// Mochi (built by test/env/build-go-tool.sh, paths in COMQTT_BIN / MOCHI_BIN), HiveMQ CE and Moquette
+// (fetched by test/env/fetch-jvm-tool.sh: HIVEMQ_BIN / MOQUETTE_BIN) and a Mosquitto of the test's own
+// (MOSQUITTO_BIN), each on 127.0.0.1 without authentication and without persistence, so a restart loses
+// every session. Ports: MQTT2PG_INTEROP_PORT_BASE and up when set, else free ones.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,13 +13,29 @@ import { requireEnv } from './env.ts';
 import { eventually } from './eventually.ts';
 import { freePort } from './free-port.ts';
 
-export type BrokerKind = 'mosquitto' | 'comqtt' | 'mochi';
+export type BrokerKind = 'mosquitto' | 'comqtt' | 'mochi' | 'hivemq' | 'moquette';
 
 /** Log lines in which Comqtt or Mochi say they dropped a message held for a session (server.go). */
 const DROP_LINE = /client store quota reached|packet ids exhausted/;
-export const BROKER_KINDS: BrokerKind[] = ['mosquitto', 'comqtt', 'mochi'];
+/** The brokers the worker can ingest from (Moquette 0.17 cannot: no MQTT 5, no shared subscriptions). */
+export const BROKER_KINDS = ['mosquitto', 'comqtt', 'mochi', 'hivemq'] as const;
+export type IngestBrokerKind = (typeof BROKER_KINDS)[number];
 
-const BIN_ENV: Record<BrokerKind, string> = { mosquitto: 'MOSQUITTO_BIN', comqtt: 'COMQTT_BIN', mochi: 'MOCHI_BIN' };
+const BIN_ENV: Record<BrokerKind, string> = {
+  mosquitto: 'MOSQUITTO_BIN',
+  comqtt: 'COMQTT_BIN',
+  mochi: 'MOCHI_BIN',
+  hivemq: 'HIVEMQ_BIN',
+  moquette: 'MOQUETTE_BIN',
+};
+/** A JVM broker takes seconds to start (HiveMQ about 9 s on the 2-core test machine). */
+const START_TIMEOUT_MS: Record<BrokerKind, number> = {
+  mosquitto: 15_000,
+  comqtt: 15_000,
+  mochi: 15_000,
+  hivemq: 90_000,
+  moquette: 60_000,
+};
 
 let nextPort = Number(process.env.MQTT2PG_INTEROP_PORT_BASE ?? 0);
 async function port(): Promise<number> {
@@ -58,6 +75,41 @@ function commandLine(kind: BrokerKind, dir: string, mqtt: number, extra: number[
       ];
     case 'mochi':
       return [`-tcp=${at(mqtt)}`, `-ws=${at(extra[0])}`, `-info=${at(extra[1])}`];
+    case 'hivemq':
+      // As docs/brokers.md recommends: a session queue beyond any test's backlog (default 1,000, then it
+      // discards new messages), and a Receive Maximum for publishers above the test publisher's in-flight
+      // window (default 10). In-memory persistence: a kill loses every session, as with the others.
+      mkdirSync(join(dir, 'conf'), { recursive: true });
+      writeFileSync(
+        join(dir, 'conf', 'config.xml'),
+        [
+          '<?xml version="1.0"?>',
+          '<hivemq>',
+          `  <listeners><tcp-listener><port>${mqtt}</port><bind-address>127.0.0.1</bind-address></tcp-listener></listeners>`,
+          '  <mqtt>',
+          '    <queued-messages><max-queue-size>10000000</max-queue-size><strategy>discard</strategy></queued-messages>',
+          '    <receive-maximum><server-receive-maximum>65535</server-receive-maximum></receive-maximum>',
+          '  </mqtt>',
+          '  <persistence><mode>in-memory</mode></persistence>',
+          '  <anonymous-usage-statistics><enabled>false</enabled></anonymous-usage-statistics>',
+          '</hivemq>',
+        ].join('\n'),
+      );
+      return [];
+    case 'moquette':
+      // Its Server reads config/moquette.conf under the working directory.
+      mkdirSync(join(dir, 'config'), { recursive: true });
+      writeFileSync(
+        join(dir, 'config', 'moquette.conf'),
+        [
+          `port ${mqtt}`,
+          'host 127.0.0.1',
+          'websocket_port disabled',
+          'allow_anonymous true',
+          'persistence_enabled false',
+        ].join('\n'),
+      );
+      return [];
   }
 }
 
@@ -99,7 +151,7 @@ export class TestBroker {
     const bin = requireEnv(BIN_ENV[kind]);
     if (!existsSync(bin))
       throw new Error(
-        `${bin} (${BIN_ENV[kind]}) is missing: build it with 'test/env/up.sh' (or build-go-tool.sh ${kind})`,
+        `${bin} (${BIN_ENV[kind]}) is missing: build it with 'test/env/up.sh' (or build-go-tool.sh / fetch-jvm-tool.sh ${kind})`,
       );
     const dir = mkdtempSync(join(tmpdir(), `mqtt2pg-broker-${kind}-`));
     const mqtt = await port();
@@ -127,7 +179,7 @@ export class TestBroker {
         if (child.exitCode !== null) throw new Error(`${this.kind} exited with ${child.exitCode}: ${this.output}`);
         await accepting(this.port);
       },
-      { timeoutMs: 15_000, what: `${this.kind} accepting on ${this.url}` },
+      { timeoutMs: START_TIMEOUT_MS[this.kind], what: `${this.kind} accepting on ${this.url}` },
     );
   }
 

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, test } from 'node:test';
-import { BROKER_KINDS, type BrokerKind, TestBroker } from '../../lib/brokers.ts';
+import { BROKER_KINDS, type IngestBrokerKind, TestBroker } from '../../lib/brokers.ts';
 import { eventually } from '../../lib/eventually.ts';
 import { type Accounting, account, ledger } from '../../lib/ledger.ts';
 import { publish } from '../../lib/publish.ts';
@@ -22,8 +22,9 @@ const RATE = Number(process.env.MQTT2PG_INTEROP_RATE ?? 2000);
  * it go through a slow path (the broker sorts the whole in-flight map for every packet it handles) that
  * stalled delivery every time at 5,000 msg/s (docs/brokers.md); 65535 is the setting docs/brokers.md recommends there.
  */
-const RECEIVE_MAXIMUM: Record<BrokerKind, number> = {
+const RECEIVE_MAXIMUM: Record<IngestBrokerKind, number> = {
   mosquitto: Number(process.env.MQTT2PG_INTEROP_RECEIVE_MAXIMUM ?? 2000),
+  hivemq: Number(process.env.MQTT2PG_INTEROP_RECEIVE_MAXIMUM ?? 2000),
   comqtt: Number(process.env.MQTT2PG_INTEROP_RECEIVE_MAXIMUM ?? 65535),
   mochi: Number(process.env.MQTT2PG_INTEROP_RECEIVE_MAXIMUM ?? 65535),
 };
@@ -41,9 +42,9 @@ const TAKEOVER_WINDOW_MS = 250;
  * Why `lost` (message numbers) is more than the broker's known faults allow, or undefined if it is not.
  * `dropped`: the messages the broker logged as dropped from the session.
  */
-function beyondKnownLoss(kind: BrokerKind, lost: number[], dropped: number): string | undefined {
+function beyondKnownLoss(kind: IngestBrokerKind, lost: number[], dropped: number): string | undefined {
   if (lost.length === 0) return undefined;
-  if (kind === 'mosquitto') return `mosquitto lost ${lost.length}; it has no known loss`;
+  if (kind === 'mosquitto' || kind === 'hivemq') return `${kind} lost ${lost.length}; it has no known loss`;
   const takeover = Math.ceil((RATE * TAKEOVER_WINDOW_MS) / 1000);
   if (lost.length > takeover + dropped)
     return `${kind} lost ${lost.length} ids; one session takeover drops at most the ${takeover} sent within ${TAKEOVER_WINDOW_MS} ms, and it logged ${dropped} drops`;
