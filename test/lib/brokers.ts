@@ -29,16 +29,21 @@ const BIN_ENV: Record<BrokerKind, string> = {
   moquette: 'MOQUETTE_BIN',
 };
 /** A JVM broker takes seconds to start (HiveMQ about 9 s on the 2-core test machine). */
-const START_TIMEOUT_MS: Record<BrokerKind, number> = {
+const START_TIMEOUT_MS: Record<BrokerKind | ClusterPartKind, number> = {
   mosquitto: 15_000,
   comqtt: 15_000,
+  'comqtt-node': 15_000,
+  redis: 15_000,
   mochi: 15_000,
   hivemq: 90_000,
   moquette: 60_000,
 };
 
+/** A child process test/lib/comqtt-cluster.ts starts: one node of the cluster, or its Redis. */
+export type ClusterPartKind = 'comqtt-node' | 'redis';
+
 let nextPort = Number(process.env.MQTT2PG_INTEROP_PORT_BASE ?? 0);
-async function port(): Promise<number> {
+export async function port(): Promise<number> {
   return nextPort > 0 ? nextPort++ : await freePort();
 }
 
@@ -125,7 +130,7 @@ function accepting(p: number): Promise<void> {
 }
 
 export class TestBroker {
-  readonly kind: BrokerKind;
+  readonly kind: BrokerKind | ClusterPartKind;
   readonly url: string;
   output = '';
   /** Messages the broker logged as dropped from a session (DROP_LINE), over all its runs. */
@@ -138,7 +143,7 @@ export class TestBroker {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
 
-  private constructor(kind: BrokerKind, bin: string, dir: string, mqtt: number, args: string[]) {
+  private constructor(kind: BrokerKind | ClusterPartKind, bin: string, dir: string, mqtt: number, args: string[]) {
     this.kind = kind;
     this.bin = bin;
     this.dir = dir;
@@ -157,6 +162,19 @@ export class TestBroker {
     const mqtt = await port();
     const extra = [await port(), await port(), await port()];
     const b = new TestBroker(kind, bin, dir, mqtt, commandLine(kind, dir, mqtt, extra));
+    await b.launch();
+    return b;
+  }
+
+  /** A process of a cluster, started in `dir` (its configuration there) and waited for on `mqtt`. */
+  static async startPart(
+    kind: ClusterPartKind,
+    bin: string,
+    dir: string,
+    mqtt: number,
+    args: string[],
+  ): Promise<TestBroker> {
+    const b = new TestBroker(kind, bin, dir, mqtt, args);
     await b.launch();
     return b;
   }
