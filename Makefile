@@ -10,7 +10,7 @@ NPM_STAMP := node_modules/.package-lock.json
 
 help:
 	@echo "make bench          measure throughput, latency, drain and memory against the machine's own limits"
-	@echo "make interop        the worker's kill -9 ledger test against Mosquitto, Comqtt and Mochi at full size (docs/brokers.md)"
+	@echo "make interop        the worker's kill -9 ledger test against Mosquitto, Comqtt (single and 2-node cluster), Mochi and HiveMQ CE at full size (docs/brokers.md)"
 	@echo "make e2e-kind       the end-to-end suite on a kind cluster (needs Docker): image, chart, pipeline, load, kill a worker"
 	@echo "make demo           run a pipeline end to end on local PostgreSQL, PgBouncer, Mosquitto, MinIO and print what landed"
 	@echo "make soak           1M QoS 1 messages, two workers, 20 kill -9: prints acknowledged, stored, lost, duplicates (docs/reliability.md)"

@@ -35,6 +35,15 @@ test('a busy or unavailable server, or an unknown code, is worth retrying', () =
   assert.match(unknown?.message ?? '', /reason code 0x9c/);
 });
 
+test('an MQTT 3.1.1 refusal of an MQTT 5 CONNECT says the broker does not speak MQTT 5, and is permanent', () => {
+  // Moquette 0.17 answers an MQTT 5 CONNECT with a 3.1.1 CONNACK, return code 1 (unacceptable protocol
+  // version), which an MQTT 5 parser reads as reason code 0x01: no MQTT 5 reason code.
+  const e = connackRefusal(connack({ reasonCode: 1 }), 5, 'mqtt://b:1883');
+  assert.equal(e?.permanent, true);
+  assert.match(e?.message ?? '', /does not speak MQTT 5.*source\.protocolVersion: 4.*shared subscriptions/);
+  assert.match(connackRefusal(connack({ returnCode: 1 }), 4, 'w')?.message ?? '', /unsupported protocol version/);
+});
+
 test('a refused subscription is permanent and names the filter; a granted QoS is no refusal', () => {
   const suback = (granted: number[]): ISubackPacket => ({ cmd: 'suback', messageId: 1, granted });
   assert.equal(subackRefusal(suback([1]), '$share/g/t/#'), undefined);

@@ -47,6 +47,12 @@ const CONNACK_REASONS: Record<number, [string, boolean]> = {
   0x8c: ['bad authentication method', true],
   0x9f: ['connection rate exceeded', false],
 };
+// An MQTT 5 CONNACK has no reason code 0x01: it is a 3.1.x broker's "unacceptable protocol version" (Moquette
+// before 0.18 answers so, docs/brokers.md).
+const V3_ONLY: [string, boolean] = [
+  'it does not speak MQTT 5 (it answered with the MQTT 3.1.1 code "unacceptable protocol version"): set source.protocolVersion: 4 if it supports $share/ shared subscriptions on MQTT 3.1.1 (docs/brokers.md)',
+  true,
+];
 const V4_RETURN_CODES: Record<number, number> = { 1: 0x84, 2: 0x85, 3: 0x88, 4: 0x86, 5: 0x87 };
 
 /** Why the broker at `where` refused the connection, or undefined when the CONNACK accepts it. */
@@ -54,7 +60,10 @@ export function connackRefusal(packet: IConnackPacket, protocolVersion: 4 | 5, w
   const raw = protocolVersion === 5 ? (packet.reasonCode ?? 0) : (packet.returnCode ?? 0);
   const code = protocolVersion === 5 ? raw : (V4_RETURN_CODES[raw] ?? (raw === 0 ? 0 : 0x80));
   if (code === 0) return undefined;
-  const [text, permanent] = CONNACK_REASONS[code] ?? [`reason code 0x${code.toString(16)}`, false];
+  const [text, permanent] =
+    protocolVersion === 5 && code === 1
+      ? V3_ONLY
+      : (CONNACK_REASONS[code] ?? [`reason code 0x${code.toString(16)}`, false]);
   return new BrokerError(`broker ${where} refused the connection: ${text}`, permanent);
 }
 

@@ -167,6 +167,8 @@ export class Receiver extends EventEmitter {
                 "the broker keeps this worker's session for less time than source.sessionExpiry asks; a longer outage loses what it holds (raise the broker's maximum session expiry)",
               );
             phase = 'subscribing';
+            // Also on a resumed session: sessionPresent does not say the session holds this configuration's
+            // subscription (docs/brokers.md, "Subscribing again on a resumed session").
             subscribe();
             return;
           }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one pinned test binary from its Go module into the tool cache, once.
-# Usage: build-go-tool.sh kube-apiserver|kubectl|etcd|minio|helm|promtool|comqtt|mochi
+# Usage: build-go-tool.sh kube-apiserver|kubectl|etcd|minio|helm|promtool|comqtt|comqtt-cluster|mochi
 # Why a script: no Debian package ships kube-apiserver, helm or the Go MQTT brokers (Comqtt, Mochi), Debian's etcd is too old for
 # Kubernetes >= 1.31 health checks, and MinIO is only published as a Go module here.
 set -euo pipefail
@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=test/env/versions.sh
 . "$here/versions.sh"
 
-tool=${1:?usage: build-go-tool.sh kube-apiserver|kubectl|etcd|minio|helm|promtool|comqtt|mochi}
+tool=${1:?usage: build-go-tool.sh kube-apiserver|kubectl|etcd|minio|helm|promtool|comqtt|comqtt-cluster|mochi}
 mkdir -p "$TOOLS_BIN"
 
 case "$tool" in
@@ -20,8 +20,10 @@ case "$tool" in
   helm) version=$HELM_VERSION; module=helm.sh/helm/v3; pkg=helm.sh/helm/v3/cmd/helm ;;
   promtool) version=$PROMETHEUS_VERSION; module=github.com/prometheus/prometheus; pkg=github.com/prometheus/prometheus/cmd/promtool ;;
   comqtt) version=$COMQTT_VERSION; module=github.com/wind-c/comqtt/v2; pkg=github.com/wind-c/comqtt/v2/cmd/single ;;
+  # The same module's clustered broker (gossip membership, Raft, sessions in Redis).
+  comqtt-cluster) version=$COMQTT_VERSION; module=github.com/wind-c/comqtt/v2; pkg=github.com/wind-c/comqtt/v2/cmd/cluster ;;
   mochi) version=$MOCHI_VERSION; module=github.com/mochi-mqtt/server/v2; pkg=github.com/mochi-mqtt/server/v2/cmd ;;
-  *) echo "build-go-tool.sh: unknown tool '$tool' (expected kube-apiserver, kubectl, etcd, minio, helm, promtool, comqtt or mochi)" >&2; exit 2 ;;
+  *) echo "build-go-tool.sh: unknown tool '$tool' (expected kube-apiserver, kubectl, etcd, minio, helm, promtool, comqtt, comqtt-cluster or mochi)" >&2; exit 2 ;;
 esac
 
 out="$TOOLS_BIN/$tool-$version"

@@ -19,14 +19,17 @@ need_pkg() {
     || die "apt-get install $pkg failed"
 }
 
-# Binary of a Go-built tool (etcd, kube-apiserver, minio, kubectl, the interop brokers comqtt and mochi), built
-# once into $TOOLS_BIN.
+# Binary of a Go-built tool (etcd, kube-apiserver, minio, kubectl, the interop brokers comqtt, comqtt-cluster and mochi), built
+# once into $TOOLS_BIN; the JVM brokers (hivemq, moquette) are a launcher beside their jars.
 tool_path() {
   case "$1" in
     etcd) printf '%s' "$TOOLS_BIN/etcd-$ETCD_VERSION" ;;
     minio) printf '%s' "$TOOLS_BIN/minio-$MINIO_VERSION" ;;
     comqtt) printf '%s' "$TOOLS_BIN/comqtt-$COMQTT_VERSION" ;;
+    comqtt-cluster) printf '%s' "$TOOLS_BIN/comqtt-cluster-$COMQTT_VERSION" ;;
     mochi) printf '%s' "$TOOLS_BIN/mochi-$MOCHI_VERSION" ;;
+    hivemq) printf '%s' "$TOOLS_BIN/hivemq-$HIVEMQ_VERSION/run" ;;
+    moquette) printf '%s' "$TOOLS_BIN/moquette-$MOQUETTE_VERSION/run" ;;
     kube-apiserver | kubectl) printf '%s' "$TOOLS_BIN/$1-$KUBERNETES_VERSION" ;;
   esac
 }
@@ -36,9 +39,20 @@ need_tool() {
   [ -x "$bin" ] && return 0
   mkdir -p "$TOOLS_BIN"
   # The lock keeps two concurrent runs from building the same tool at once.
-  flock "$TOOLS_BIN/.build-$tool.lock" "$ENV_LIB_DIR/build-go-tool.sh" "$tool" \
-    || die "building $tool failed (see the output above); it needs Go >= 1.24 ('go' on PATH) and network access to the Go module proxy"
-  [ -x "$bin" ] || die "build-go-tool.sh $tool did not produce $bin"
+  case "$tool" in
+    hivemq | moquette)
+      # The JVM brokers of the interop suite: a JDK (javac compiles HiveMQ's launcher) and Maven fetch them.
+      need_pkg javac openjdk-17-jdk-headless
+      need_pkg mvn maven
+      flock "$TOOLS_BIN/.build-$tool.lock" "$ENV_LIB_DIR/fetch-jvm-tool.sh" "$tool" \
+        || die "fetching $tool failed (see the output above); it needs Java 17, Maven and network access to Maven Central"
+      ;;
+    *)
+      flock "$TOOLS_BIN/.build-$tool.lock" "$ENV_LIB_DIR/build-go-tool.sh" "$tool" \
+        || die "building $tool failed (see the output above); it needs Go >= 1.24 ('go' on PATH) and network access to the Go module proxy"
+      ;;
+  esac
+  [ -x "$bin" ] || die "$tool: $bin is missing after its build"
 }
 
 # kubectl from PATH, else built from source.

@@ -31,7 +31,7 @@ lock_env
 # anything is started.
 for tool in etcd kube-apiserver minio; do if wanted "$tool"; then need_tool "$tool"; fi; done
 # The other brokers of the interop suite (test/integration/brokers/) come with Mosquitto; the tests start them.
-if wanted mosquitto; then need_tool comqtt; need_tool mochi; fi
+if wanted mosquitto; then for tool in comqtt comqtt-cluster mochi hivemq moquette; do need_tool "$tool"; done; need_pkg redis-server redis-server; fi
 if wanted kube-apiserver; then command -v kubectl >/dev/null 2>&1 || need_tool kubectl; fi
 
 for svc in "${only[@]}"; do ensure_service "$svc"; done

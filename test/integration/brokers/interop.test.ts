@@ -6,8 +6,9 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, describe, test } from 'node:test';
-import { BROKER_KINDS, type BrokerKind, TestBroker } from '../../lib/brokers.ts';
+import { after, describe, type TestContext, test } from 'node:test';
+import { BROKER_KINDS, type IngestBrokerKind, TestBroker } from '../../lib/brokers.ts';
+import { ComqttCluster } from '../../lib/comqtt-cluster.ts';
 import { eventually } from '../../lib/eventually.ts';
 import { type Accounting, account, ledger } from '../../lib/ledger.ts';
 import { publish } from '../../lib/publish.ts';
@@ -22,8 +23,9 @@ const RATE = Number(process.env.MQTT2PG_INTEROP_RATE ?? 2000);
  * it go through a slow path (the broker sorts the whole in-flight map for every packet it handles) that
  * stalled delivery every time at 5,000 msg/s (docs/brokers.md); 65535 is the setting docs/brokers.md recommends there.
  */
-const RECEIVE_MAXIMUM: Record<BrokerKind, number> = {
+const RECEIVE_MAXIMUM: Record<IngestBrokerKind, number> = {
   mosquitto: Number(process.env.MQTT2PG_INTEROP_RECEIVE_MAXIMUM ?? 2000),
+  hivemq: Number(process.env.MQTT2PG_INTEROP_RECEIVE_MAXIMUM ?? 2000),
   comqtt: Number(process.env.MQTT2PG_INTEROP_RECEIVE_MAXIMUM ?? 65535),
   mochi: Number(process.env.MQTT2PG_INTEROP_RECEIVE_MAXIMUM ?? 65535),
 };
@@ -35,21 +37,29 @@ const RECEIVE_MAXIMUM: Record<BrokerKind, number> = {
 //   sent within that moment (measured: 1 to 135 ids, at 2,000 and 5,000 msg/s);
 // - a session holding more than the broker keeps is cut, each drop logged (TestBroker.dropped): Mochi holds
 //   at most 8,192 messages per session (MaximumInflight), Comqtt at most 65,535 (packet ids).
+// - Comqtt's cluster, with the publisher on another node than the worker, drops more at the takeover: one run
+//   of consecutive ids within the worker's outage (from its kill until it is subscribed again) and 250 ms
+//   (measured: 663 and 1,347 ids at 2,000 msg/s; docs/brokers.md).
 const TAKEOVER_WINDOW_MS = 250;
 
 /**
  * Why `lost` (message numbers) is more than the broker's known faults allow, or undefined if it is not.
  * `dropped`: the messages the broker logged as dropped from the session.
  */
-function beyondKnownLoss(kind: BrokerKind, lost: number[], dropped: number): string | undefined {
+function beyondKnownLoss(
+  kind: IngestBrokerKind,
+  lost: number[],
+  dropped: number,
+  windowMs = TAKEOVER_WINDOW_MS,
+): string | undefined {
   if (lost.length === 0) return undefined;
-  if (kind === 'mosquitto') return `mosquitto lost ${lost.length}; it has no known loss`;
-  const takeover = Math.ceil((RATE * TAKEOVER_WINDOW_MS) / 1000);
+  if (kind === 'mosquitto' || kind === 'hivemq') return `${kind} lost ${lost.length}; it has no known loss`;
+  const takeover = Math.ceil((RATE * windowMs) / 1000);
   if (lost.length > takeover + dropped)
-    return `${kind} lost ${lost.length} ids; one session takeover drops at most the ${takeover} sent within ${TAKEOVER_WINDOW_MS} ms, and it logged ${dropped} drops`;
+    return `${kind} lost ${lost.length} ids; one session takeover drops at most the ${takeover} sent within ${windowMs} ms, and it logged ${dropped} drops`;
   const span = Math.max(...lost) - Math.min(...lost) + 1;
   if (dropped === 0 && span > takeover)
-    return `${kind} lost ${lost.length} ids spread over ${span} consecutive ids without logging a drop; one session takeover drops at most the ${takeover} sent within ${TAKEOVER_WINDOW_MS} ms`;
+    return `${kind} lost ${lost.length} ids spread over ${span} consecutive ids without logging a drop; one session takeover drops at most the ${takeover} sent within ${windowMs} ms`;
   return undefined;
 }
 
@@ -85,68 +95,129 @@ async function settled(p: TestPipeline, w: WorkerProcess, runId: string, quietMs
   );
 }
 
+/** Where one run's worker and publisher connect (for a cluster, two nodes), and what the broker dropped. */
+interface Target {
+  kind: IngestBrokerKind;
+  label: string;
+  workerUrl: string;
+  publishUrl: string;
+  dropped: () => number;
+  /** Publisher and worker on different nodes of a cluster: its known loss spans the worker's outage. */
+  acrossNodes?: boolean;
+  /** Resolves once the publisher's node routes the pipeline's topics to the worker (a cluster's table). */
+  routed?: (pipelinePath: string) => Promise<void>;
+}
+
+/** The ledger run: load, kill -9 of the worker once it has a third, restart, SIGTERM once settled. */
+async function killNineRun(t: TestContext, target: Target): Promise<void> {
+  // A broker that stalls would keep the publisher waiting for acknowledgements, and this file alive.
+  const abort = new AbortController();
+  let publishing: Promise<unknown> = Promise.resolve();
+  try {
+    const started = Date.now();
+    const tag = `io${target.label.replace(/[^a-z]/g, '').slice(0, 4)}`;
+    const p = makePipeline({
+      tag,
+      spec: { source: { brokers: [target.workerUrl], receiveMaximum: RECEIVE_MAXIMUM[target.kind] } },
+    });
+    let w = WorkerProcess.start(p);
+    await w.waitReady();
+    await target.routed?.(p.path);
+    const runId = `${tag}${randomBytes(3).toString('hex')}`;
+    const load = publish(p.path, runId, {
+      url: target.publishUrl,
+      count: COUNT,
+      rate: RATE,
+      inflight: 200,
+      signal: abort.signal,
+    });
+    publishing = load;
+    await eventually(
+      async () => {
+        const received = await w.metric('mqtt2pg_received_total{qos="1"}');
+        if (received < COUNT * 0.3) throw new Error(`received ${received}`);
+      },
+      { timeoutMs: 60_000, what: 'the worker receiving a third of the load' },
+    );
+    const killedAt = Date.now();
+    w.kill('SIGKILL');
+    await w.exited;
+    w = WorkerProcess.start(p);
+    await w.waitReady(60_000);
+    const outageMs = Date.now() - killedAt;
+    const sent = await load;
+    assert.equal(sent.acked, COUNT, `the broker acknowledged every publish: ${JSON.stringify(sent)}`);
+    const a = await settled(p, w, runId);
+    const seconds = (Date.now() - started) / 1000;
+    const beyondWindow = await w.metric('mqtt2pg_broker_receive_maximum_exceeded_total');
+    w.kill('SIGTERM');
+    assert.equal((await w.exited).code, 0, w.output.slice(-3000));
+    const lost = a.missing.map((id) => Number(id.slice(id.lastIndexOf('-') + 1))).sort((x, y) => x - y);
+    const result = {
+      broker: target.label,
+      acknowledged: sent.acked,
+      stored: COUNT - a.missing.length,
+      lost: a.missing.length,
+      duplicates: a.duplicates,
+      lostIds: ranges(lost),
+      seconds: Math.round(seconds * 10) / 10,
+      outageMs,
+      beyondReceiveMaximum: beyondWindow,
+      droppedByBroker: target.dropped(),
+    };
+    t.diagnostic(`interop result ${JSON.stringify(result)}`);
+    assert.deepEqual(a.inSeveral, []);
+    const windowMs = target.acrossNodes ? outageMs + TAKEOVER_WINDOW_MS : TAKEOVER_WINDOW_MS;
+    assert.equal(beyondKnownLoss(target.kind, lost, target.dropped(), windowMs), undefined);
+  } finally {
+    abort.abort();
+    await publishing.catch(() => {});
+  }
+}
+
 for (const kind of BROKER_KINDS) {
   describe(`interop: ${kind}`, () => {
     test(`${COUNT} QoS 1 messages, kill -9 of the worker mid-load, restart, SIGTERM: acknowledged ids stored`, async (t) => {
       const broker = await TestBroker.start(kind);
-      // A broker that stalls would keep the publisher waiting for acknowledgements, and this file alive.
-      const abort = new AbortController();
-      let publishing: Promise<unknown> = Promise.resolve();
       try {
-        const started = Date.now();
-        const p = makePipeline({
-          tag: `io${kind.slice(0, 2)}`,
-          spec: { source: { brokers: [broker.url], receiveMaximum: RECEIVE_MAXIMUM[kind] } },
+        await killNineRun(t, {
+          kind,
+          label: kind,
+          workerUrl: broker.url,
+          publishUrl: broker.url,
+          dropped: () => broker.dropped,
         });
-        let w = WorkerProcess.start(p);
-        await w.waitReady();
-        const runId = `io${kind.slice(0, 2)}${randomBytes(3).toString('hex')}`;
-        const load = publish(p.path, runId, {
-          url: broker.url,
-          count: COUNT,
-          rate: RATE,
-          inflight: 200,
-          signal: abort.signal,
-        });
-        publishing = load;
-        await eventually(
-          async () => {
-            const received = await w.metric('mqtt2pg_received_total{qos="1"}');
-            if (received < COUNT * 0.3) throw new Error(`received ${received}`);
-          },
-          { timeoutMs: 60_000, what: 'the worker receiving a third of the load' },
-        );
-        w.kill('SIGKILL');
-        await w.exited;
-        w = WorkerProcess.start(p);
-        await w.waitReady(60_000);
-        const sent = await load;
-        assert.equal(sent.acked, COUNT, `the broker acknowledged every publish: ${JSON.stringify(sent)}`);
-        const a = await settled(p, w, runId);
-        const seconds = (Date.now() - started) / 1000;
-        const beyondWindow = await w.metric('mqtt2pg_broker_receive_maximum_exceeded_total');
-        w.kill('SIGTERM');
-        assert.equal((await w.exited).code, 0, w.output.slice(-3000));
-        const lost = a.missing.map((id) => Number(id.slice(id.lastIndexOf('-') + 1))).sort((x, y) => x - y);
-        const result = {
-          broker: kind,
-          acknowledged: sent.acked,
-          stored: COUNT - a.missing.length,
-          lost: a.missing.length,
-          duplicates: a.duplicates,
-          lostIds: ranges(lost),
-          seconds: Math.round(seconds * 10) / 10,
-          beyondReceiveMaximum: beyondWindow,
-          droppedByBroker: broker.dropped,
-        };
-        t.diagnostic(`interop result ${JSON.stringify(result)}`);
-        assert.deepEqual(a.inSeveral, []);
-        assert.equal(beyondKnownLoss(kind, lost, broker.dropped), undefined);
       } finally {
-        abort.abort();
-        await publishing.catch(() => {});
         await broker.stop();
       }
     });
   });
 }
+
+describe('interop: comqtt 2-node cluster', () => {
+  test(`${COUNT} QoS 1 messages published on node 1, the worker on node 2: kill -9, restart, SIGTERM`, async (t) => {
+    const cluster = await ComqttCluster.start();
+    try {
+      const [one, two] = cluster.nodes as [TestBroker, TestBroker];
+      await killNineRun(t, {
+        kind: 'comqtt',
+        label: 'comqtt-cluster',
+        workerUrl: two.url,
+        publishUrl: one.url,
+        dropped: () => cluster.dropped,
+        acrossNodes: true,
+        // Node 1 forwards only once Raft has applied the worker's subscription there; what it gets before
+        // is routed to nobody (docs/brokers.md), a loss at subscribing that this run does not measure.
+        routed: (path) =>
+          eventually(
+            async () => {
+              if (!one.output.includes(`evt/${path}/#`)) throw new Error("not in node 1's subscription table yet");
+            },
+            { timeoutMs: 30_000, what: "the worker's subscription applied on node 1" },
+          ),
+      });
+    } finally {
+      await cluster.stop();
+    }
+  });
+});
