@@ -57,7 +57,10 @@ describe('kube-apiserver and the IngestPipeline CRD', () => {
     assert.match(list.stdout, /ingestpipeline\.mqtt2pg\.io\/telemetry/);
     assert.match(list.stdout, /ingestpipeline\.mqtt2pg\.io\/fleet-telemetry/);
     const table = await kubectl(['get', 'ingestpipelines', '-n', 'iot']);
-    assert.match(table.stdout.split('\n')[0] ?? '', /NAME\s+READY\s+REPLICAS\s+FLUSHERS\s+RATE\s+BACKLOG\s+AGE/);
+    assert.match(
+      table.stdout.split('\n')[0] ?? '',
+      /NAME\s+READY\s+REPLICAS\s+FLUSHERS\s+RATE\s+BACKLOG\s+PAUSED\s+AGE/,
+    );
   });
 
   const rejected: Array<[string, IngestPipeline, RegExp]> = [
