@@ -167,9 +167,13 @@ export async function containerEnv(
     }
     return undefined;
   };
+  const preload = env.NODE_OPTIONS;
   for (const e of c.env ?? []) {
     const v = await resolve(e);
     if (v !== undefined) env[e.name] = remap(c, root, v);
   }
+  // The container's own NODE_OPTIONS (the worker's heap flags from its memory limit) come after the preload,
+  // which the stand-in for cluster DNS needs in every mqtt2pg process.
+  if (preload && env.NODE_OPTIONS !== preload) env.NODE_OPTIONS = `${preload} ${env.NODE_OPTIONS ?? ''}`.trim();
   return env;
 }
