@@ -6,6 +6,7 @@ import { cpus, freemem, totalmem } from 'node:os';
 import { command, requireEnv } from '../test/lib/env.ts';
 import { publish } from '../test/lib/publish.ts';
 import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../test/lib/worker-process.ts';
+import { drainWindow } from './drain-window.ts';
 import { quantile } from './histogram.ts';
 import { brokerLimit, copyLimit, diskLimit, type Env } from './limits.ts';
 import { benchReference } from './reference.ts';
@@ -153,11 +154,12 @@ async function main() {
   } finally {
     await command('test/env/service.sh', ['start', 'postgres']);
   }
-  const drainStart = Date.now();
-  const d = await watch('drain', workers, Promise.resolve(), (s) => s.backlog === 0);
-  drainSeconds = (Date.now() - drainStart) / 1000;
+  // Sampled every 100 ms: a drain of a few seconds read once a second was off by up to a fifth (bench/drain-window.ts).
+  const d = await watch('drain', workers, Promise.resolve(), (s) => s.backlog === 0, 100);
+  const drainParts = drainWindow(d.samples);
+  drainSeconds = drainParts.drainSeconds;
   drainSamples = d.samples;
-  const drainRate = Math.round(DRAIN_COUNT / drainSeconds);
+  const drainRate = drainParts.rowsPerS;
   const drainPeakRss = Math.max(backlogPeakRss, ...drainSamples.map((s) => s.rss));
   await stopWorkers(workers);
 
@@ -202,6 +204,8 @@ async function main() {
       messages: DRAIN_COUNT,
       rowsPerS: drainRate,
       seconds: drainSeconds,
+      resumeSeconds: drainParts.resumeSeconds,
+      totalRowsPerS: drainParts.totalRowsPerS,
       peakRss: drainPeakRss,
       samples: drainSamples,
     },
