@@ -34,10 +34,13 @@ export interface Round {
   half: { rate: number; samples: Sample[]; lat: Quantiles };
   /** Seconds, as psql printed it (empty when no row matched). */
   maxLatency: string;
+  /** rowsPerS over `seconds`: first commit after PostgreSQL returned → empty backlog (bench/drain-window.ts). */
   drain: {
     messages: number;
     rowsPerS: number;
     seconds: number;
+    resumeSeconds: number;
+    totalRowsPerS: number;
     peakRss: number;
     rssAt100k: number | null;
     rssAtFull: number;
@@ -127,6 +130,8 @@ export function benchResults(m: Measurements) {
       messages: first.drain.messages,
       rowsPerS: over(rounds, (r) => r.drain.rowsPerS),
       seconds: over(rounds, (r) => round2(r.drain.seconds)),
+      resumeSecondsAfterPostgresStarted: over(rounds, (r) => round2(r.drain.resumeSeconds)),
+      totalRowsPerSIncludingResume: over(rounds, (r) => r.drain.totalRowsPerS),
       peakRssBytesDuringBacklog: over(rounds, (r) => r.drain.peakRss),
       rssBytesAt100kBacklog: over(rounds, (r) => r.drain.rssAt100k),
       rssBytesAtFullBacklog: over(rounds, (r) => r.drain.rssAtFull),
@@ -252,7 +257,10 @@ export function report(m: Measurements): void {
       `RSS at 100k / ${drain.messages} backlog`,
       `${sp(mibs(R.drain.rssBytesAt100kBacklog))} / ${sp(mibs(R.drain.rssBytesAtFullBacklog))} MiB, ratio ${sp(R.ratios.rss_full_backlog_vs_100k)} (goal ≤ 1.1)`,
     ],
-    [`drain of ${drain.messages}`, `${sp(R.drain.rowsPerS, ' rows/s')} in ${sp(R.drain.seconds, ' s')}`],
+    [
+      `drain of ${drain.messages}`,
+      `${sp(R.drain.rowsPerS, ' rows/s')} in ${sp(R.drain.seconds, ' s')}, after ${sp(R.drain.resumeSecondsAfterPostgresStarted, ' s')} to resume (${sp(R.drain.totalRowsPerSIncludingResume, ' rows/s')} overall)`,
+    ],
     ['  ÷ psql copy limit', `${sp(R.ratios.drain_vs_copy_limit)} (goal ≥ 0.8)`],
     ...R.scaleOut.rows.map((x) => [
       `scale-out ${x.workers} worker${x.workers > 1 ? 's' : ''}`,

@@ -40,12 +40,13 @@ const sumPrefix = (m: Map<string, number>, prefix: string) => {
   return n;
 };
 
-/** Samples every second while `during` runs; prints a progress line. */
+/** Samples every `everyMs` (a second by default) while `during` runs; prints a progress line. */
 export async function watch<T>(
   label: string,
   workers: WorkerProcess[],
   during: Promise<T>,
   until?: (s: Sample) => boolean,
+  everyMs = 1000,
 ) {
   const samples: Sample[] = [];
   const start = Date.now();
@@ -65,7 +66,7 @@ export async function watch<T>(
     );
     if (done && (!until || until(s))) break;
     if (Date.now() - start > 30 * 60_000) throw new Error(`${label} did not finish within 30 minutes`);
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
   process.stderr.write('\n');
   return { samples, result: result as T };

@@ -350,7 +350,11 @@ export class FlusherPool<C extends ClaimedBatch> {
   }
 
   private markHealthy() {
-    if (!this.lastOk) this.deps.log.info('writes succeed again');
+    if (!this.lastOk) {
+      this.deps.log.info('writes succeed again');
+      // The others may be backing off for up to maxBackoff: all of them drain now (flusher-resume.test.ts).
+      this.sleepers.notify();
+    }
     this.lastOk = true;
     this.lastError = undefined;
     if (this.block) {
