@@ -6,14 +6,14 @@
 
 import type { Logger } from 'pino';
 import type { IngestPipeline } from '../api/types.ts';
+import { deleteObject, getIfExists } from './apply.ts';
 import type { EventSink } from './events.ts';
-import { CHILD_KINDS, PVCS, STORAGE_CLASSES } from './kinds.ts';
+import { childKind, PVCS, STORAGE_CLASSES } from './kinds.ts';
 import { names, PIPELINE_LABEL, selectorLabels } from './render/meta.ts';
 import { WAL_CLAIM_TEMPLATE } from './render/worker.ts';
 import {
   ApiError,
   collectionPath,
-  isNotFound,
   type KubeClient,
   type KubeList,
   type KubeObject,
@@ -31,7 +31,7 @@ import {
 } from './volume-resize.ts';
 import { claimOrdinal } from './wal-drain.ts';
 
-const STATEFULSETS = CHILD_KINDS.StatefulSet as NonNullable<(typeof CHILD_KINDS)['StatefulSet']>;
+const STATEFULSETS = childKind('StatefulSet');
 /** How long a reconcile waits for the orphaning delete to finish (the garbage collector's part) before retrying. */
 const GONE_TIMEOUT_MS = 30_000;
 const GONE_POLL_MS = 100;
@@ -120,20 +120,9 @@ export async function resizeWalVolumes(
   }
   // Orphan: the pods (and with the Retain policy the PVCs) stay; the new set adopts them, and the same pod
   // template hashes to the same revision, so no pod restarts.
-  try {
-    await d.client.request('DELETE', path, {
-      body: {
-        kind: 'DeleteOptions',
-        apiVersion: 'v1',
-        propagationPolicy: 'Orphan',
-        preconditions: { uid: live.metadata.uid },
-      },
-    });
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
+  await deleteObject(d.client, { ...live, kind: 'StatefulSet' }, STATEFULSETS, 'Orphan');
+  // The Progressing condition's change to ResizingVolumes makes the Event.
   log.info({ statefulSet: set }, plan.message);
-  d.events.emit(p, 'Normal', RESIZING, plan.message);
   await waitUntilGone(d.client, path, live);
   return { resizing: { reason: RESIZING, message: plan.message } };
 }
@@ -183,15 +172,6 @@ async function expansionOf(client: KubeClient, claims: ClaimState[]): Promise<Ex
     }
   }
   return out;
-}
-
-async function getIfExists(client: KubeClient, path: string): Promise<KubeObject | undefined> {
-  try {
-    return await client.request<KubeObject>('GET', path);
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
 }
 
 /** Until the object of that uid is gone; throws after GONE_TIMEOUT_MS, so the work queue retries. */
