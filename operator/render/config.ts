@@ -58,8 +58,9 @@ export const FLUSHERS_APPLY_LIVE = true;
 
 /**
  * The part of the worker configuration whose change needs a pod restart. Settings the worker does not act on
- * (pod count, autoscaling bounds, PgBouncer's own settings, the WAL volume's size and StorageClass) are left out: scaling must not roll every pod;
- * so is spec.paused, which workers apply live from their pipeline watch (worker/pause.ts).
+ * (pod count, autoscaling bounds, PgBouncer's own settings, the WAL volume's size and StorageClass) are left
+ * out: scaling must not roll every pod; so is spec.paused, which workers apply live from their pipeline watch
+ * (worker/pause.ts).
  */
 export function workerConfigHashInput(p: IngestPipeline, r: ResolvedPipeline, flushers: number): unknown {
   const doc = workerPipelineDocument(p, r, { flushers });
