@@ -120,7 +120,8 @@ export async function applyObject(
   return { kind, name, action, object: applied };
 }
 
-async function getIfExists(client: KubeClient, path: string): Promise<KubeObject | undefined> {
+/** The object at `path`, or undefined when there is none. */
+export async function getIfExists(client: KubeClient, path: string): Promise<KubeObject | undefined> {
   try {
     // From the API server's watch cache (resourceVersion 0): no etcd read per child. As fresh as it needs to
     // be: an object created after this read could as well be created after a quorum read.
@@ -131,11 +132,15 @@ async function getIfExists(client: KubeClient, path: string): Promise<KubeObject
   }
 }
 
-/** Deletes this very object (uid precondition), its dependents in the background; `type` for a non-child kind. */
+/**
+ * Deletes this very object (uid precondition), its dependents in the background (or, Orphan, left in place);
+ * `type` for a non-child kind.
+ */
 export async function deleteObject(
   client: KubeClient,
   obj: KubeObject,
   type: ResourceType = childKind(String(obj.kind)),
+  propagationPolicy: 'Background' | 'Orphan' = 'Background',
 ): Promise<ApplyResult> {
   const kind = String(obj.kind ?? type.kind);
   try {
@@ -143,7 +148,7 @@ export async function deleteObject(
       body: {
         kind: 'DeleteOptions',
         apiVersion: 'v1',
-        propagationPolicy: 'Background',
+        propagationPolicy,
         preconditions: { uid: obj.metadata.uid },
       },
     });

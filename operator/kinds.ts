@@ -31,6 +31,15 @@ export const PVCS: ResourceType = {
   namespaced: true,
 };
 
+/** Read only: whether the WAL volumes' StorageClass allows expansion (operator/volume-resizer.ts). */
+export const STORAGE_CLASSES: ResourceType = {
+  group: 'storage.k8s.io',
+  version: 'v1',
+  plural: 'storageclasses',
+  kind: 'StorageClass',
+  namespaced: false,
+};
+
 /** Every kind a pipeline may own, keyed by kind. */
 export const CHILD_KINDS: Record<string, ResourceType> = {
   ServiceAccount: { group: '', version: 'v1', plural: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true },

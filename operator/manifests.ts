@@ -5,7 +5,7 @@
 
 import { ENV, HTTP_PATHS, OPERATOR_PORT } from '../api/contract.ts';
 import { GROUP, PLURAL } from '../api/types.ts';
-import { CHILD_KINDS, JOBS, PVCS } from './kinds.ts';
+import { CHILD_KINDS, JOBS, PVCS, STORAGE_CLASSES } from './kinds.ts';
 import { DEFAULT_WORKER_IMAGE, OPERATOR_VERSION } from './render/meta.ts';
 
 /**
@@ -59,8 +59,10 @@ export function operatorRules() {
     // The autoscaler finds the worker pods to scrape and the PgBouncer pods to set the pool size on; the WAL
     // drain reads its Jobs' pods for the report they leave in their termination message.
     { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
-    // The WAL volumes of removed workers: found by their labels, deleted once a drain Job emptied them.
-    { apiGroups: [PVCS.group], resources: [PVCS.plural], verbs: ['list', 'watch', 'delete'] },
+    // The WAL volumes of removed workers: found by their labels, deleted once a drain Job emptied them;
+    // patch: grown when wal.storage.size grows, get on StorageClasses: whether they allow it.
+    { apiGroups: [PVCS.group], resources: [PVCS.plural], verbs: ['list', 'watch', 'patch', 'delete'] },
+    { apiGroups: [STORAGE_CLASSES.group], resources: [STORAGE_CLASSES.plural], verbs: ['get'] },
     { apiGroups: [JOBS.group], resources: [JOBS.plural], verbs: ['list', 'watch', 'create', 'delete'] },
   ];
 }

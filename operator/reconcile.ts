@@ -49,6 +49,7 @@ import {
   workloadState,
 } from './status.ts';
 import { SUBSYSTEM_CONDITIONS, subsystemEvent, type WorkerHealth } from './subsystem-conditions.ts';
+import { resizeWalVolumes } from './volume-resizer.ts';
 import type { WalDrainer } from './wal-drainer.ts';
 
 export interface ReconcilerDeps {
@@ -80,6 +81,7 @@ interface Observed {
   flushers?: number;
   poolSize?: number;
   walDrains?: IngestPipelineStatus['walDrains'];
+  resizing?: Problem;
 }
 
 export class Reconciler {
@@ -257,12 +259,20 @@ export class Reconciler {
       return { outcome: 'problem' };
     }
     this.reportOverriddenReplicas(p, r, desired.sizes);
+    // A changed WAL volume template: the PVCs grow and the StatefulSet is replaced before the apply.
+    const set = this.d.children.StatefulSet?.get(`${ns}/${names(p.metadata.name).worker}`);
+    const resize = isPersistent(r) ? await resizeWalVolumes(this.d, p, desired.objects, set, log) : undefined;
+    if (resize && 'problem' in resize) {
+      await this.writeStatus(p, { problem: resize.problem }, log);
+      return { outcome: 'problem' };
+    }
     const results = await this.applyAndPrune(p, ns, desired.objects, log);
     // Ordinals at or above the replicas just applied are gone or going: their volumes are drained.
     const walDrains = isPersistent(r)
       ? await this.d.drainer.sync(p, r, ns, desired.sizes.replicas, p.status?.walDrains, log)
       : undefined;
-    await this.writeStatus(p, { ...observed(r, desired.sizes, results), ...(walDrains ? { walDrains } : {}) }, log);
+    const progress = { ...(walDrains ? { walDrains } : {}), ...(resize ? { resizing: resize.resizing } : {}) };
+    await this.writeStatus(p, { ...observed(r, desired.sizes, results), ...progress }, log);
     return { outcome: 'success', draining: (walDrains?.length ?? 0) > 0 };
   }
 
@@ -358,6 +368,7 @@ export class Reconciler {
         flushers: o.flushers ?? p.status?.flushers ?? 0,
         ...(o.poolSize !== undefined ? { poolSize: o.poolSize } : {}),
         ...(o.walDrains ? { walDrains: o.walDrains } : {}),
+        ...(o.resizing ? { resizing: o.resizing } : {}),
         workerSelector: Object.entries(selectorLabels(p.metadata.name, 'worker'))
           .map(([k, v]) => `${k}=${v}`)
           .join(','),

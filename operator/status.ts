@@ -33,6 +33,8 @@ export interface Observation {
   poolSize?: number;
   /** WAL volumes of removed ordinals being drained (operator/wal-drain.ts); undefined: not looked at. */
   walDrains?: WalDrainStatus[];
+  /** The WAL volumes are being resized (operator/volume-resize.ts): Progressing says so. */
+  resizing?: Problem;
   /** Label selector of the worker pods, for messages that tell the user where to look. */
   workerSelector: string;
   namespace: string;
@@ -149,9 +151,10 @@ function mainConditions(o: Observation): Array<Omit<Condition, 'lastTransitionTi
   } else {
     ready = condition('Ready', 'True', 'WorkersReady', `${w.ready}/${w.desired} worker pods ready`, g);
   }
+  const resizing = o.resizing && condition('Progressing', 'True', o.resizing.reason, o.resizing.message, g);
   return [
     ready,
-    drains ?? progressing,
+    resizing ?? drains ?? progressing,
     condition('Degraded', 'False', 'ReconcileSucceeded', 'Every child is applied', g),
   ];
 }

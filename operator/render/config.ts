@@ -58,8 +58,9 @@ export const FLUSHERS_APPLY_LIVE = true;
 
 /**
  * The part of the worker configuration whose change needs a pod restart. Settings the worker does not act on
- * (pod count, autoscaling bounds, PgBouncer's own settings) are left out: scaling must not roll every pod;
- * so is spec.paused, which workers apply live from their pipeline watch (worker/pause.ts).
+ * (pod count, autoscaling bounds, PgBouncer's own settings, the WAL volume's size and StorageClass) are left
+ * out: scaling must not roll every pod; so is spec.paused, which workers apply live from their pipeline watch
+ * (worker/pause.ts).
  */
 export function workerConfigHashInput(p: IngestPipeline, r: ResolvedPipeline, flushers: number): unknown {
   const doc = workerPipelineDocument(p, r, { flushers });
@@ -67,5 +68,8 @@ export function workerConfigHashInput(p: IngestPipeline, r: ResolvedPipeline, fl
   const { pgbouncer: _b, ...sink } = spec.sink;
   const { flushers: _f, ...flusherRest } = spec.flusher ?? {};
   const live = FLUSHERS_APPLY_LIVE && r.autoscaling.enabled;
-  return { ...doc, spec: { ...spec, sink, flusher: live ? flusherRest : spec.flusher }, flushersLive: live };
+  // The volume under the WAL is the StatefulSet's (operator/volume-resize.ts): growing it keeps the pods.
+  const { size: _s, storageClassName: _c, ...storage } = spec.wal?.storage ?? {};
+  const wal = spec.wal && { ...spec.wal, ...(spec.wal.storage ? { storage } : {}) };
+  return { ...doc, spec: { ...spec, sink, wal, flusher: live ? flusherRest : spec.flusher }, flushersLive: live };
 }

@@ -156,6 +156,12 @@ test('the pod hash follows the config and the referenced Secrets’ versions, no
   assert.notEqual(workerPodHash(changed.p, changed.r, 2, secrets('100')), base, 'a config change rolls the pods');
   const scaled = pipeline({ replicas: 5 });
   assert.equal(workerPodHash(scaled.p, scaled.r, 2, secrets('100')), base, 'scaling does not roll the pods');
+  // A WAL resize (operator/volume-resize.ts) replaces the StatefulSet with the pods kept: same hash.
+  const wal = (o: object) => pipeline({ wal: { sizeLimit: '1Gi', ...o } });
+  const sized = (o: object) => workerPodHash(wal(o).p, wal(o).r, 2, secrets('100'));
+  const volume = sized({ storage: { type: 'Persistent', size: '4Gi', storageClassName: 'fast' } });
+  assert.equal(volume, sized({ storage: { type: 'Persistent', size: '8Gi', storageClassName: 'other' } }));
+  assert.notEqual(sized({ sizeLimit: '2Gi' }), sized({}), 'a sizeLimit change rolls the pods');
   const objects = renderAll(p, r, { secretVersions: secrets('100') });
   const w = objects.find((o) => o.metadata.name === 'fleet-worker' && o.kind === 'StatefulSet') as unknown as Workload;
   assert.equal(w.spec.template.metadata.annotations[CONFIG_HASH_ANNOTATION], base);

@@ -1,9 +1,50 @@
 // The garbage collector, for this project's objects in the runner's namespace: an object whose every owner
 // is gone (absent, or present under another uid) is deleted with background propagation, so deleting an
-// IngestPipeline takes its Deployment, the Deployment its pods, and so on down, as in a real cluster.
+// IngestPipeline takes its Deployment, the Deployment its pods, and so on down, as in a real cluster. A
+// workload deleted with the Orphan policy (the "orphan" finalizer) first loses its pods' owner references,
+// then the finalizer, so its pods stay.
 
-import type { KubernetesObject } from '@kubernetes/client-node';
-import { type Cluster, isNotFound, SELECTOR } from './context.ts';
+import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
+import { type Cluster, isNotFound, MERGE_PATCH, SELECTOR } from './context.ts';
+import type { Workload } from './workloads.ts';
+
+const ORPHAN_FINALIZER = 'orphan';
+
+/** Workloads deleted with the Orphan policy: their pods drop the owner reference, then the finalizer goes. */
+export async function orphanDependents(
+  cl: Cluster,
+  kind: 'Deployment' | 'StatefulSet',
+  workloads: Workload[],
+  pods: V1Pod[],
+): Promise<void> {
+  const ns = cl.o.namespace;
+  for (const w of workloads) {
+    const uid = w.metadata?.uid;
+    if (!w.metadata?.deletionTimestamp || !w.metadata.finalizers?.includes(ORPHAN_FINALIZER)) continue;
+    for (const p of pods.filter((x) => x.metadata?.ownerReferences?.some((r) => r.uid === uid))) {
+      const rest = (p.metadata?.ownerReferences ?? []).filter((r) => r.uid !== uid);
+      const body = { metadata: { ownerReferences: rest.length > 0 ? rest : null } };
+      await cl.core
+        .patchNamespacedPod({ name: p.metadata?.name ?? '', namespace: ns, body }, MERGE_PATCH)
+        .catch((err) => {
+          if (!isNotFound(err)) throw err;
+        });
+      cl.log(`garbage collector: orphaned pod ${p.metadata?.name} of ${kind} ${w.metadata.name}`);
+    }
+    const finalizers = w.metadata.finalizers.filter((f) => f !== ORPHAN_FINALIZER);
+    const args = {
+      name: w.metadata.name ?? '',
+      namespace: ns,
+      body: { metadata: { finalizers: finalizers.length > 0 ? finalizers : null } },
+    };
+    await (kind === 'Deployment'
+      ? cl.apps.patchNamespacedDeployment(args, MERGE_PATCH)
+      : cl.apps.patchNamespacedStatefulSet(args, MERGE_PATCH)
+    ).catch((err) => {
+      if (!isNotFound(err)) throw err;
+    });
+  }
+}
 
 /** The kinds the operator creates (and the pods the controllers create). */
 const KINDS: Array<[apiVersion: string, kind: string]> = [

@@ -42,7 +42,7 @@ import {
 import { type Cluster, type PodRunnerOptions, type ResolvedOptions, SELECTOR, sleep } from './context.ts';
 import { syncDeployment } from './deployment-controller.ts';
 import { syncDisruptionBudgets } from './disruption-controller.ts';
-import { collectGarbage } from './garbage-collector.ts';
+import { collectGarbage, orphanDependents } from './garbage-collector.ts';
 import { batchApi, syncJob } from './job-controller.ts';
 import { Kubelet, type PodProcessInfo } from './kubelet.ts';
 import { ServiceHosts } from './service-hosts.ts';
@@ -221,6 +221,8 @@ export class PodRunner {
     for (const d of deployments) await syncDeployment(this.cluster, d, pods);
     const sets = (await this.apps.listNamespacedStatefulSet({ namespace: ns, labelSelector: SELECTOR })).items;
     for (const s of sets) await syncStatefulSet(this.cluster, s, pods);
+    await orphanDependents(this.cluster, 'Deployment', deployments, pods);
+    await orphanDependents(this.cluster, 'StatefulSet', sets, pods);
     await syncDisruptionBudgets(this.cluster, pods, [...deployments, ...sets]);
     const jobs = (await this.batch.listNamespacedJob({ namespace: ns, labelSelector: SELECTOR })).items;
     for (const j of jobs) await syncJob(this.cluster, this.batch, j, pods);

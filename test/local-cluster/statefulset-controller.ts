@@ -4,7 +4,7 @@
 // updated and ready. Each sync takes one step (planStatefulSet, pure) and writes the StatefulSet's status.
 
 import type { V1Pod, V1StatefulSet, V1Volume } from '@kubernetes/client-node';
-import { type Cluster, isActive, isReady, ownedBy } from './context.ts';
+import { type Cluster, isActive, isNotFound, isReady, MERGE_PATCH, ownedBy } from './context.ts';
 import { ensureClaims } from './volume-claims.ts';
 import { createPod, deletePod, templateHash, writeWorkloadStatus } from './workloads.ts';
 
@@ -55,11 +55,13 @@ export function planStatefulSet(o: {
 
 /** One sync of one StatefulSet against the namespace's pods: a step, then its status. */
 export async function syncStatefulSet(cl: Cluster, s: V1StatefulSet, all: V1Pod[]) {
+  // A set being deleted is left alone; the garbage collector deals with its pods (or orphans them).
+  if (s.metadata?.deletionTimestamp) return;
   const name = s.metadata?.name ?? '';
   const n = s.spec?.replicas ?? 1;
   const revision = `${name}-${templateHash(s.spec?.template)}`;
   const revisionOf = (p: V1Pod) => p.metadata?.labels?.['controller-revision-hash'];
-  const pods = all.filter((p) => ownedBy(p, s.metadata?.uid));
+  const pods = [...all.filter((p) => ownedBy(p, s.metadata?.uid)), ...(await adoptOrphans(cl, s, all))];
   const plan = planStatefulSet({
     name,
     replicas: n,
@@ -107,4 +109,46 @@ export async function syncStatefulSet(cl: Cluster, s: V1StatefulSet, all: V1Pod[
     updateRevision: revision,
   };
   await writeWorkloadStatus(cl, s, 'statefulsets', status);
+}
+
+/**
+ * The controller's adoption: active pods of the set's names (<set>-<ordinal>) and selector without a controller
+ * (a set deleted with the Orphan policy left them) become the set's. Same template, same revision label: kept.
+ */
+async function adoptOrphans(cl: Cluster, s: V1StatefulSet, all: V1Pod[]): Promise<V1Pod[]> {
+  const name = s.metadata?.name ?? '';
+  const selector = Object.entries(s.spec?.selector?.matchLabels ?? {});
+  const orphans = all.filter(
+    (p) =>
+      isActive(p) &&
+      new RegExp(`^${name}-\\d+$`).test(p.metadata?.name ?? '') &&
+      !p.metadata?.ownerReferences?.some((o) => o.controller) &&
+      selector.every(([k, v]) => p.metadata?.labels?.[k] === v),
+  );
+  const adopted: V1Pod[] = [];
+  for (const p of orphans) {
+    const ref = {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      name,
+      uid: s.metadata?.uid ?? '',
+      controller: true,
+      blockOwnerDeletion: true,
+    };
+    const ownerReferences = [...(p.metadata?.ownerReferences ?? []), ref];
+    try {
+      const body = { metadata: { ownerReferences, resourceVersion: p.metadata?.resourceVersion } };
+      adopted.push(
+        await cl.core.patchNamespacedPod(
+          { name: p.metadata?.name ?? '', namespace: cl.o.namespace, body },
+          MERGE_PATCH,
+        ),
+      );
+      cl.log(`StatefulSet ${name}: adopted pod ${p.metadata?.name}`);
+    } catch (err) {
+      // Gone, or changed since the list (409): the next sync looks again.
+      if (!isNotFound(err) && (err as { code?: number }).code !== 409) throw err;
+    }
+  }
+  return adopted;
 }

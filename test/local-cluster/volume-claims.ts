@@ -1,6 +1,8 @@
 // PersistentVolumeClaims as a cluster has them: the StatefulSet controller creates one per volumeClaimTemplate
 // and ordinal before the pod (labels: the template's and the set's selector; no owner with the Retain policy,
-// so they outlive scale-down and the set), and the PVC protection controller lets a deleted claim go only
+// so they outlive scale-down and the set), a provisioner binds each at once with the capacity it requests and
+// grows that capacity when the request grows (the API server allows that only for a bound claim whose
+// StorageClass allows expansion), and the PVC protection controller lets a deleted claim go only
 // once no running pod mounts it. The volume is a directory, <dir>/pvcs/<ns>/<claim> (volumes.ts); it is
 // removed with its claim, as a dynamically provisioned volume (reclaim policy Delete) is.
 
@@ -44,13 +46,33 @@ export function claimsInUse(pods: V1Pod[]): Set<string> {
   return out;
 }
 
+/** The provisioner's and the volume expander's part: Bound, with the capacity the claim requests. */
+async function provision(cl: Cluster, c: V1PersistentVolumeClaim) {
+  const want = c.spec?.resources?.requests?.storage;
+  if (c.status?.phase === 'Bound' && c.status.capacity?.storage === want) return;
+  const body = { status: { phase: 'Bound', accessModes: c.spec?.accessModes, capacity: { storage: want } } };
+  try {
+    await cl.core.patchNamespacedPersistentVolumeClaimStatus(
+      { name: c.metadata?.name ?? '', namespace: cl.o.namespace, body },
+      MERGE_PATCH,
+    );
+    cl.log(`PersistentVolumeClaim ${c.metadata?.name}: bound, ${want}`);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
 /** The PVC protection controller's part: a deleted claim no running pod mounts loses its finalizer, and its volume. */
 export async function releaseClaims(cl: Cluster, pods: V1Pod[]) {
   const inUse = claimsInUse(pods);
   const claims = (await cl.core.listNamespacedPersistentVolumeClaim({ namespace: cl.o.namespace })).items;
   for (const c of claims) {
     const name = c.metadata?.name ?? '';
-    if (!c.metadata?.deletionTimestamp || inUse.has(name)) continue;
+    if (!c.metadata?.deletionTimestamp) {
+      await provision(cl, c);
+      continue;
+    }
+    if (inUse.has(name)) continue;
     const rest = (c.metadata.finalizers ?? []).filter((f) => f !== PVC_PROTECTION);
     rmSync(join(cl.o.dir, 'pvcs', cl.o.namespace, name), { recursive: true, force: true });
     if (rest.length === (c.metadata.finalizers ?? []).length) continue;
