@@ -5,12 +5,13 @@ import { execFileSync } from 'node:child_process';
 import { cpus, freemem, totalmem } from 'node:os';
 import { command, requireEnv } from '../test/lib/env.ts';
 import { publish } from '../test/lib/publish.ts';
-import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../test/lib/worker-process.ts';
+import { cleanupDirs, makePipeline, type TestPipeline } from '../test/lib/worker-process.ts';
 import { quantile } from './histogram.ts';
 import { brokerLimit, copyLimit, diskLimit, type Env } from './limits.ts';
 import { benchReference } from './reference.ts';
 import { report } from './report.ts';
 import { committedRate, type Sample, watch } from './sampling.ts';
+import { ladder, type Offer, probe, startWorkers, stopWorkers } from './sustain.ts';
 
 const SUSTAIN_S = Number(process.env.BENCH_SUSTAIN_SECONDS ?? 60);
 const DRAIN_COUNT = Number(process.env.BENCH_DRAIN_COUNT ?? 500_000);
@@ -30,19 +31,6 @@ const load = (p: TestPipeline, runId: string, rate: number, o: { count: number }
   publish(p.path, runId, { rate, ...o, devices: 200, tenants: 10, payloadBytes: PAYLOAD, inflight: 1000 });
 
 const pipelineFor = () => makePipeline({ spec: { flusher: { retry: { initialBackoff: '50ms', maxBackoff: '1s' } } } });
-
-async function startWorkers(p: TestPipeline, n: number) {
-  const ws = Array.from({ length: n }, (_, i) =>
-    WorkerProcess.start(n === 1 ? p : { ...p, walDir: `${p.walDir}-${i}` }, { instance: `${p.name}-${i}` }),
-  );
-  await Promise.all(ws.map((w) => w.waitReady()));
-  return ws;
-}
-
-async function stopWorkers(ws: WorkerProcess[]) {
-  for (const w of ws) w.kill('SIGTERM');
-  await Promise.all(ws.map((w) => w.exited));
-}
 
 async function main() {
   const machine = {
@@ -72,45 +60,20 @@ async function main() {
   // Probe: publish flat out, see what the worker commits; the sustained run holds just under it.
   const p = pipelineFor();
   let workers = await startWorkers(p, 1);
+  const offer: Offer = (runId, rate, o) => load(p, runId, rate, o);
   say('probe: 300k messages as fast as they come');
-  const probe = await watch(
-    'probe',
-    workers,
-    load(p, 'probe', 0, { count: 300_000 }),
-    (s) => s.backlog === 0 && s.committed >= 300_000,
-  );
-  const probeRate = committedRate(probe.samples[0] as Sample, probe.samples.at(-1) as Sample);
-  say(`  committed ${probeRate} msg/s over the probe (publisher ${probe.result.rate}/s)`);
-
-  // A short ladder around the probe: up 10% while the rate holds (never above the broker's own limit),
-  // down 15% while it does not; the highest rate held is the result.
-  let rate = Math.round(Math.min(probeRate, broker.rate) * 0.9);
-  let sustained: { samples: Sample[]; rate: number; held: boolean; published: number } | undefined;
-  let failedAt = Number.POSITIVE_INFINITY;
-  for (let attempt = 0; attempt < 4; attempt++) {
-    say(`sustained: ${rate} msg/s for ${SUSTAIN_S}s`);
-    const r = await watch('sustained', workers, load(p, `sus${attempt}`, rate, { durationMs: SUSTAIN_S * 1000 }));
-    const last = r.samples.at(-1) as Sample;
-    const mid = r.samples[Math.floor(r.samples.length / 2)] as Sample;
-    // Held: the backlog at the end is under a second of traffic and no larger than half-way through.
-    const held = last.backlog <= Math.max(rate, 5000) && last.backlog <= mid.backlog + rate * 0.5;
-    await watch('settle', workers, Promise.resolve(), (s) => s.backlog === 0);
-    if (held) {
-      sustained = { samples: r.samples, rate, held, published: r.result.rate };
-      const next = Math.round(rate * 1.1);
-      // A publisher that could not reach the offered rate is the limit now: climbing further measures it.
-      if (next > broker.rate || next >= failedAt || r.result.rate < rate * 0.95) break;
-      say(`  held: trying 10% higher`);
-      rate = next;
-    } else {
-      failedAt = rate;
-      if (sustained?.held) break;
-      sustained = { samples: r.samples, rate, held, published: r.result.rate };
-      say(`  backlog grew to ${last.backlog}: trying 15% lower`);
-      rate = Math.round(rate * 0.85);
-    }
-  }
-  const sus = sustained as NonNullable<typeof sustained>;
+  const probed = await probe(workers, offer, 300_000);
+  const probeRate = probed.rate;
+  say(`  committed ${probeRate} msg/s over the probe (publisher ${probed.published}/s)`);
+  const start = Math.round(Math.min(probeRate, broker.rate) * 0.9);
+  const sus = await ladder(workers, offer, {
+    start,
+    ceiling: broker.rate,
+    seconds: SUSTAIN_S,
+    attempts: 4,
+    tag: 'sus',
+    say,
+  });
   const sFirst = sus.samples[1] ?? (sus.samples[0] as Sample);
   const sLast = sus.samples.at(-1) as Sample;
   const e2eRate = committedRate(sFirst, sLast);
