@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { createLogger } from '../../../common/logger.ts';
 import { dedupCopy, dedupIndexSql } from '../../../worker/dedup-copy.ts';
+import { DedupWriter, STAGING_AFTER_CONFLICT } from '../../../worker/dedup-writer.ts';
 import { createPartitionedTableSql } from '../../../worker/partition-ddl.ts';
 import { listPartitions, PartitionMaintainer } from '../../../worker/partition-maintainer.ts';
 import { requireEnv } from '../../lib/env.ts';
@@ -137,5 +138,47 @@ describe('partition maintenance', () => {
     }
     const n = await withDb((c) => c.query(`SELECT count(*)::int AS n FROM "${schema}".dedup`));
     assert.equal(n.rows[0].n, 1001);
+  });
+
+  test('dedup writer: new keys by plain COPY, a batch with a stored key through the staging table, values intact', async () => {
+    await makeTable('writer');
+    const now = Date.parse('2026-11-30T13:00:00Z');
+    await new PartitionMaintainer(
+      config(),
+      { schema, table: 'writer', settings: { intervalMs: D, retentionMs: undefined, premake: 1 } },
+      log,
+      { now: () => now },
+    ).runOnce();
+    const line = (n: number) => `m${n % 10}\t${new Date(now + n * 1000).toISOString()}\t${n}\n`;
+    const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => line(from + i));
+    const w = new DedupWriter({
+      schema,
+      table: 'writer',
+      columns: ['machine', 'measured_at', 'v'],
+      key: ['machine', 'measured_at'],
+    });
+    const c = new pg.Client(config());
+    await c.connect();
+    try {
+      const write = async (batch: string[]) => {
+        await c.query('BEGIN');
+        const r = await w.write(c, () => [batch.join('')], 'stage');
+        await c.query('COMMIT');
+        return r;
+      };
+      assert.deepEqual(await write(range(0, 500)), { copied: 500, inserted: 500 });
+      // 100 stored keys among 200 new ones, and a key twice within the batch: the new ones stored once.
+      assert.deepEqual(await write([...range(400, 700), line(650)]), { copied: 301, inserted: 200 });
+      // The writes after a conflict go through the staging table, still storing new keys once.
+      for (let i = 0; i < STAGING_AFTER_CONFLICT + 1; i++)
+        assert.deepEqual(await write(range(700 + i * 10, 710 + i * 10)), { copied: 10, inserted: 10 });
+    } finally {
+      await c.end();
+    }
+    const r = await withDb((c) =>
+      c.query(`SELECT count(*)::int AS n, count(DISTINCT v)::int AS d, sum(v)::int AS s FROM "${schema}".writer`),
+    );
+    const stored = 700 + (STAGING_AFTER_CONFLICT + 1) * 10;
+    assert.deepEqual(r.rows[0], { n: stored, d: stored, s: (stored * (stored - 1)) / 2 });
   });
 });
