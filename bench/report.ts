@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../test/lib/env.ts';
 import { quantile } from './histogram.ts';
 import { type ReferenceResult, referenceSummary } from './reference-result.ts';
+import { type RouteRates, routeRateRows } from './route-rate.ts';
 import { committedRate, type Sample } from './sampling.ts';
 import { lineChart } from './svg.ts';
 
@@ -31,6 +32,8 @@ export interface Measurements {
   maxLatency: string;
   drain: { messages: number; rowsPerS: number; seconds: number; peakRss: number; samples: Sample[] };
   scaleOut: Array<{ workers: number; rate: number }>;
+  /** bench/route-rate.ts: the plain default route beside a typed route with dedup into a partitioned table. */
+  routes?: RouteRates;
   reference: ReferenceResult;
 }
 
@@ -76,10 +79,12 @@ export function benchResults(m: Measurements) {
       peakRssBytesDuringBacklog: m.drain.peakRss,
     },
     scaleOut: m.scaleOut,
+    routes: m.routes ?? null,
     reference,
     ratios: {
       e2e_vs_broker_limit: round2(e2eRate / broker.rate),
       drain_vs_copy_limit: round2(m.drain.rowsPerS / copy.rate),
+      typed_route_vs_plain_route: m.routes?.typedVsPlain ?? null,
       ...refRatios,
     },
     goals: {
@@ -87,6 +92,7 @@ export function benchResults(m: Measurements) {
       drain_vs_copy_limit: '>= 0.7',
       p99_at_half_load_ms: `<= flush interval + 50 = ${50 + 50}`,
       rss_flat_under_backlog: 'peak RSS during a backlog close to peak RSS at steady load',
+      typed_route_vs_plain_route: '>= 0.7',
     },
   };
 }
@@ -173,6 +179,7 @@ export function report(m: Measurements): void {
     [`drain of ${DRAIN_COUNT}`, `${drain.rowsPerS} rows/s in ${round2(drain.seconds)} s`],
     ['  ÷ psql copy limit', `${results.ratios.drain_vs_copy_limit} (goal ≥ 0.7)`],
     ['scale-out 1/2/3 workers', `${scaleOut.map((s) => `${s.rate}`).join(' / ')} msg/s`],
+    ...(m.routes ? routeRateRows(m.routes) : []),
     ['reference mqtt2db-go', referenceSummary(reference)],
   ];
   const w = Math.max(...table.map((r) => (r[0] as string).length));

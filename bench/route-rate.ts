@@ -25,6 +25,8 @@ import { ladder, type Offer, probe, startWorkers, stopWorkers, sustainedCommitRa
 
 const PAYLOAD = 200;
 const MACHINES = 200;
+/** Seconds per ladder step; short, as the two routes take up to four steps each. */
+export const ROUTE_SUSTAIN_S = Number(process.env.BENCH_ROUTE_SUSTAIN_SECONDS ?? 15);
 const spec = { flusher: { retry: { initialBackoff: '50ms', maxBackoff: '1s' } } };
 
 export interface RouteRate {
@@ -190,12 +192,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     mqttPassword: requireEnv('MQTT_PASSWORD'),
     databaseUrl: requireEnv('DATABASE_URL'),
   };
-  const seconds = Number(process.env.BENCH_SUSTAIN_SECONDS ?? 15);
   try {
     say('broker limit: loadgen → Mosquitto → do-nothing subscriber, QoS 1');
     const broker = await brokerLimit(env, 150_000, PAYLOAD);
     say(`  ${broker.rate} msg/s`);
-    const r = await routeRates({ brokerRate: broker.rate, sustainSeconds: seconds, probeCount: 100_000, say });
+    const r = await routeRates({ brokerRate: broker.rate, sustainSeconds: ROUTE_SUSTAIN_S, probeCount: 100_000, say });
     const out = { timestamp: new Date().toISOString(), durationSeconds: Math.round((Date.now() - t0) / 1000), ...r };
     const dir = join(REPO_ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });

@@ -10,6 +10,7 @@ import { quantile } from './histogram.ts';
 import { brokerLimit, copyLimit, diskLimit, type Env } from './limits.ts';
 import { benchReference } from './reference.ts';
 import { report } from './report.ts';
+import { ROUTE_SUSTAIN_S, routeRates } from './route-rate.ts';
 import { committedRate, type Sample, watch } from './sampling.ts';
 import { ladder, type Offer, probe, startWorkers, stopWorkers } from './sustain.ts';
 
@@ -139,6 +140,9 @@ async function main() {
     await stopWorkers(workers);
   }
 
+  say('routes: the plain default route beside a typed route with dedup into a partitioned table');
+  const routes = await routeRates({ brokerRate: broker.rate, sustainSeconds: ROUTE_SUSTAIN_S, say });
+
   // --- reference service (bench/reference.ts): measured only when BENCH_REFERENCE_BIN/_MIGRATE name binaries ---
   const reference = await benchReference({
     sustainedRate: e2eRate,
@@ -169,6 +173,7 @@ async function main() {
       samples: drainSamples,
     },
     scaleOut,
+    routes,
     reference,
   });
 }
