@@ -45,7 +45,7 @@ export class PgSink implements RowSink {
   private readonly beginSql: string;
   /** COPY of each declared route, by route name. */
   private readonly routeSql: Map<string, string>;
-  /** Routes with a dedup key: written through a staging table (dedup-copy.ts). */
+  /** Routes with a dedup key: COPY in a savepoint first, a staging table on a stored key (dedup-writer.ts). */
   private readonly dedup: Map<string, DedupWriter>;
   private readonly duplicatesDropped: ((route: string, rows: number) => void) | undefined;
   private readonly timeouts: WriteTimeouts;
