@@ -1,6 +1,7 @@
 // What a dedup key costs on the write path: the same batches written by plain COPY (no unique index), plain
-// COPY into a table with the key's unique index, and the dedup path (COPY into an ON COMMIT DROP staging
-// table, INSERT … ON CONFLICT DO NOTHING), one connection through PgBouncer as a flusher writes them.
+// COPY into a table with the key's unique index, the staging path (COPY into an ON COMMIT DROP staging
+// table, INSERT … ON CONFLICT DO NOTHING), and the worker's writer (dedup-writer.ts: COPY in a savepoint
+// first, the staging path on a refused key), one connection through PgBouncer as a flusher writes them.
 // Short: `node bench/dedup-cost.ts [rows] [batch]` with the test environment's variables (.test-env/env).
 
 import { randomUUID } from 'node:crypto';
@@ -9,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { dedupCopy, dedupIndexSql } from '../worker/dedup-copy.ts';
+import { DedupWriter } from '../worker/dedup-writer.ts';
 import { copyChunks } from '../worker/rows.ts';
 
 const rows = Number(process.argv[2] ?? 200_000);
@@ -42,12 +44,13 @@ const c = new pg.Client({ connectionString: url });
 await c.connect();
 try {
   await c.query(`CREATE SCHEMA "${schema}"`);
-  for (const t of ['plain', 'indexed', 'dedup'])
+  for (const t of ['plain', 'indexed', 'dedup', 'writer'])
     await c.query(
       `CREATE TABLE "${schema}"."${t}" (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, msg_id text NOT NULL, tenant text NOT NULL, device_id uuid NOT NULL, payload jsonb NOT NULL, received_at timestamptz NOT NULL)`,
     );
   await c.query(dedupIndexSql(schema, 'indexed', ['msg_id']));
   await c.query(dedupIndexSql(schema, 'dedup', ['msg_id']));
+  await c.query(dedupIndexSql(schema, 'writer', ['msg_id']));
   const copy = (table: string) => async (chunk: string[]) => {
     await pipeline(
       Readable.from(copyChunks(chunk, (l) => l)),
@@ -64,6 +67,10 @@ try {
       copyChunks(chunk, (l) => l),
     );
   });
+  const writer = new DedupWriter({ ...target, table: 'writer' });
+  const copyFirst = await timed(c, 'dedup writer (COPY in a savepoint first)', async (chunk) => {
+    await writer.write(c, () => copyChunks(chunk, (l) => l), 'mqtt2pg_stage');
+  });
   const again = await timed(c, 'dedup, every row a duplicate', async (chunk) => {
     await dedupCopy(
       c,
@@ -78,8 +85,10 @@ try {
       plain,
       indexed,
       dedup,
+      copyFirst,
       allDuplicates: again,
       dedupVsPlain: +(dedup / plain).toFixed(2),
+      copyFirstVsPlain: +(copyFirst / plain).toFixed(2),
     }),
   );
 } finally {

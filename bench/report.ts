@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../test/lib/env.ts';
 import { quantile } from './histogram.ts';
 import { type ReferenceResult, referenceSummary } from './reference-result.ts';
+import { type RouteRates, routeRateRows } from './route-rate.ts';
 import { committedRate, type Sample } from './sampling.ts';
 import { type Spread, showSpread, spread } from './spread.ts';
 import { lineChart } from './svg.ts';
@@ -59,6 +60,8 @@ export interface Measurements {
   probeRate: number;
   rounds: Round[];
   reference: ReferenceResult;
+  /** bench/route-rate.ts: the plain default route beside a typed route with dedup into a partitioned table. */
+  routes?: RouteRates;
   operator: (Record<string, unknown> & { goals: Record<string, unknown> }) | null;
 }
 
@@ -144,6 +147,7 @@ export function benchResults(m: Measurements) {
       ),
     },
     reference,
+    routes: m.routes ?? null,
     operator: m.operator,
     ratios: {
       e2e_vs_broker_limit: over(rounds, (r) => round2(r.e2eRate / r.broker.rate)),
@@ -151,6 +155,7 @@ export function benchResults(m: Measurements) {
       rss_full_backlog_vs_100k: over(rounds, (r) =>
         r.drain.rssAt100k ? round2(r.drain.rssAtFull / r.drain.rssAt100k) : null,
       ),
+      typed_route_vs_plain_route: m.routes?.typedVsPlain ?? null,
       ...refRatios,
     },
     goals: {
@@ -159,6 +164,7 @@ export function benchResults(m: Measurements) {
       p99_at_half_load_ms: `<= flush interval + 50 = ${50 + 50}`,
       worker_peak_rss: '<= 256 MiB at full rate and under the backlog',
       rss_full_backlog_vs_100k: '<= 1.1',
+      typed_route_vs_plain_route: '>= 0.7',
       operator: '1,000 pipelines: cold start <= 60 s, RSS <= 200 MiB, no writes at rest',
     },
   };
@@ -267,6 +273,7 @@ export function report(m: Measurements): void {
       `${sp(x.rate, ' msg/s')}; CPU µs/msg worker ${sp(x.workerCpuUsPerMsg)}, broker ${sp(x.brokerCpuUsPerMsg)}, PostgreSQL ${sp(x.postgresCpuUsPerMsg)}`,
     ]),
     ['  coordination per added worker', `${sp(R.scaleOut.coordinationCpuUsPerMsgPerWorker)} CPU µs/msg`],
+    ...(m.routes ? routeRateRows(m.routes) : []),
     ['reference mqtt2db-go', referenceSummary(m.reference)],
   ];
   const w = Math.max(...table.map((r) => (r[0] as string).length));

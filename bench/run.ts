@@ -9,15 +9,17 @@ import { DEFAULT_WORKER_RESOURCES } from '../operator/render/worker.ts';
 import { nodeOptionsForLimit } from '../operator/render/worker-memory.ts';
 import { command, requireEnv } from '../test/lib/env.ts';
 import { publish } from '../test/lib/publish.ts';
-import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../test/lib/worker-process.ts';
+import { cleanupDirs, makePipeline, type TestPipeline, type WorkerProcess } from '../test/lib/worker-process.ts';
 import { drainWindow } from './drain-window.ts';
 import { quantile } from './histogram.ts';
 import { brokerLimit, copyLimit, diskLimit, type Env } from './limits.ts';
 import { operatorGoals, operatorScale, printOperatorTable } from './operator-scale.ts';
 import { benchReference } from './reference.ts';
 import { type Round, report } from './report.ts';
+import { ROUTE_SUSTAIN_S, routeRates } from './route-rate.ts';
 import { committedRate, type Sample, watch } from './sampling.ts';
 import { scaleOut } from './scale-out.ts';
+import { ladder, type Offer, probe, startWorkers, stopWorkers, type WorkerRun } from './sustain.ts';
 
 const SUSTAIN_S = Number(process.env.BENCH_SUSTAIN_SECONDS ?? 60);
 const DRAIN_COUNT = Number(process.env.BENCH_DRAIN_COUNT ?? 500_000);
@@ -47,70 +49,33 @@ const load = (p: TestPipeline, runId: string, rate: number, o: { count: number }
 
 const pipelineFor = () => makePipeline({ spec: { flusher: { retry: { initialBackoff: '50ms', maxBackoff: '1s' } } } });
 
-async function startWorkers(p: TestPipeline, n: number) {
-  const ws = Array.from({ length: n }, (_, i) =>
-    WorkerProcess.start(n === 1 ? p : { ...p, walDir: `${p.walDir}-${i}` }, {
-      instance: `${p.name}-${i}`,
-      env: WORKER_ENV,
-      entry: WORKER_ENTRY,
-    }),
-  );
-  await Promise.all(ws.map((w) => w.waitReady()));
-  return ws;
-}
-
-async function stopWorkers(ws: WorkerProcess[]) {
-  for (const w of ws) w.kill('SIGTERM');
-  await Promise.all(ws.map((w) => w.exited));
-}
-
 type Sustained = Round['sustained'];
+
+const RUN: WorkerRun = { env: WORKER_ENV, entry: WORKER_ENTRY };
+const offerOf =
+  (p: TestPipeline): Offer =>
+  (runId, rate, o) =>
+    load(p, runId, rate, o);
 
 /** Probe flat out, then a short ladder around it: the highest rate held (round 1 only; later rounds reuse it). */
 async function findRate(workers: WorkerProcess[], p: TestPipeline, brokerRate: number) {
   say('probe: 300k messages as fast as they come');
-  const probe = await watch(
-    'probe',
-    workers,
-    load(p, 'probe', 0, { count: 300_000 }),
-    (s) => s.backlog === 0 && s.committed >= 300_000,
-  );
-  const probeRate = committedRate(probe.samples[0] as Sample, probe.samples.at(-1) as Sample);
-  say(`  committed ${probeRate} msg/s over the probe (publisher ${probe.result.rate}/s)`);
-  // Up 10% while the rate holds (never above the broker's own limit), down 15% while it does not.
-  let rate = Math.round(Math.min(probeRate, brokerRate) * 0.9);
-  let sustained: Sustained | undefined;
-  let failedAt = Number.POSITIVE_INFINITY;
-  for (let attempt = 0; attempt < 4; attempt++) {
-    const r = await sustainAt(workers, p, rate, `sus${attempt}`);
-    if (r.held) {
-      sustained = r;
-      const next = Math.round(rate * 1.1);
-      // A publisher that could not reach the offered rate is the limit now: climbing further measures it.
-      if (next > brokerRate || next >= failedAt || r.published < rate * 0.95) break;
-      say('  held: trying 10% higher');
-      rate = next;
-    } else {
-      failedAt = rate;
-      if (sustained?.held) break;
-      sustained = r;
-      say(`  backlog grew to ${(r.samples.at(-1) as Sample).backlog}: trying 15% lower`);
-      rate = Math.round(rate * 0.85);
-    }
-  }
-  return { probeRate, sustained: sustained as Sustained };
+  const probed = await probe(workers, offerOf(p), 300_000);
+  say(`  committed ${probed.rate} msg/s over the probe (publisher ${probed.published}/s)`);
+  const sustained = await ladder(workers, offerOf(p), {
+    start: Math.round(Math.min(probed.rate, brokerRate) * 0.9),
+    ceiling: brokerRate,
+    seconds: SUSTAIN_S,
+    attempts: 4,
+    tag: 'sus',
+    say,
+  });
+  return { probeRate: probed.rate, sustained };
 }
 
-async function sustainAt(workers: WorkerProcess[], p: TestPipeline, rate: number, runId: string): Promise<Sustained> {
-  say(`sustained: ${rate} msg/s for ${SUSTAIN_S}s`);
-  const r = await watch('sustained', workers, load(p, runId, rate, { durationMs: SUSTAIN_S * 1000 }));
-  const last = r.samples.at(-1) as Sample;
-  const mid = r.samples[Math.floor(r.samples.length / 2)] as Sample;
-  // Held: the backlog at the end is under a second of traffic and no larger than half-way through.
-  const held = last.backlog <= Math.max(rate, 5000) && last.backlog <= mid.backlog + rate * 0.5;
-  await watch('settle', workers, Promise.resolve(), (s) => s.backlog === 0);
-  return { samples: r.samples, rate, held, published: r.result.rate };
-}
+/** One sustained run at `rate` (the ladder with a single step). */
+const sustainAt = (workers: WorkerProcess[], p: TestPipeline, rate: number, tag: string) =>
+  ladder(workers, offerOf(p), { start: rate, ceiling: rate, seconds: SUSTAIN_S, attempts: 1, tag, say });
 
 const window = (ss: Sample[]) => [ss[1] ?? (ss[0] as Sample), ss.at(-1) as Sample] as const;
 const latency = (a: Sample, b: Sample) => ({
@@ -161,7 +126,7 @@ async function round(i: number, rate: number | undefined): Promise<{ round: Roun
     `  broker ${broker.rate} msg/s, psql \\copy ${copy.rate} rows/s, disk ${disk.map((d) => `${d.rate}/s @${d.groupSize}`).join(', ')}`,
   );
   const p = pipelineFor();
-  const workers = await startWorkers(p, 1);
+  const workers = await startWorkers(p, 1, RUN);
   let probeRate: number | undefined;
   let sustained: Sustained;
   if (rate === undefined) ({ probeRate, sustained } = await findRate(workers, p, broker.rate));
@@ -228,6 +193,12 @@ async function main() {
     payloadBytes: PAYLOAD,
     say,
   });
+  say('routes: the plain default route beside a typed route with dedup into a partitioned table');
+  const routes = await routeRates({
+    brokerRate: (rounds[0] as Round).broker.rate,
+    sustainSeconds: ROUTE_SUSTAIN_S,
+    say,
+  });
   let operator: Awaited<ReturnType<typeof operatorScale>> | null = null;
   if (OPERATOR_PIPELINES > 0 && process.env.KUBECONFIG) {
     operator = await operatorScale({ pipelines: OPERATOR_PIPELINES, restSeconds: 60, say });
@@ -241,6 +212,7 @@ async function main() {
     probeRate,
     rounds,
     reference,
+    routes,
     operator: operator ? { ...operator, goals: operatorGoals(operator) } : null,
   });
   if (operator) printOperatorTable(operator, operatorGoals(operator));

@@ -6,24 +6,13 @@
 import { DEFAULT_WORKER_RESOURCES } from '../operator/render/worker.ts';
 import { nodeOptionsForLimit } from '../operator/render/worker-memory.ts';
 import { publish } from '../test/lib/publish.ts';
-import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../test/lib/worker-process.ts';
+import { cleanupDirs, makePipeline } from '../test/lib/worker-process.ts';
 import { tierCpuSeconds } from './proc-stats.ts';
 import type { ScaleOutRow } from './report.ts';
 import { committedRate, type Sample, watch } from './sampling.ts';
+import { startWorkers } from './sustain.ts';
 
 const COUNT = 300_000;
-
-async function startWorkers(p: TestPipeline, n: number, env: Record<string, string>, entry?: string) {
-  const ws = Array.from({ length: n }, (_, i) =>
-    WorkerProcess.start(n === 1 ? p : { ...p, walDir: `${p.walDir}-${i}` }, {
-      instance: `${p.name}-${i}`,
-      env,
-      ...(entry ? { entry } : {}),
-    }),
-  );
-  await Promise.all(ws.map((w) => w.waitReady()));
-  return ws;
-}
 
 export async function scaleOut(o: {
   say: (m: string) => void;
@@ -34,7 +23,7 @@ export async function scaleOut(o: {
   const rows: ScaleOutRow[] = [];
   for (const n of [1, 2, 3]) {
     const p = makePipeline({ spec: { flusher: { retry: { initialBackoff: '50ms', maxBackoff: '1s' } } } });
-    const workers = await startWorkers(p, n, o.env, o.entry);
+    const workers = await startWorkers(p, n, { env: o.env, ...(o.entry ? { entry: o.entry } : {}) });
     o.say(`scale-out: ${n} worker process${n > 1 ? 'es' : ''}, ${COUNT} messages`);
     const broker0 = tierCpuSeconds('mosquitto');
     const pg0 = tierCpuSeconds('postgres');

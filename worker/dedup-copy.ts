@@ -87,9 +87,14 @@ export async function dedupCopy(
 ): Promise<DedupResult> {
   const sql = dedupStatements(t, stage);
   await client.query(sql.create);
-  const copyStream = client.query(copyStreams.from(sql.copy));
-  await pipeline(Readable.from(chunks, { highWaterMark: 1 }), copyStream);
-  const copied = Number(copyStream.rowCount ?? 0);
+  const copied = await copyInto(client, sql.copy, chunks);
   const inserted = (await client.query(sql.insert)).rowCount ?? 0;
   return { copied, inserted };
+}
+
+/** Streams the chunks into `COPY … FROM STDIN` with backpressure; the rows COPY took. */
+export async function copyInto(client: pg.ClientBase, sql: string, chunks: Iterable<string>): Promise<number> {
+  const copyStream = client.query(copyStreams.from(sql));
+  await pipeline(Readable.from(chunks, { highWaterMark: 1 }), copyStream);
+  return Number(copyStream.rowCount ?? 0);
 }

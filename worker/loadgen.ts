@@ -24,9 +24,17 @@ export interface LoadgenOptions {
   runId: string;
   /** Topic level(s) after evt/, e.g. "bench": topics t/{tenant}/d/{device}/evt/bench/{n % 4}. */
   pathPrefix: string;
+  /** Builds message n instead of the device contract's (another topic layout, e.g. a route's); default makeMessage. */
+  message?: (n: number, deviceIds: string[]) => CustomMessage;
   onProgress?: (p: LoadgenProgress) => void;
   /** Ends the run early: publishes not yet acknowledged are given up, the connections closed at once. */
   signal?: AbortSignal;
+}
+
+export interface CustomMessage {
+  topic: string;
+  payload: string;
+  userProperties?: Record<string, string>;
 }
 
 export interface LoadgenProgress {
@@ -118,10 +126,13 @@ export async function runLoadgen(o: LoadgenOptions): Promise<LoadgenSummary> {
       while (inflight >= o.inflight && !aborted()) await slot();
       if (sent >= total || aborted()) break;
       sent++;
-      const m = makeMessage(o, n, deviceIds);
+      const m: CustomMessage & { malformed?: string } = o.message
+        ? o.message(n, deviceIds)
+        : makeMessage(o, n, deviceIds);
       if (m.malformed) malformed++;
       inflight++;
-      client.publish(m.topic, m.payload, { qos: o.qos }, (err) => {
+      const props = m.userProperties ? { properties: { userProperties: m.userProperties } } : {};
+      client.publish(m.topic, m.payload, { qos: o.qos, ...props }, (err) => {
         inflight--;
         if (err) {
           errors++;

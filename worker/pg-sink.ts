@@ -7,7 +7,8 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import type { ResolvedRoute } from '../api/routes.ts';
-import { type DedupTarget, dedupCopy, dedupTargets } from './dedup-copy.ts';
+import { dedupTargets } from './dedup-copy.ts';
+import { DedupWriter } from './dedup-writer.ts';
 import { routeCopySql } from './route-ddl.ts';
 import type { RouteRow } from './route-rows.ts';
 import type { Row } from './rows.ts';
@@ -44,8 +45,8 @@ export class PgSink implements RowSink {
   private readonly beginSql: string;
   /** COPY of each declared route, by route name. */
   private readonly routeSql: Map<string, string>;
-  /** Routes with a dedup key: written through a staging table (dedup-copy.ts). */
-  private readonly dedup: Map<string, DedupTarget>;
+  /** Routes with a dedup key: COPY in a savepoint first, a staging table on a stored key (dedup-writer.ts). */
+  private readonly dedup: Map<string, DedupWriter>;
   private readonly duplicatesDropped: ((route: string, rows: number) => void) | undefined;
   private readonly timeouts: WriteTimeouts;
 
@@ -54,7 +55,9 @@ export class PgSink implements RowSink {
     this.telemetrySql = `COPY ${qualified(tables.schema, tables.table)} (${TELEMETRY_COLUMNS.join(', ')}) FROM STDIN`;
     this.unparseableSql = `COPY ${qualified(tables.schema, tables.unparseableTable)} (${UNPARSEABLE_COLUMNS.join(', ')}) FROM STDIN`;
     this.routeSql = new Map((tables.routes ?? []).map((r) => [r.name, routeCopySql(tables.schema, r)]));
-    this.dedup = dedupTargets(tables.schema, tables.routes ?? []);
+    this.dedup = new Map(
+      [...dedupTargets(tables.schema, tables.routes ?? [])].map(([r, t]) => [r, new DedupWriter(t)]),
+    );
     this.duplicatesDropped = tables.duplicatesDropped;
     this.beginSql = `BEGIN; SET LOCAL statement_timeout = ${Math.round(tables.statementTimeoutMs)}`;
     this.timeouts = writeTimeouts(tables.statementTimeoutMs);
@@ -113,7 +116,7 @@ export class PgSink implements RowSink {
         const d = this.dedup.get(route);
         if (!d) await copy(client, this.copySqlOf(route), copyChunks(list, routeLine));
         else {
-          const r = await dedupCopy(client, d, copyChunks(list, routeLine), `mqtt2pg_stage_${dropped.length}`);
+          const r = await d.write(client, () => copyChunks(list, routeLine), `mqtt2pg_stage_${dropped.length}`);
           dropped.push([route, r.copied - r.inserted]);
         }
       }

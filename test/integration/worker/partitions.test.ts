@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { createLogger } from '../../../common/logger.ts';
 import { dedupCopy, dedupIndexSql } from '../../../worker/dedup-copy.ts';
+import { DedupWriter, STAGING_AFTER_CONFLICT } from '../../../worker/dedup-writer.ts';
 import { createPartitionedTableSql } from '../../../worker/partition-ddl.ts';
 import { listPartitions, PartitionMaintainer } from '../../../worker/partition-maintainer.ts';
 import { requireEnv } from '../../lib/env.ts';
@@ -33,6 +34,43 @@ async function makeTable(table: string) {
     );
     await c.query(dedupIndexSql(schema, table, ['machine', 'measured_at']));
   });
+}
+
+/** makeTable with today's and tomorrow's daily partitions, as maintenance at `now` makes them. */
+async function makeDailyTable(table: string, now: number) {
+  await makeTable(table);
+  await new PartitionMaintainer(
+    config(),
+    { schema, table, settings: { intervalMs: D, retentionMs: undefined, premake: 1 } },
+    log,
+    { now: () => now },
+  ).runOnce();
+}
+
+const target = (table: string) => ({
+  schema,
+  table,
+  columns: ['machine', 'measured_at', 'v'],
+  key: ['machine', 'measured_at'],
+});
+
+/** One connection through PgBouncer; `write(batch)` runs `f` in a transaction of its own. */
+async function withWrites<T>(
+  f: (c: pg.Client, batch: string[]) => Promise<T>,
+  body: (write: (batch: string[]) => Promise<T>) => Promise<void>,
+) {
+  const c = new pg.Client(config());
+  await c.connect();
+  try {
+    await body(async (batch) => {
+      await c.query('BEGIN');
+      const r = await f(c, batch);
+      await c.query('COMMIT');
+      return r;
+    });
+  } finally {
+    await c.end();
+  }
 }
 
 const names = async (table: string) =>
@@ -98,44 +136,50 @@ describe('partition maintenance', () => {
   });
 
   test('dedup into the partitioned table: the same batch written twice stores each key once', async () => {
-    await makeTable('dedup');
     const now = Date.parse('2026-11-30T13:00:00Z');
-    await new PartitionMaintainer(
-      config(),
-      { schema, table: 'dedup', settings: { intervalMs: D, retentionMs: undefined, premake: 1 } },
-      log,
-      { now: () => now },
-    ).runOnce();
+    await makeDailyTable('dedup', now);
     const lines = Array.from(
       { length: 1000 },
       (_, n) => `m${n % 10}\t${new Date(now + n * 1000).toISOString()}\t${n}\n`,
     );
-    const target = {
-      schema,
-      table: 'dedup',
-      columns: ['machine', 'measured_at', 'v'],
-      key: ['machine', 'measured_at'],
-    };
-    const c = new pg.Client(config());
-    await c.connect();
-    try {
-      const write = async (batch: string[]) => {
-        await c.query('BEGIN');
-        const r = await dedupCopy(c, target, [batch.join('')]);
-        await c.query('COMMIT');
-        return r;
-      };
-      assert.deepEqual(await write(lines), { copied: 1000, inserted: 1000 });
-      assert.deepEqual(await write([...lines.slice(500), ...lines.slice(0, 10)]), { copied: 510, inserted: 0 });
-      // Two transactions in a row on whatever server connection PgBouncer hands out: no staging table left over.
-      assert.deepEqual(await write([lines[0] as string, `m0\t${new Date(now + D).toISOString()}\t1\n`]), {
-        copied: 2,
-        inserted: 1,
-      });
-    } finally {
-      await c.end();
-    }
+    const t = target('dedup');
+    await withWrites(
+      (c, batch) => dedupCopy(c, t, [batch.join('')]),
+      async (write) => {
+        assert.deepEqual(await write(lines), { copied: 1000, inserted: 1000 });
+        assert.deepEqual(await write([...lines.slice(500), ...lines.slice(0, 10)]), { copied: 510, inserted: 0 });
+        // Two transactions in a row on whatever server connection PgBouncer hands out: no staging table left over.
+        assert.deepEqual(await write([lines[0] as string, `m0\t${new Date(now + D).toISOString()}\t1\n`]), {
+          copied: 2,
+          inserted: 1,
+        });
+      },
+    );
     const n = await withDb((c) => c.query(`SELECT count(*)::int AS n FROM "${schema}".dedup`));
     assert.equal(n.rows[0].n, 1001);
+  });
+
+  test('dedup writer: new keys by plain COPY, a batch with a stored key through the staging table, values intact', async () => {
+    const now = Date.parse('2026-11-30T13:00:00Z');
+    await makeDailyTable('writer', now);
+    const line = (n: number) => `m${n % 10}\t${new Date(now + n * 1000).toISOString()}\t${n}\n`;
+    const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => line(from + i));
+    const w = new DedupWriter(target('writer'));
+    await withWrites(
+      (c, batch) => w.write(c, () => [batch.join('')], 'stage'),
+      async (write) => {
+        assert.deepEqual(await write(range(0, 500)), { copied: 500, inserted: 500 });
+        // 100 stored keys among 200 new ones, and a key twice within the batch: the new ones stored once.
+        assert.deepEqual(await write([...range(400, 700), line(650)]), { copied: 301, inserted: 200 });
+        // The writes after a conflict go through the staging table, still storing new keys once.
+        for (let i = 0; i < STAGING_AFTER_CONFLICT + 1; i++)
+          assert.deepEqual(await write(range(700 + i * 10, 710 + i * 10)), { copied: 10, inserted: 10 });
+      },
+    );
+    const r = await withDb((c) =>
+      c.query(`SELECT count(*)::int AS n, count(DISTINCT v)::int AS d, sum(v)::int AS s FROM "${schema}".writer`),
+    );
+    const stored = 700 + (STAGING_AFTER_CONFLICT + 1) * 10;
+    assert.deepEqual(r.rows[0], { n: stored, d: stored, s: (stored * (stored - 1)) / 2 });
   });
 });
