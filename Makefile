@@ -81,7 +81,7 @@ bench: deps
 
 # The interop suite at the issue's size (100k QoS 1 messages at 5,000/s per broker; make test runs 3,000).
 interop: deps
-	test/env/up.sh --only postgres,pgbouncer,mosquitto,minio
+	test/env/up.sh --only postgres,pgbouncer,mosquitto,minio --interop
 	set -a; . .test-env/env; set +a; \
 	  MQTT2PG_INTEROP_COUNT=$${MQTT2PG_INTEROP_COUNT:-100000} MQTT2PG_INTEROP_RATE=$${MQTT2PG_INTEROP_RATE:-5000} \
 	  node --test --test-concurrency=1 --test-reporter=spec --test-timeout=3600000 test/integration/brokers/interop.test.ts
