@@ -84,7 +84,7 @@ interop: deps
 	test/env/up.sh --only postgres,pgbouncer,mosquitto,minio --interop
 	set -a; . .test-env/env; set +a; \
 	  MQTT2PG_INTEROP_COUNT=$${MQTT2PG_INTEROP_COUNT:-100000} MQTT2PG_INTEROP_RATE=$${MQTT2PG_INTEROP_RATE:-5000} \
-	  node --test --test-concurrency=1 --test-reporter=spec --test-timeout=3600000 test/integration/brokers/interop.test.ts
+	  node --test --test-concurrency=1 --test-reporter=spec --test-timeout=3600000 test/integration/brokers/interop.test.ts test/integration/brokers/comqtt-cluster.interop.ts
 
 clean:
 	rm -rf dist

@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { eventually } from './eventually.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -53,11 +54,18 @@ export async function ensureCrd(): Promise<void> {
     'crds/ingestpipelines.mqtt2pg.io.yaml',
   ]);
   if (applied.code !== 0) throw new Error(`installing the CRD failed: ${applied.stderr}`);
-  const established = await kubectl([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/ingestpipelines.mqtt2pg.io',
-  ]);
-  if (established.code !== 0) throw new Error(`the CRD did not become Established: ${established.stderr}`);
+  // Not `kubectl wait`: on a CRD created a moment ago it fails at once while .status.conditions is still unset.
+  await eventually(
+    async () => {
+      const r = await kubectl([
+        'get',
+        'crd/ingestpipelines.mqtt2pg.io',
+        '-o',
+        'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+      ]);
+      if (r.code !== 0 || r.stdout.trim() !== 'True')
+        throw new Error(r.stderr.trim() || `Established: ${r.stdout || 'unset'}`);
+    },
+    { timeoutMs: 60_000, what: 'the IngestPipeline CRD Established' },
+  );
 }

@@ -96,7 +96,8 @@ describe('operator RBAC: both install modes against the real API server', () => 
   });
 
   // Never, in either mode: run a command in a pod, create pods directly (only through its workloads), touch
-  // cluster-scoped RBAC, escalate or bind roles it does not hold, or change PVCs and nodes.
+  // cluster-scoped RBAC, escalate or bind roles it does not hold, create or update PVCs (it only grows them:
+  // patch, docs/operator.md "Resizing the WAL volumes"), or read nodes.
   const never = (ns: string): Array<[boolean, Attrs]> => [
     [false, { verb: 'create', resource: 'pods', subresource: 'exec', namespace: ns }],
     [false, { verb: 'create', resource: 'pods', namespace: ns }],
@@ -109,7 +110,7 @@ describe('operator RBAC: both install modes against the real API server', () => 
     [false, { verb: 'create', resource: 'serviceaccounts', subresource: 'token', namespace: ns }],
     [false, { verb: 'update', resource: 'ingestpipelines', group: 'mqtt2pg.io', namespace: ns }],
     [false, { verb: 'create', resource: 'persistentvolumeclaims', namespace: ns }],
-    [false, { verb: 'patch', resource: 'persistentvolumeclaims', namespace: ns }],
+    [false, { verb: 'update', resource: 'persistentvolumeclaims', namespace: ns }],
     [false, { verb: 'get', resource: 'nodes' }],
     [false, { verb: 'create', resource: 'customresourcedefinitions', group: 'apiextensions.k8s.io' }],
   ];
@@ -125,7 +126,9 @@ describe('operator RBAC: both install modes against the real API server', () => 
       [true, { verb: 'get', resource: 'secrets', namespace: watched }],
       [true, { verb: 'create', resource: 'roles', group: 'rbac.authorization.k8s.io', namespace: watched }],
       [true, { verb: 'update', resource: 'leases', group: 'coordination.k8s.io', namespace: opNs, name: nsd }],
+      [true, { verb: 'patch', resource: 'persistentvolumeclaims', namespace: watched }],
       [false, { verb: 'patch', resource: 'statefulsets', group: 'apps', namespace: other }],
+      [false, { verb: 'patch', resource: 'persistentvolumeclaims', namespace: other }],
       [false, { verb: 'create', resource: 'deployments', group: 'apps', namespace: other }],
       [false, { verb: 'get', resource: 'secrets', namespace: other }],
       [false, { verb: 'list', resource: 'secrets' }],
@@ -143,6 +146,7 @@ describe('operator RBAC: both install modes against the real API server', () => 
       [true, { verb: 'patch', resource: 'statefulsets', group: 'apps', namespace: other }],
       [true, { verb: 'list', resource: 'secrets' }],
       [true, { verb: 'list', resource: 'ingestpipelines', group: 'mqtt2pg.io' }],
+      [true, { verb: 'patch', resource: 'persistentvolumeclaims', namespace: other }],
       [true, { verb: 'create', resource: 'rolebindings', group: 'rbac.authorization.k8s.io', namespace: other }],
       [true, { verb: 'update', resource: 'leases', group: 'coordination.k8s.io', namespace: opNs, name: cw }],
       [false, { verb: 'update', resource: 'leases', group: 'coordination.k8s.io', namespace: other, name: cw }],
