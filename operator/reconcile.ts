@@ -29,24 +29,21 @@ import {
   type WorkerState,
 } from './deletion.ts';
 import { desiredPipeline, type Images } from './desired.ts';
-import type { EventSink } from './events.ts';
 import { CHILD_KINDS, childKind, PIPELINES } from './kinds.ts';
-import type { OperatorMetrics } from './metrics.ts';
 import { pgbouncerAdminPassword } from './pgbouncer-admin.ts';
 import { names, PIPELINE_LABEL, selectorLabels } from './render/meta.ts';
 import { isPersistent } from './render/worker.ts';
 import type { InformerSet } from './runtime/informer.ts';
-import { ApiError, type KubeClient, type KubeObject, objectPath } from './runtime/kube.ts';
+import { ApiError, type KubeObject, objectPath } from './runtime/kube.ts';
 import type { HandlerResult } from './runtime/queue.ts';
 import { SecretReader } from './secret-reader.ts';
 import { referencedSecrets, type SecretData } from './secrets.ts';
-import { observed, StatusWriter } from './status-writer.ts';
-import type { WorkerHealth } from './subsystem-conditions.ts';
+import { observed, StatusWriter, type StatusWriterDeps } from './status-writer.ts';
 import { resizeWalVolumes } from './volume-resizer.ts';
 import type { WalDrainer } from './wal-drainer.ts';
 
-export interface ReconcilerDeps {
-  client: KubeClient;
+/** What a reconcile reads and writes through; the status step's own (client, events, metrics, health, now) included. */
+export interface ReconcilerDeps extends StatusWriterDeps {
   pipelines: InformerSet<IngestPipeline & KubeObject>;
   children: Record<string, InformerSet>;
   /** Metadata-only cache of Secrets: notices rotations without holding every Secret's data. */
@@ -55,14 +52,9 @@ export interface ReconcilerDeps {
   pods: InformerSet;
   /** Drains the WAL volumes of removed worker ordinals. */
   drainer: WalDrainer;
-  events: EventSink;
-  metrics: OperatorMetrics;
   log: Logger;
   /** The operator-wide default images. */
   render: Images;
-  /** The worker pods' last health reports per pipeline key (operator/worker-health.ts). */
-  health?: { get(key: string): WorkerHealth[] | undefined };
-  now?: () => Date;
 }
 
 export class Reconciler {
