@@ -114,7 +114,7 @@ export class FlusherPool<C extends ClaimedBatch> {
     return this.health.problem;
   }
 
-  /** The last write's error, while writes fail (the drain report names it). */
+  /** The last failure ("postgres: ...", "s3: ...", "wal: ..."), until a write succeeds; the drain report names it. */
   get lastError(): string | undefined {
     return this.health.lastError;
   }
