@@ -3,7 +3,6 @@
 // are left to the API server. api/schema.test.ts fails when a CEL rule has no twin here.
 
 import { PIPELINE_NAME_RULE, pipelineNameProblem } from './names.ts';
-import { PGBOUNCER_TLS_RULE } from './schema.ts';
 import {
   DEDUP_COLUMNS_RULE,
   FORMAT_NEEDS_TIME_RULE,
@@ -11,6 +10,7 @@ import {
   PARTITION_COLUMN_RULE,
   PARTITION_IN_KEY_RULE,
 } from './schema-routes.ts';
+import { PGBOUNCER_TLS_RULE } from './schema-source-sink.ts';
 import type { ColumnSpec, RouteSpec } from './types.ts';
 
 type Obj = Record<string, unknown>;

@@ -1,6 +1,6 @@
 // One reconcile of one IngestPipeline, a chain of named steps: check (the worker's own loader checks) → read
 // Secrets → desired objects (operator/desired.ts, pure, also behind `mqtt2pg render`) → apply → prune →
-// status. Problems the user must fix (a missing Secret, an invalid spec) end the reconcile with Degraded and
+// status (operator/status-writer.ts). Problems the user must fix (a missing Secret, an invalid spec) end the reconcile with Degraded and
 // no retry: the watch on the Secret or the pipeline brings the next one. API errors are thrown and retried
 // with backoff by the work queue. Every pipeline carries the drain finalizer; once one is deleted, the steps
 // of operator/deletion.ts run instead (workers scaled to 0, wait for their pods, drain the WAL volumes they
@@ -29,31 +29,21 @@ import {
   type WorkerState,
 } from './deletion.ts';
 import { desiredPipeline, type Images } from './desired.ts';
-import type { EventSink } from './events.ts';
 import { CHILD_KINDS, childKind, PIPELINES } from './kinds.ts';
-import type { ConditionSummary, OperatorMetrics } from './metrics.ts';
 import { pgbouncerAdminPassword } from './pgbouncer-admin.ts';
 import { names, PIPELINE_LABEL, selectorLabels } from './render/meta.ts';
 import { isPersistent } from './render/worker.ts';
 import type { InformerSet } from './runtime/informer.ts';
-import { ApiError, type KubeClient, type KubeObject, objectPath } from './runtime/kube.ts';
+import { ApiError, type KubeObject, objectPath } from './runtime/kube.ts';
 import type { HandlerResult } from './runtime/queue.ts';
 import { SecretReader } from './secret-reader.ts';
 import { referencedSecrets, type SecretData } from './secrets.ts';
-import {
-  computeStatus,
-  conditionChanges,
-  type Problem,
-  statusChanged,
-  type WorkloadState,
-  workloadState,
-} from './status.ts';
-import { SUBSYSTEM_CONDITIONS, subsystemEvent, type WorkerHealth } from './subsystem-conditions.ts';
+import { observed, StatusWriter, type StatusWriterDeps } from './status-writer.ts';
 import { resizeWalVolumes } from './volume-resizer.ts';
 import type { WalDrainer } from './wal-drainer.ts';
 
-export interface ReconcilerDeps {
-  client: KubeClient;
+/** What a reconcile reads and writes through; the status step's own (client, events, metrics, health, now) included. */
+export interface ReconcilerDeps extends StatusWriterDeps {
   pipelines: InformerSet<IngestPipeline & KubeObject>;
   children: Record<string, InformerSet>;
   /** Metadata-only cache of Secrets: notices rotations without holding every Secret's data. */
@@ -62,43 +52,22 @@ export interface ReconcilerDeps {
   pods: InformerSet;
   /** Drains the WAL volumes of removed worker ordinals. */
   drainer: WalDrainer;
-  events: EventSink;
-  metrics: OperatorMetrics;
   log: Logger;
   /** The operator-wide default images. */
   render: Images;
-  /** The worker pods' last health reports per pipeline key (operator/worker-health.ts). */
-  health?: { get(key: string): WorkerHealth[] | undefined };
-  now?: () => Date;
-}
-
-/** What one reconcile saw, for the status: a problem, or the workloads and sizes. */
-interface Observed {
-  problem?: Problem;
-  draining?: Problem;
-  workers?: WorkloadState;
-  pgbouncer?: WorkloadState;
-  flushers?: number;
-  poolSize?: number;
-  walDrains?: IngestPipelineStatus['walDrains'];
-  resizing?: Problem;
 }
 
 export class Reconciler {
   private readonly d: ReconcilerDeps;
   private readonly secrets: SecretReader;
-  /**
-   * The status last written per pipeline and the resourceVersion it was written over: until the cache
-   * shows a newer object, it is the status to compare with (a reconcile right after a write would otherwise
-   * see the stale cached status and write the same again).
-   */
-  private readonly written = new Map<string, { overRv: string; status: IngestPipelineStatus }>();
+  private readonly status: StatusWriter;
   /** The spec generation whose overridden spec.replicas was last reported, per pipeline. */
   private readonly replicasReported = new Map<string, number>();
 
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
     this.secrets = new SecretReader(deps.client, deps.secretMeta);
+    this.status = new StatusWriter(deps);
   }
 
   /** Pipelines to reconcile when the Secret with this key changes. */
@@ -150,11 +119,8 @@ export class Reconciler {
   /** Children go with their owner through the garbage collector; nothing of the pipeline is kept. */
   private forget(key: string): void {
     this.secrets.index(key, []);
-    this.written.delete(key);
+    this.status.forget(key);
     this.replicasReported.delete(key);
-    this.d.metrics.pipelineConditions.delete(key);
-    const [namespace = '', pipeline = ''] = key.split('/');
-    this.d.metrics.poolSize.remove({ namespace, pipeline });
   }
 
   /** The worker workload (one still scaled up first) and how many worker pods exist, from the caches. */
@@ -201,7 +167,7 @@ export class Reconciler {
       });
       log.info({ kind: step.kind, child: step.name }, step.message);
     }
-    let walDrains: Observed['walDrains'];
+    let walDrains: IngestPipelineStatus['walDrains'];
     let message = step.message;
     if (step.step === 'drainVolumes') {
       const checked = checkPipeline(p);
@@ -211,7 +177,11 @@ export class Reconciler {
         walDrains = await this.d.drainer.sync(p, checked.resolved, ns, 0, p.status?.walDrains, log);
       }
     }
-    await this.writeStatus(p, { draining: { reason: step.reason, message }, ...(walDrains ? { walDrains } : {}) }, log);
+    await this.status.write(
+      p,
+      { draining: { reason: step.reason, message }, ...(walDrains ? { walDrains } : {}) },
+      log,
+    );
     return { requeueAfterMs: DRAIN_POLL_MS };
   }
 
@@ -236,7 +206,7 @@ export class Reconciler {
     const checked = checkPipeline(p);
     if ('problem' in checked) {
       this.secrets.index(key, []);
-      await this.writeStatus(p, { problem: checked.problem }, log);
+      await this.status.write(p, { problem: checked.problem }, log);
       return { outcome: 'problem' };
     }
     const r = checked.resolved;
@@ -255,7 +225,7 @@ export class Reconciler {
     });
     if (desired.problem) {
       log.warn({ reason: desired.problem.reason }, desired.problem.message);
-      await this.writeStatus(p, { problem: desired.problem }, log);
+      await this.status.write(p, { problem: desired.problem }, log);
       return { outcome: 'problem' };
     }
     this.reportOverriddenReplicas(p, r, desired.sizes);
@@ -263,7 +233,7 @@ export class Reconciler {
     const set = this.d.children.StatefulSet?.get(`${ns}/${names(p.metadata.name).worker}`);
     const resize = isPersistent(r) ? await resizeWalVolumes(this.d, p, desired.objects, set, log) : undefined;
     if (resize && 'problem' in resize) {
-      await this.writeStatus(p, { problem: resize.problem }, log);
+      await this.status.write(p, { problem: resize.problem }, log);
       return { outcome: 'problem' };
     }
     const results = await this.applyAndPrune(p, ns, desired.objects, log);
@@ -272,7 +242,7 @@ export class Reconciler {
       ? await this.d.drainer.sync(p, r, ns, desired.sizes.replicas, p.status?.walDrains, log)
       : undefined;
     const progress = { ...(walDrains ? { walDrains } : {}), ...(resize ? { resizing: resize.resizing } : {}) };
-    await this.writeStatus(p, { ...observed(r, desired.sizes, results), ...progress }, log);
+    await this.status.write(p, { ...observed(r, desired.sizes, results), ...progress }, log);
     return { outcome: 'success', draining: (walDrains?.length ?? 0) > 0 };
   }
 
@@ -314,11 +284,11 @@ export class Reconciler {
       if (err instanceof OwnershipConflict) {
         // Not in the cache (no labels of ours), so no watch brings the next reconcile: the queue's backoff
         // retries until the user has removed or renamed it.
-        await this.writeStatus(p, { problem: { reason: 'NameConflict', message: err.message } }, log);
+        await this.status.write(p, { problem: { reason: 'NameConflict', message: err.message } }, log);
       } else if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
         // The API server refused what we rendered: tell the user (an object of the same name owned by
         // another controller, a quota, an admission webhook), then retry with backoff.
-        await this.writeStatus(
+        await this.status.write(
           p,
           { problem: { reason: 'ApplyFailed', message: `${err.message}; the operator retries with backoff` } },
           log,
@@ -350,87 +320,6 @@ export class Reconciler {
     }
     return out;
   }
-
-  private async writeStatus(p: IngestPipeline & KubeObject, o: Observed, log: Logger): Promise<void> {
-    const ns = p.metadata.namespace ?? 'default';
-    const now = this.d.now?.() ?? new Date();
-    const key = `${ns}/${p.metadata.name}`;
-    const mine = this.written.get(key);
-    const stored = mine && mine.overRv === p.metadata.resourceVersion ? mine.status : p.status;
-    const next = computeStatus(
-      stored,
-      {
-        generation: p.metadata.generation ?? 0,
-        ...(o.problem ? { problem: o.problem } : {}),
-        ...(o.draining ? { draining: o.draining } : {}),
-        ...(o.workers ? { workers: o.workers } : {}),
-        ...(o.pgbouncer ? { pgbouncer: o.pgbouncer } : {}),
-        flushers: o.flushers ?? p.status?.flushers ?? 0,
-        ...(o.poolSize !== undefined ? { poolSize: o.poolSize } : {}),
-        ...(o.walDrains ? { walDrains: o.walDrains } : {}),
-        ...(o.resizing ? { resizing: o.resizing } : {}),
-        workerSelector: Object.entries(selectorLabels(p.metadata.name, 'worker'))
-          .map(([k, v]) => `${k}=${v}`)
-          .join(','),
-        namespace: ns,
-        subsystems: { paused: p.spec.paused === true, health: this.d.health?.get(key), now: now.getTime() },
-      },
-      now,
-    );
-    if (o.problem) {
-      // Keep the last known sizes rather than reporting zeros while blocked.
-      delete next.flushers;
-    }
-    const summary = Object.fromEntries((next.conditions ?? []).map((c) => [c.type, c.status])) as ConditionSummary;
-    this.d.metrics.pipelineConditions.set(`${ns}/${p.metadata.name}`, summary);
-    if (next.poolSize !== undefined)
-      this.d.metrics.poolSize.set({ namespace: ns, pipeline: p.metadata.name }, next.poolSize);
-    if (!statusChanged(stored, next)) return;
-    const patch: { status: IngestPipelineStatus } = { status: next };
-    await this.d.client.request('PATCH', `${objectPath(PIPELINES, ns, p.metadata.name)}/status`, {
-      body: patch,
-      contentType: 'application/merge-patch+json',
-    });
-    this.written.set(key, { overRv: p.metadata.resourceVersion ?? '', status: { ...stored, ...next } });
-    for (const c of conditionChanges(stored?.conditions, next.conditions ?? [])) {
-      if ((SUBSYSTEM_CONDITIONS as readonly string[]).includes(c.type)) {
-        const type = subsystemEvent(
-          { type: c.type, status: c.to, reason: c.reason },
-          stored?.conditions?.find((x) => x.type === c.type),
-        );
-        if (type) this.d.events.emit(p, type, c.reason, `${c.type} is ${c.to}: ${c.message}`);
-        continue;
-      }
-      const warning =
-        (c.type === 'Degraded' && c.to === 'True') || (c.type === 'Ready' && c.to === 'False' && o.problem);
-      // A pipeline's first conditions (Ready False while its rollout starts, Degraded False, Progressing True)
-      // are routine: only a first condition that reports a problem is an Event (one POST less per pipeline).
-      if (c.from === undefined && !warning) continue;
-      this.d.events.emit(p, warning ? 'Warning' : 'Normal', c.reason, `${c.type} is ${c.to}: ${c.message}`);
-    }
-    log.info(
-      {
-        ready: summary.Ready,
-        degraded: summary.Degraded,
-        progressing: summary.Progressing,
-        generation: next.observedGeneration,
-      },
-      'status updated',
-    );
-  }
-}
-
-/** What the status reports after a successful apply: the workloads' rollout state and the sizes in effect. */
-function observed(r: ResolvedPipeline, sizes: Sizes, results: ApplyResult[]): Observed {
-  const n = names(r.name);
-  const workload = results.find((x) => x.name === n.worker && (x.kind === 'Deployment' || x.kind === 'StatefulSet'));
-  const bouncer = results.find((x) => x.name === n.pgbouncer && x.kind === 'Deployment');
-  return {
-    ...(workload?.object ? { workers: workloadState(workload.object) } : {}),
-    ...(r.sink.pgbouncer.enabled && bouncer?.object ? { pgbouncer: workloadState(bouncer.object) } : {}),
-    flushers: sizes.flushers,
-    ...(r.sink.pgbouncer.enabled ? { poolSize: sizes.poolSize } : {}),
-  };
 }
 
 export { CHILD_KINDS };

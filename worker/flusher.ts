@@ -8,11 +8,12 @@
 
 import { type BackoffOptions, backoffDelay } from '../common/backoff.ts';
 import type { Logger } from '../common/logger.ts';
+import { WriteHealth } from './flusher-health.ts';
 import type { InboundMessage } from './message.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import type { PayloadLimits } from './payload-limits.ts';
 import { PendingDeadLetters } from './pending-dead-letters.ts';
-import { classifyFailure, describeBlock, doubtfulAreRows, type SinkBlock, sqlstateOf } from './pg-errors.ts';
+import { classifyFailure, doubtfulAreRows, type SinkBlock, sqlstateOf } from './pg-errors.ts';
 import { type PayloadFormat, type Row, rejectedRow, toRow } from './rows.ts';
 import { Signal } from './signal.ts';
 import type { ClaimedBatch, ClaimSource, DeadLetter, DeadLetterStore, RowSink } from './stages.ts';
@@ -42,7 +43,6 @@ export interface FlusherDeps<C extends ClaimedBatch> {
   log: Logger;
 }
 
-const STUCK_WRITE_MS = 10_000;
 /** Dead letters held for an unavailable store before flushers wait in line (memory bound while S3 is down). */
 const MAX_PENDING_DEAD_LETTERS = 10_000;
 
@@ -75,12 +75,7 @@ export class FlusherPool<C extends ClaimedBatch> {
   private draining = false;
   private aborted = false;
   private nextIndex = 0;
-  private lastOk = true;
-  /** When the oldest write still in progress started (a hung write must show in readiness too). */
-  private readonly writesInProgress = new Set<{ since: number }>();
-  lastError: string | undefined;
-  /** Why writes to PostgreSQL fail, while they do (not a row's fault): readiness, metric, log. */
-  private block: SinkBlock | undefined;
+  private readonly health: WriteHealth;
   /** Writes holding telemetry rows committed: the evidence that the table takes rows (pg-errors.ts). */
   private telemetryCommits = 0;
   private readonly pending: PendingDeadLetters<C> | undefined;
@@ -91,6 +86,7 @@ export class FlusherPool<C extends ClaimedBatch> {
     this.backoff = { initialMs: opts.initialBackoffMs, maxMs: opts.maxBackoffMs, jitter: 0.5 };
     deps.source.on('available', () => this.wake.notify());
     deps.source.on('committed', () => this.committed.notify());
+    this.health = new WriteHealth({ metrics: deps.metrics, log: deps.log, recovered: () => this.sleepers.notify() });
     const store = deps.deadLetters;
     if (store) {
       this.pending = new PendingDeadLetters({
@@ -99,7 +95,7 @@ export class FlusherPool<C extends ClaimedBatch> {
         backoff: this.backoff,
         maxMessages: MAX_PENDING_DEAD_LETTERS,
         stored: (letters, key) => this.storedDeadLetters(letters, key),
-        failed: (err, attempt) => this.markFailing('s3', err, attempt),
+        failed: (err, attempt) => this.health.markFailing('s3', err, attempt),
       });
       deps.metrics.pendingDeadLetters.set(0);
     }
@@ -115,19 +111,12 @@ export class FlusherPool<C extends ClaimedBatch> {
 
   /** Why the pool is not healthy, for /readyz. */
   get problem(): string | undefined {
-    if (!this.lastOk) {
-      const b = this.block;
-      return b
-        ? `last write failed: postgres: ${b.message} (${b.code}): ${b.fix}; retrying with backoff, nothing is dead-lettered for it`
-        : `last write failed: ${this.lastError ?? 'unknown error'}`;
-    }
-    const now = performance.now();
-    for (const w of this.writesInProgress) {
-      if (now - w.since > STUCK_WRITE_MS) {
-        return `a write has waited ${Math.round((now - w.since) / 1000)} s for PostgreSQL (is it, or PgBouncer, up?)`;
-      }
-    }
-    return undefined;
+    return this.health.problem;
+  }
+
+  /** The last failure ("postgres: ...", "s3: ...", "wal: ..."), until a write succeeds; the drain report names it. */
+  get lastError(): string | undefined {
+    return this.health.lastError;
   }
 
   /** What /readyz adds while ready: dead letters waiting for the store. */
@@ -139,7 +128,7 @@ export class FlusherPool<C extends ClaimedBatch> {
 
   /** What blocks writes (not a row's fault) while the last write failed for it: the health report. */
   get blocked(): SinkBlock | undefined {
-    return this.lastOk ? undefined : this.block;
+    return this.health.blocked;
   }
 
   /** Dead letters waiting in the WAL for the store, and the store's last error. */
@@ -195,7 +184,7 @@ export class FlusherPool<C extends ClaimedBatch> {
         // Outside the write's own retries (reading the WAL, turning messages into rows, deleting a committed
         // claim): retried with backoff like a write, never a rejection that ends the flusher or the process.
         // A commit that failed after its transaction replays the claim: a counted duplicate, never a loss.
-        this.markFailing('wal', err, failures);
+        this.health.markFailing('wal', err, failures);
         try {
           await this.sleep(backoffDelay(failures++, this.backoff));
         } catch {
@@ -252,7 +241,7 @@ export class FlusherPool<C extends ClaimedBatch> {
         rejected.push(...doubtful);
         return;
       }
-      this.markFailing('postgres', (doubtful[0] as Rejected).err, attempt);
+      this.health.markFailing('postgres', (doubtful[0] as Rejected).err, attempt);
       await this.sleep(backoffDelay(attempt, this.backoff));
       rows = doubtful.map((d) => d.row);
     }
@@ -266,17 +255,16 @@ export class FlusherPool<C extends ClaimedBatch> {
     depth: number,
   ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const inProgress = { since: performance.now() };
-      this.writesInProgress.add(inProgress);
+      const inProgress = this.health.writeStarted();
       try {
         await f.sink.write(rows);
         if (rows.some((r) => r.kind !== 'unparseable')) this.telemetryCommits++;
-        this.markHealthy();
+        this.health.markHealthy();
         return;
       } catch (err) {
         const kind = classifyFailure(err);
         if (kind !== 'retry') {
-          if (kind === 'row') this.markHealthy();
+          if (kind === 'row') this.health.markHealthy();
           if (rows.length === 1) {
             (kind === 'row' ? rejected : doubtful).push({ row: rows[0] as Row, err, attempts: depth + 1 });
             return;
@@ -286,10 +274,10 @@ export class FlusherPool<C extends ClaimedBatch> {
           await this.writeIsolating(f, rows.slice(mid), rejected, doubtful, depth + 1);
           return;
         }
-        this.markFailing('postgres', err, attempt);
+        this.health.markFailing('postgres', err, attempt);
         await this.sleep(backoffDelay(attempt, this.backoff));
       } finally {
-        this.writesInProgress.delete(inProgress);
+        this.health.writeEnded(inProgress);
       }
     }
   }
@@ -320,7 +308,7 @@ export class FlusherPool<C extends ClaimedBatch> {
           return false;
         }
       } catch (err) {
-        this.markFailing(deadLetters ? 's3' : 'postgres', err, attempt);
+        this.health.markFailing(deadLetters ? 's3' : 'postgres', err, attempt);
         // A WAL write that fails here changed nothing: the letters are then retried in line.
         if (this.pending && (await this.pending.hold(claim, letters, err).catch(() => false))) {
           this.deps.metrics.pendingDeadLetters.set(this.pending.count);
@@ -347,42 +335,6 @@ export class FlusherPool<C extends ClaimedBatch> {
 
   private countDeadLetters(letters: DeadLetter[]) {
     for (const l of letters) this.deps.metrics.deadLetters.inc({ sqlstate_class: (l.sqlstate ?? 'XX').slice(0, 2) });
-  }
-
-  private markHealthy() {
-    if (!this.lastOk) {
-      this.deps.log.info('writes succeed again');
-      // The others may be backing off for up to maxBackoff: all of them drain now (flusher-resume.test.ts).
-      this.sleepers.notify();
-    }
-    this.lastOk = true;
-    this.lastError = undefined;
-    if (this.block) {
-      this.block = undefined;
-      this.deps.metrics.sinkBlocked.reset();
-    }
-  }
-
-  private markFailing(target: 'postgres' | 's3' | 'wal', err: unknown, attempt: number) {
-    this.deps.metrics.retries.inc({ target });
-    const message = (err as Error).message ?? String(err);
-    const block = target === 'postgres' ? describeBlock(err) : undefined;
-    if (target !== 's3') this.lastOk = false;
-    if (block) {
-      if (block.code !== this.block?.code) {
-        this.deps.metrics.sinkBlocked.reset();
-        this.deps.metrics.sinkBlocked.set({ sqlstate: block.code }, 1);
-      }
-      this.block = block;
-    }
-    // The first failure and then every tenth: an outage is visible without flooding the log.
-    if (attempt % 10 === 0) {
-      this.deps.log.warn(
-        { target, attempt, code: (err as { code?: string }).code, err: message, ...(block ? { fix: block.fix } : {}) },
-        `${target} write failed; retrying with backoff (nothing is dropped)`,
-      );
-    }
-    this.lastError = `${target}: ${message}`;
   }
 
   private async sleep(ms: number): Promise<void> {

@@ -10,25 +10,10 @@ import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import { Backoff } from '../common/backoff.ts';
 import type { MqttClientOptions } from '../common/client-options.ts';
 import type { Logger } from '../common/logger.ts';
-import {
-  type Connection,
-  connectPacket,
-  disconnectPacket,
-  openConnection,
-  queuePuback,
-  sendPacket,
-  socketErrorMessage,
-  startKeepalive,
-} from './broker-connection.ts';
-import { BrokerError, connackRefusal, handshakeTimeout } from './broker-errors.ts';
-import {
-  SESSION_LOST_MESSAGE,
-  SessionWatch,
-  shortenedSessionExpiry,
-  subackOutcome,
-  subscribePacketId,
-  waitForSlowBroker,
-} from './broker-session.ts';
+import { type Connection, disconnectPacket, queuePuback, sendPacket, startKeepalive } from './broker-connection.ts';
+import type { BrokerError } from './broker-errors.ts';
+import { connectAndSubscribe } from './broker-handshake.ts';
+import { SESSION_LOST_MESSAGE, SessionWatch, subscribePacketId, waitForSlowBroker } from './broker-session.ts';
 import type { InboundMessage } from './message.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import type { Wal } from './wal.ts';
@@ -105,122 +90,10 @@ export class Receiver extends EventEmitter {
   }
 
   private connect(): Promise<{ sessionPresent: boolean }> {
-    const { conn, secure, where } = openConnection(this.opts, this.url());
-    const { socket, parser } = conn;
-
-    return new Promise((resolve, reject) => {
-      let phase: 'connecting' | 'subscribing' | 'running' = 'connecting';
-      let sessionPresent = false;
-      let transportUp = false;
-      let subscribeId = 0;
-      let subscribeAttempts = 0;
-      const refusedIds = new Set<number>();
-      const subscribe = () => {
-        subscribeId = subscribePacketId((id) => conn.inflight.has(id) || refusedIds.has(id));
-        subscribeAttempts++;
-        this.send(conn, {
-          cmd: 'subscribe',
-          messageId: subscribeId,
-          subscriptions: this.subscriptions.map((topic) => ({ topic, qos: this.opts.qos })),
-        });
-      };
-      const fail = (err: Error) => {
-        if (phase !== 'running') {
-          clearTimeout(timer);
-          conn.open = false;
-          socket.destroy();
-          reject(err);
-        }
-      };
-      const timer = setTimeout(
-        () => fail(handshakeTimeout(where, this.opts.connectTimeoutMs, transportUp)),
-        this.opts.connectTimeoutMs,
-      );
-
-      socket.on('data', (chunk: Buffer) => {
-        conn.lastReadAt = Date.now();
-        parser.parse(chunk);
-      });
-      parser.on('error', (err: Error) => {
-        this.log.error({ err: err.message, broker: where }, 'malformed MQTT packet from the broker; reconnecting');
-        socket.destroy();
-      });
-      parser.on('packet', (packet: Packet) => {
-        switch (packet.cmd) {
-          case 'publish':
-            this.onPublish(conn, packet);
-            return;
-          case 'connack': {
-            const refused = connackRefusal(packet, this.opts.protocolVersion, where);
-            if (refused) {
-              fail(refused);
-              return;
-            }
-            sessionPresent = packet.sessionPresent;
-            const granted = shortenedSessionExpiry(
-              this.opts.sessionExpirySeconds,
-              packet.properties?.sessionExpiryInterval,
-            );
-            if (granted !== undefined)
-              this.log.warn(
-                { broker: where, askedSeconds: this.opts.sessionExpirySeconds, grantedSeconds: granted },
-                "the broker keeps this worker's session for less time than source.sessionExpiry asks; a longer outage loses what it holds (raise the broker's maximum session expiry)",
-              );
-            phase = 'subscribing';
-            // Also on a resumed session: sessionPresent does not say the session holds this configuration's
-            // subscription (docs/brokers.md, "Subscribing again on a resumed session").
-            subscribe();
-            return;
-          }
-          case 'suback': {
-            if (phase !== 'subscribing' || packet.messageId !== subscribeId) return;
-            const outcome = subackOutcome(packet, this.subscriptions, subscribeAttempts);
-            if (outcome.kind === 'refused') {
-              fail(outcome.error);
-              return;
-            }
-            if (outcome.kind === 'retry') {
-              this.log.info(
-                { broker: where, packetId: subscribeId },
-                'the broker has the SUBSCRIBE packet id in use (0x91); subscribing again with another id',
-              );
-              refusedIds.add(subscribeId);
-              subscribe();
-              return;
-            }
-            phase = 'running';
-            clearTimeout(timer);
-            this.onRunning(conn, where, sessionPresent);
-            resolve({ sessionPresent });
-            return;
-          }
-          case 'disconnect': {
-            const reason = (packet as { reasonCode?: number }).reasonCode ?? 0;
-            this.log.warn({ broker: where, reasonCode: reason }, 'broker sent DISCONNECT');
-            socket.destroy();
-            return;
-          }
-          default:
-            return; // pingresp, unsuback: nothing to do
-        }
-      });
-      socket.on('error', (err: NodeJS.ErrnoException) => fail(new BrokerError(socketErrorMessage(where, err), false)));
-      socket.on('close', () => {
-        conn.open = false;
-        if (conn.keepalive) clearInterval(conn.keepalive);
-        if (phase !== 'running') {
-          fail(new BrokerError(`${where} closed the connection during the handshake`, false));
-          return;
-        }
-        this.onConnectionLost(conn, where);
-      });
-
-      const start = () => {
-        transportUp = true;
-        this.send(conn, connectPacket(this.opts));
-      };
-      if (secure) socket.once('secureConnect', start);
-      else socket.once('connect', start);
+    return connectAndSubscribe(this.opts, this.url(), this.subscriptions, this.log, {
+      onPublish: (conn, packet) => this.onPublish(conn, packet),
+      onRunning: (conn, where, sessionPresent) => this.onRunning(conn, where, sessionPresent),
+      onConnectionLost: (conn, where) => this.onConnectionLost(conn, where),
     });
   }
 
