@@ -2,7 +2,7 @@
 // at 100k messages and at the full backlog, then while it drains. The worker runs with the NODE_OPTIONS a
 // worker pod gets for the default memory limit (operator/render/worker-memory.ts), so the figure is the pod's.
 //   set -a; . .test-env/env; set +a; node bench/worker-memory.ts [--backlog 1000000] [--rate-count 300000]
-//     [--outage stop|proxy] [--node-options=...]
+//     [--outage stop|proxy] [--node-options=...] [--env NAME=VALUE ...] (the worker's, e.g. MALLOC_ARENA_MAX=2)
 
 import { parseArgs } from 'node:util';
 import { DEFAULT_WORKER_RESOURCES } from '../operator/render/worker.ts';
@@ -147,6 +147,7 @@ if (import.meta.main) {
       'rate-count': { type: 'string', default: '300000' },
       'node-options': { type: 'string' },
       outage: { type: 'string', default: 'stop' },
+      env: { type: 'string', multiple: true, default: [] },
     },
   });
   const t0 = Date.now();
@@ -157,6 +158,7 @@ if (import.meta.main) {
       backlog: Number(values.backlog),
       ...(values['node-options'] !== undefined ? { nodeOptions: values['node-options'] } : {}),
       outage: values.outage === 'proxy' ? 'proxy' : 'stop',
+      env: Object.fromEntries(values.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
       say,
     });
     const g = workerMemoryGoals(r);
