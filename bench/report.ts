@@ -57,6 +57,8 @@ export interface Measurements {
   payloadBytes: number;
   sustainSeconds: number;
   workerNodeOptions: string;
+  /** MALLOC_ARENA_MAX of the workers ('' when unset). */
+  workerMallocArenaMax: string;
   probeRate: number;
   rounds: Round[];
   reference: ReferenceResult;
@@ -107,6 +109,7 @@ export function benchResults(m: Measurements) {
       flushIntervalMs: 50,
       throughPgBouncer: true,
       workerNodeOptions: m.workerNodeOptions,
+      workerMallocArenaMax: m.workerMallocArenaMax,
     },
     limits: {
       brokerOnlyMsgPerS: over(rounds, (r) => r.broker.rate),

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, freemem, totalmem } from 'node:os';
 import { DEFAULT_WORKER_RESOURCES } from '../operator/render/worker.ts';
-import { nodeOptionsForLimit } from '../operator/render/worker-memory.ts';
+import { memoryEnvRecord } from '../operator/render/worker-memory.ts';
 import { command, requireEnv } from '../test/lib/env.ts';
 import { publish } from '../test/lib/publish.ts';
 import { cleanupDirs, makePipeline, type TestPipeline, type WorkerProcess } from '../test/lib/worker-process.ts';
@@ -22,16 +22,20 @@ import { scaleOut } from './scale-out.ts';
 import { ladder, type Offer, probe, startWorkers, stopWorkers, type WorkerRun } from './sustain.ts';
 
 const SUSTAIN_S = Number(process.env.BENCH_SUSTAIN_SECONDS ?? 60);
-const DRAIN_COUNT = Number(process.env.BENCH_DRAIN_COUNT ?? 500_000);
+const DRAIN_COUNT = Number(process.env.BENCH_DRAIN_COUNT ?? 1_000_000);
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 /** IngestPipelines of the operator part (0 skips it; it needs the kube-apiserver of make test-env). */
 const OPERATOR_PIPELINES = Number(process.env.BENCH_OPERATOR_PIPELINES ?? 1000);
 const PAYLOAD = 200;
 /** Workers run compiled, as in the image (built at the start): TypeScript stripping would add ~15 MiB of RSS. */
 const WORKER_ENTRY = 'dist/cli/main.js';
-// The worker runs with the NODE_OPTIONS of a worker pod with the default memory limit.
-const WORKER_ENV = {
-  NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS ?? nodeOptionsForLimit(DEFAULT_WORKER_RESOURCES.limits.memory),
+// The worker runs with the memory environment of a worker pod with the default memory limit (NODE_OPTIONS,
+// MALLOC_ARENA_MAX); BENCH_WORKER_NODE_OPTIONS replaces the NODE_OPTIONS.
+const WORKER_ENV: Record<string, string> = {
+  ...memoryEnvRecord(DEFAULT_WORKER_RESOURCES),
+  ...(process.env.BENCH_WORKER_NODE_OPTIONS !== undefined
+    ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS }
+    : {}),
 };
 
 const env: Env = {
@@ -208,7 +212,8 @@ async function main() {
     machine,
     payloadBytes: PAYLOAD,
     sustainSeconds: SUSTAIN_S,
-    workerNodeOptions: WORKER_ENV.NODE_OPTIONS,
+    workerNodeOptions: WORKER_ENV.NODE_OPTIONS ?? '',
+    workerMallocArenaMax: WORKER_ENV.MALLOC_ARENA_MAX ?? '',
     probeRate,
     rounds,
     reference,

@@ -4,7 +4,7 @@
 //   set -a; . .test-env/env; set +a; node bench/scale-out.ts
 
 import { DEFAULT_WORKER_RESOURCES } from '../operator/render/worker.ts';
-import { nodeOptionsForLimit } from '../operator/render/worker-memory.ts';
+import { memoryEnvRecord } from '../operator/render/worker-memory.ts';
 import { publish } from '../test/lib/publish.ts';
 import { cleanupDirs, makePipeline } from '../test/lib/worker-process.ts';
 import { tierCpuSeconds } from './proc-stats.ts';
@@ -56,7 +56,7 @@ if (import.meta.main) {
   const t0 = Date.now();
   const say = (m: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${m}\n`);
   try {
-    const env = { NODE_OPTIONS: nodeOptionsForLimit(DEFAULT_WORKER_RESOURCES.limits.memory) };
+    const env = memoryEnvRecord(DEFAULT_WORKER_RESOURCES);
     console.log(JSON.stringify(await scaleOut({ say, env }), null, 2));
   } finally {
     cleanupDirs();

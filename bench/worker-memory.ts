@@ -1,12 +1,14 @@
 // Worker memory (issue 17, goal 1): RSS at full rate, then under a growing backlog (PostgreSQL stopped), read
-// at 100k messages and at the full backlog, then while it drains. The worker runs with the NODE_OPTIONS a
-// worker pod gets for the default memory limit (operator/render/worker-memory.ts), so the figure is the pod's.
+// at 100k messages and at the full backlog, then while it drains. The worker runs with the memory environment
+// (NODE_OPTIONS, MALLOC_ARENA_MAX) a worker pod gets for the default memory limit (operator/render/
+// worker-memory.ts), so the figure is the pod's; --node-options and --env override it.
 //   set -a; . .test-env/env; set +a; node bench/worker-memory.ts [--backlog 1000000] [--rate-count 300000]
 //     [--outage stop|proxy] [--node-options=...] [--env NAME=VALUE ...] (the worker's, e.g. MALLOC_ARENA_MAX=2)
+//     [--entry other-build/cli/main.js] (a worker built elsewhere, to compare two builds in one session)
 
 import { parseArgs } from 'node:util';
 import { DEFAULT_WORKER_RESOURCES } from '../operator/render/worker.ts';
-import { nodeOptionsForLimit } from '../operator/render/worker-memory.ts';
+import { memoryEnvRecord } from '../operator/render/worker-memory.ts';
 import { command, requireEnv } from '../test/lib/env.ts';
 import { publish } from '../test/lib/publish.ts';
 import { SilentProxy } from '../test/lib/silent-proxy.ts';
@@ -30,9 +32,12 @@ export async function workerMemory(o: {
   outage?: 'stop' | 'proxy';
   /** More environment of the worker process (experiments: MALLOC_ARENA_MAX). */
   env?: Record<string, string>;
+  /** The compiled CLI the worker runs (default dist/cli/main.js, built first): another build to compare. */
+  entry?: string;
   say: (m: string) => void;
 }): Promise<WorkerMemoryResult> {
-  const nodeOptions = o.nodeOptions ?? nodeOptionsForLimit(DEFAULT_WORKER_RESOURCES.limits.memory);
+  const podEnv = memoryEnvRecord(DEFAULT_WORKER_RESOURCES);
+  const nodeOptions = o.nodeOptions ?? podEnv.NODE_OPTIONS ?? '';
   const p = makePipeline({ spec: { flusher: { retry: { initialBackoff: '50ms', maxBackoff: '1s' } } } });
   // The outage: PostgreSQL stopped (as make bench does; other users of the test environment must wait), or
   // (--outage proxy) the worker's own path to PgBouncer silenced, which leaves the shared services alone.
@@ -46,7 +51,10 @@ export async function workerMemory(o: {
   };
   // Compiled, as in the image: Node's TypeScript stripping alone costs ~15 MiB of RSS.
   await command('tsc', ['-p', 'tsconfig.build.json']);
-  const w = WorkerProcess.start(p, { env: { NODE_OPTIONS: nodeOptions, ...o.env }, entry: 'dist/cli/main.js' });
+  const w = WorkerProcess.start(p, {
+    env: { ...podEnv, NODE_OPTIONS: nodeOptions, ...o.env },
+    entry: o.entry ?? 'dist/cli/main.js',
+  });
   await w.waitReady();
   const load = (runId: string, count: number) =>
     publish(p.path, runId, { rate: 0, count, devices: 200, tenants: 10, payloadBytes: 200, inflight: 1000 });
@@ -148,6 +156,7 @@ if (import.meta.main) {
       'node-options': { type: 'string' },
       outage: { type: 'string', default: 'stop' },
       env: { type: 'string', multiple: true, default: [] },
+      entry: { type: 'string' },
     },
   });
   const t0 = Date.now();
@@ -158,6 +167,7 @@ if (import.meta.main) {
       backlog: Number(values.backlog),
       ...(values['node-options'] !== undefined ? { nodeOptions: values['node-options'] } : {}),
       outage: values.outage === 'proxy' ? 'proxy' : 'stop',
+      ...(values.entry !== undefined ? { entry: values.entry } : {}),
       env: Object.fromEntries(values.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
       say,
     });

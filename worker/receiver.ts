@@ -175,7 +175,7 @@ export class Receiver extends EventEmitter {
   private ack(conn: Connection, messageId: number) {
     conn.inflight.delete(messageId);
     if (!conn.open) return; // the broker redelivers it on the next session (a counted duplicate)
-    queuePuback(conn, messageId, this.opts.protocolVersion);
+    queuePuback(conn, messageId);
     this.metrics.acked.inc();
   }
 

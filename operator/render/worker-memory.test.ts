@@ -29,3 +29,14 @@ test('the worker container gets NODE_OPTIONS from its memory limit; none without
   assert.match(nodeOptionsForLimit('2Gi'), /^--max-semi-space-size=8 --max-old-space-size=1171$/);
   assert.equal(env({ resources: { requests: { memory: '1Gi' } } }), undefined);
 });
+
+test('the worker container always bounds glibc malloc arenas, with or without a memory limit', () => {
+  const arenas = (spec: Parameters<typeof pipeline>[0]) => {
+    const { p, r } = pipeline(spec);
+    const pod = renderWorker(p, r, { image: DEFAULT_WORKER_IMAGE, replicas: 1, configHash: 'h' }).spec.template
+      .spec as V1PodSpec;
+    return pod.containers[0]?.env?.find((e) => e.name === 'MALLOC_ARENA_MAX')?.value;
+  };
+  assert.equal(arenas({}), '2');
+  assert.equal(arenas({ resources: { requests: { memory: '1Gi' } } }), '2');
+});

@@ -17,7 +17,7 @@ import { workerSecretKeys } from '../../api/secret-refs.ts';
 import { podGraceSeconds } from '../../api/shutdown.ts';
 import type { IngestPipeline } from '../../api/types.ts';
 import { CONFIG_HASH_ANNOTATION, names, objectMeta, quantity, selectorLabels, labels as stdLabels } from './meta.ts';
-import { heapEnv } from './worker-memory.ts';
+import { memoryEnv } from './worker-memory.ts';
 
 /** Non-root user of the worker image; fsGroup makes the WAL volume and mounted Secrets readable to it. */
 export const WORKER_UID = 65532;
@@ -91,7 +91,7 @@ export function workerPodSpec(p: IngestPipeline, r: ResolvedPipeline, input: Wor
       { name: ENV.podNamespace, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       // A Deployment pod's name, so its client id, is never reused: its session must end with it.
       ...(isPersistent(r) ? [] : [{ name: ENV.identity, value: 'ephemeral' }]),
-      ...heapEnv(p.spec.resources ?? DEFAULT_WORKER_RESOURCES),
+      ...memoryEnv(p.spec.resources ?? DEFAULT_WORKER_RESOURCES),
     ],
     ports: [
       { name: WORKER_PORTS.metrics.name, containerPort: WORKER_PORTS.metrics.port, protocol: 'TCP' },
