@@ -1,5 +1,6 @@
 // The pure parts of gathering: which connections the other pipelines on a database hold, where PostgreSQL is
-// read, what the user is told when a Secret is missing, and where worker and PgBouncer pods are asked.
+// read, what the user is told when a Secret is missing, and where PgBouncer pods are asked (worker pods:
+// operator/worker-endpoint.test.ts).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -8,7 +9,6 @@ import { pipeline, type SpecOverrides } from '../../test/lib/pipelines.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import {
   credentialsFrom,
-  defaultMetricsAddress,
   defaultPgBouncerEndpoints,
   otherPipelinesConnections,
   type PodObject,
@@ -110,16 +110,6 @@ const pod = (name: string, status: PodObject['status'], ports?: Array<{ name?: s
     ...(ports ? { spec: { containers: [{ name: 'worker', ports }] } } : {}),
     status,
   }) as PodObject;
-
-test('worker metrics are read on the pod IP at the port named metrics, 9090 when none is named', () => {
-  const ip = { phase: 'Running', podIP: '10.1.2.3' };
-  assert.deepEqual(defaultMetricsAddress(pod('w', ip, [{ name: 'metrics', containerPort: 9191 }])), {
-    host: '10.1.2.3',
-    port: 9191,
-  });
-  assert.deepEqual(defaultMetricsAddress(pod('w', ip)), { host: '10.1.2.3', port: 9090 });
-  assert.equal(defaultMetricsAddress(pod('w', { phase: 'Pending' })), undefined);
-});
 
 test('PgBouncer is asked on every running pod, or through its Service while none runs', () => {
   const { r } = pipeline({ sink: { postgres: postgres('pg-rw.db.svc'), pgbouncer: { enabled: true } } });
