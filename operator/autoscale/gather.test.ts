@@ -124,3 +124,14 @@ test('PgBouncer is asked on every running pod, or through its Service while none
   ]);
   assert.deepEqual(defaultPgBouncerEndpoints(r, pods.slice(1, 2)), [{ host: 'fleet-pgbouncer.iot.svc', port: 6432 }]);
 });
+
+test('a pipeline changed in the cache (a new object) counts with its new sizes, an unchanged one as before', () => {
+  const sink = { postgres: postgres('pg-rw.db.svc') };
+  const { r } = pipeline({ sink }, 'fleet');
+  const plain = stored('plain', { sink, flusher: { flushers: 3 } });
+  const all = [stored('fleet', { sink }), plain];
+  assert.equal(otherPipelinesConnections(all, 'iot/fleet', r), 3);
+  assert.equal(otherPipelinesConnections(all, 'iot/fleet', r), 3);
+  const raised = stored('plain', { sink, flusher: { flushers: 5 } });
+  assert.equal(otherPipelinesConnections([all[0] as IngestPipeline & KubeObject, raised], 'iot/fleet', r), 5);
+});
