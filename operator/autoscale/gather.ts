@@ -1,8 +1,7 @@
 // Gathering: one pipeline and the cluster around it → the input of decide(). The signals come fresh every
 // round from each worker pod's /metrics (the round's pass of the one worker poll, operator/worker-poll.ts),
-// PostgreSQL and the PgBouncer admin consoles (signals.ts); the
-// sizes in effect, the last change and the connections of the other pipelines on the same database come from
-// the informer caches. Each source fails on its own and lands in `signals.missing`, so the decision holds
+// PostgreSQL and the PgBouncer admin consoles (signals.ts); the sizes in effect, the last change and the
+// connections of the other pipelines on the same database come from the informer caches. Each source fails on its own and lands in `signals.missing`, so the decision holds
 // instead of the round failing.
 
 import { checkPipeline } from '../../api/check.ts';
