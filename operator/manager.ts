@@ -143,7 +143,10 @@ export class Manager {
       },
       opts.autoscale,
     );
-    this.workerPoll = new WorkerPoller({ pipelines: this.pipelines, pods: this.pods }, opts.workerPoll);
+    this.workerPoll = new WorkerPoller(
+      { pipelines: this.pipelines, pods: this.pods, log: deps.log.child({ loop: 'worker-poll' }) },
+      opts.workerPoll,
+    );
     this.workerPoll.add(this.health);
     this.workerPoll.add(this.autoscaler);
 

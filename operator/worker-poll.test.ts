@@ -89,6 +89,7 @@ const workerPod = (pipelineName: string, ordinal: number): PodObject => ({
 const lists = (pipelines: Array<IngestPipeline & KubeObject>, pods: PodObject[]) => ({
   pipelines: { list: () => pipelines },
   pods: { list: () => pods },
+  log: { warn: (o: object, msg: string) => assert.fail(`${msg}: ${JSON.stringify(o)}`) },
 });
 
 /** Every pod is one of the in-process listeners (the pods' IPs are not this machine's). */

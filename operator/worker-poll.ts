@@ -62,6 +62,7 @@ export interface WorkerPollOptions {
 export interface WorkerPollDeps {
   pipelines: Pick<InformerSet<IngestPipeline & KubeObject>, 'list'>;
   pods: Pick<InformerSet<PodObject>, 'list'>;
+  log: { warn(fields: object, msg: string): void };
 }
 
 export class WorkerPoller {
@@ -69,7 +70,7 @@ export class WorkerPoller {
   private readonly o: WorkerPollOptions;
   private readonly consumers: PollConsumer[] = [];
   private readonly inFlight = new Map<string, Promise<void>>();
-  // Per origin one connection kept between passes is plenty: a pod is asked a few times per interval.
+  // A pod's listener is asked at most once per pass: two connections per origin leave room for a slow one.
   private readonly agent = new Agent({ connections: 2, keepAliveTimeout: 10_000 });
   private timer?: NodeJS.Timeout;
   /** Requests sent since start, per listener (the figure docs/autoscaling.md reports at rest). */
@@ -112,6 +113,12 @@ export class WorkerPoller {
         .then((pods) => {
           for (const w of wanted) w.c.take(p, pods);
         })
+        .catch((err: Error) =>
+          this.d.log.warn(
+            { namespace: p.metadata.namespace, name: p.metadata.name, err: err.message },
+            'worker poll failed; asking again next tick',
+          ),
+        )
         .finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, pass);
     }
