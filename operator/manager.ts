@@ -18,6 +18,7 @@ import { type KubeClient, type KubeObject, keyOf } from './runtime/kube.ts';
 import { WorkQueue } from './runtime/queue.ts';
 import { WalDrainer } from './wal-drainer.ts';
 import { type WorkerHealthOptions, WorkerHealthPoller } from './worker-health.ts';
+import { WorkerPoller, type WorkerPollOptions } from './worker-poll.ts';
 
 export interface ManagerOptions {
   /** Namespaces to watch; empty for all. */
@@ -28,8 +29,10 @@ export interface ManagerOptions {
   render: Images;
   /** Overrides for the autoscaler (tests: where local worker processes and PgBouncer listen). */
   autoscale?: AutoscalerOptions;
-  /** Overrides for the worker health poll (tests: a short interval, where local worker processes listen). */
+  /** Overrides for the worker health poll (tests: a short interval). */
   health?: WorkerHealthOptions;
+  /** Overrides for the one poll of the worker pods (tests: where local worker processes listen). */
+  workerPoll?: WorkerPollOptions;
 }
 
 export class Manager {
@@ -37,6 +40,8 @@ export class Manager {
   readonly reconciler: Reconciler;
   readonly autoscaler: Autoscaler;
   readonly health: WorkerHealthPoller;
+  /** The one loop asking the worker pods, for the health conditions and the autoscaler alike. */
+  readonly workerPoll: WorkerPoller;
   private readonly pipelines: InformerSet<IngestPipeline & KubeObject>;
   private readonly children: Record<string, InformerSet>;
   private readonly secretMeta: InformerSet;
@@ -102,15 +107,7 @@ export class Manager {
         },
       },
     );
-    this.health = new WorkerHealthPoller(
-      {
-        pipelines: this.pipelines,
-        pods: this.pods,
-        changed: (key) => this.queue.add(key),
-        log: deps.log.child({ loop: 'worker-health' }),
-      },
-      opts.health,
-    );
+    this.health = new WorkerHealthPoller({ changed: (key) => this.queue.add(key) }, opts.health);
     this.reconciler = new Reconciler({
       health: this.health,
       client,
@@ -146,6 +143,12 @@ export class Manager {
       },
       opts.autoscale,
     );
+    this.workerPoll = new WorkerPoller(
+      { pipelines: this.pipelines, pods: this.pods, log: deps.log.child({ loop: 'worker-poll' }) },
+      opts.workerPoll,
+    );
+    this.workerPoll.add(this.health);
+    this.workerPoll.add(this.autoscaler);
 
     this.pipelines.addHandlers({
       onAdd: (p) => this.queue.add(keyOf(p)),
@@ -214,14 +217,14 @@ export class Manager {
       for (const p of this.pipelines.list()) this.queue.add(keyOf(p));
     }, this.opts.resyncMs);
     this.running = this.queue.run((key) => this.reconciler.reconcile(key), this.opts.concurrency);
-    this.autoscaler.start();
-    this.health.start();
+    this.workerPoll.start();
   }
 
   async stop(): Promise<void> {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    // The poll first: a pass still in flight may start an autoscaling round, which the autoscaler then awaits.
+    await this.workerPoll.stop();
     await this.autoscaler.stop();
-    await this.health.stop();
     this.queue.shutdown();
     await this.running;
     await Promise.all(this.all.map((i) => i.stop()));

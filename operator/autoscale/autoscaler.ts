@@ -1,8 +1,9 @@
-// The autoscaling loop: every spec.autoscaling.interval, per pipeline with autoscaling enabled, gather the
+// The autoscaling rounds: every spec.autoscaling.interval, per pipeline with autoscaling enabled, gather the
 // signals (gather.ts), decide (decide.ts, pure) and apply the decision (apply.ts: status.autoscaling, Events,
-// the live PgBouncer pool size). This file holds only the schedule and what each pipeline carries from one
-// round to the next; the cooldowns themselves are decided from status.autoscaling.lastChangeTime, so they
-// survive an operator restart.
+// the live PgBouncer pool size). The schedule is the one worker poll's (operator/worker-poll.ts): it asks
+// due() every tick and hands the round its pass over the worker pods' /metrics. This file holds only when a
+// round is due and what each pipeline carries from one round to the next; the cooldowns themselves are
+// decided from status.autoscaling.lastChangeTime, so they survive an operator restart.
 
 import type { Logger } from 'pino';
 import { checkPipeline } from '../../api/check.ts';
@@ -12,6 +13,8 @@ import { parseDurationMs } from '../../api/units.ts';
 import type { EventSink } from '../events.ts';
 import type { InformerSet } from '../runtime/informer.ts';
 import { type KubeClient, type KubeObject, keyOf } from '../runtime/kube.ts';
+import type { WorkerListener } from '../worker-endpoint.ts';
+import type { PodPoll, PollConsumer } from '../worker-poll.ts';
 import { DecisionApplier, storedStatus, type WriteRecord } from './apply.ts';
 import { decide } from './decide.ts';
 import { closeGatherState, type GatherOptions, type GatherState, type PodObject, SignalGatherer } from './gather.ts';
@@ -20,8 +23,6 @@ import { closeGatherState, type GatherOptions, type GatherState, type PodObject,
 export type { PodObject } from './gather.ts';
 
 export interface AutoscalerOptions extends GatherOptions {
-  /** How often the loop looks for pipelines whose interval has passed (default 1 s). */
-  tickMs?: number;
   now?: () => number;
 }
 
@@ -43,14 +44,14 @@ interface PipelineState extends GatherState, WriteRecord {
 }
 
 const DEFAULT_INTERVAL_MS = parseDurationMs(DEFAULT_AUTOSCALING_INTERVAL);
+const METRICS: readonly WorkerListener[] = ['metrics'];
 
-export class Autoscaler {
+export class Autoscaler implements PollConsumer {
   private readonly d: AutoscalerDeps;
   private readonly o: AutoscalerOptions;
   private readonly gatherer: SignalGatherer;
   private readonly applier: DecisionApplier;
   private readonly state = new Map<string, PipelineState>();
-  private timer?: NodeJS.Timeout;
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(deps: AutoscalerDeps, opts: AutoscalerOptions = {}) {
@@ -65,56 +66,49 @@ export class Autoscaler {
     return this.o.now?.() ?? Date.now();
   }
 
-  start(): void {
-    this.timer = setInterval(() => this.tick(), this.o.tickMs ?? 1_000);
-  }
-
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
     await Promise.allSettled([...this.inFlight]);
     for (const s of this.state.values()) closeGatherState(s);
     this.state.clear();
   }
 
-  /** Starts a round for every pipeline whose interval has passed (and that is not mid-round). */
-  tick(): void {
-    const now = this.now();
-    const seen = new Set<string>();
-    for (const p of this.d.pipelines.list()) {
-      const key = keyOf(p);
-      seen.add(key);
-      const auto = p.spec?.autoscaling;
-      // A pipeline that never autoscaled has nothing to do; one with a record left gets a round to clear it.
-      if (!auto?.enabled && !p.status?.autoscaling) continue;
-      let st = this.state.get(key);
-      if (!st) {
-        st = { lastRunMs: 0, running: false, samples: new Map(), lastMetricsWriteMs: 0 };
-        this.state.set(key, st);
-      }
-      let interval = DEFAULT_INTERVAL_MS;
-      try {
-        interval = auto?.interval ? parseDurationMs(auto.interval) : DEFAULT_INTERVAL_MS;
-      } catch {
-        // An invalid interval is reported by the reconciler (InvalidSpec); keep the default meanwhile.
-      }
-      if (st.running || now - st.lastRunMs < interval) continue;
-      st.running = true;
-      st.lastRunMs = now;
-      const state = st;
-      const work = this.round(key, state)
-        .catch((err: Error) =>
-          this.d.log.warn(
-            { namespace: p.metadata.namespace, name: p.metadata.name, err: err.message },
-            'autoscaling round failed; retrying next interval',
-          ),
-        )
-        .finally(() => {
-          state.running = false;
-          this.inFlight.delete(work);
-        });
-      this.inFlight.add(work);
+  /**
+   * Whether a round of pipeline `p` is due (its interval passed, none in flight): the worker pods' /metrics
+   * when it needs them; a paused pipeline or one whose autoscaling was switched off gets its round at once,
+   * without asking the workers (it holds, or clears its record).
+   */
+  due(p: IngestPipeline & KubeObject): readonly WorkerListener[] | undefined {
+    const key = keyOf(p);
+    const auto = p.spec?.autoscaling;
+    // A pipeline that never autoscaled has nothing to do; one with a record left gets a round to clear it.
+    if (!auto?.enabled && !p.status?.autoscaling) return undefined;
+    let st = this.state.get(key);
+    if (!st) {
+      st = { lastRunMs: 0, running: false, samples: new Map(), lastMetricsWriteMs: 0 };
+      this.state.set(key, st);
     }
+    let interval = DEFAULT_INTERVAL_MS;
+    try {
+      interval = auto?.interval ? parseDurationMs(auto.interval) : DEFAULT_INTERVAL_MS;
+    } catch {
+      // An invalid interval is reported by the reconciler (InvalidSpec); keep the default meanwhile.
+    }
+    const now = this.now();
+    if (st.running || now - st.lastRunMs < interval) return undefined;
+    st.running = true;
+    st.lastRunMs = now;
+    if (auto?.enabled && p.spec?.paused !== true) return METRICS;
+    this.begin(p, st, []);
+    return undefined;
+  }
+
+  /** The pass due() asked for: the round runs on it. */
+  take(p: IngestPipeline & KubeObject, pass: PodPoll[]): void {
+    const st = this.state.get(keyOf(p));
+    if (st) this.begin(p, st, pass);
+  }
+
+  prune(seen: ReadonlySet<string>): void {
     for (const [key, st] of this.state) {
       if (seen.has(key) || st.running) continue;
       closeGatherState(st);
@@ -122,8 +116,23 @@ export class Autoscaler {
     }
   }
 
+  private begin(p: IngestPipeline & KubeObject, state: PipelineState, pass: PodPoll[]): void {
+    const work = this.round(keyOf(p), state, pass)
+      .catch((err: Error) =>
+        this.d.log.warn(
+          { namespace: p.metadata.namespace, name: p.metadata.name, err: err.message },
+          'autoscaling round failed; retrying next interval',
+        ),
+      )
+      .finally(() => {
+        state.running = false;
+        this.inFlight.delete(work);
+      });
+    this.inFlight.add(work);
+  }
+
   /** One round for one pipeline: gather → decide → apply. */
-  async round(key: string, st: PipelineState): Promise<void> {
+  async round(key: string, st: PipelineState, pass: PodPoll[]): Promise<void> {
     const p = this.d.pipelines.get(key);
     if (!p || p.metadata.deletionTimestamp) return;
     const log = this.d.log.child({ namespace: p.metadata.namespace ?? 'default', name: p.metadata.name });
@@ -137,7 +146,7 @@ export class Autoscaler {
       await this.applier.disable(p, stored, st, log);
       return;
     }
-    const gathered = await this.gatherer.gather(p, r, stored, st);
+    const gathered = await this.gatherer.gather(p, r, stored, st, pass);
     await this.applier.apply(p, gathered, decide(gathered.input), stored, st, log);
   }
 }

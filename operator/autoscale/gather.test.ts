@@ -1,5 +1,6 @@
 // The pure parts of gathering: which connections the other pipelines on a database hold, where PostgreSQL is
-// read, what the user is told when a Secret is missing, and where worker and PgBouncer pods are asked.
+// read, what the user is told when a Secret is missing, and where PgBouncer pods are asked (worker pods:
+// operator/worker-endpoint.test.ts).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -8,7 +9,6 @@ import { pipeline, type SpecOverrides } from '../../test/lib/pipelines.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import {
   credentialsFrom,
-  defaultMetricsAddress,
   defaultPgBouncerEndpoints,
   otherPipelinesConnections,
   type PodObject,
@@ -111,16 +111,6 @@ const pod = (name: string, status: PodObject['status'], ports?: Array<{ name?: s
     status,
   }) as PodObject;
 
-test('worker metrics are read on the pod IP at the port named metrics, 9090 when none is named', () => {
-  const ip = { phase: 'Running', podIP: '10.1.2.3' };
-  assert.deepEqual(defaultMetricsAddress(pod('w', ip, [{ name: 'metrics', containerPort: 9191 }])), {
-    host: '10.1.2.3',
-    port: 9191,
-  });
-  assert.deepEqual(defaultMetricsAddress(pod('w', ip)), { host: '10.1.2.3', port: 9090 });
-  assert.equal(defaultMetricsAddress(pod('w', { phase: 'Pending' })), undefined);
-});
-
 test('PgBouncer is asked on every running pod, or through its Service while none runs', () => {
   const { r } = pipeline({ sink: { postgres: postgres('pg-rw.db.svc'), pgbouncer: { enabled: true } } });
   const pods = [
@@ -133,4 +123,15 @@ test('PgBouncer is asked on every running pod, or through its Service while none
     { host: '10.1.0.3', port: 6432 },
   ]);
   assert.deepEqual(defaultPgBouncerEndpoints(r, pods.slice(1, 2)), [{ host: 'fleet-pgbouncer.iot.svc', port: 6432 }]);
+});
+
+test('a pipeline changed in the cache (a new object) counts with its new sizes, an unchanged one as before', () => {
+  const sink = { postgres: postgres('pg-rw.db.svc') };
+  const { r } = pipeline({ sink }, 'fleet');
+  const plain = stored('plain', { sink, flusher: { flushers: 3 } });
+  const all = [stored('fleet', { sink }), plain];
+  assert.equal(otherPipelinesConnections(all, 'iot/fleet', r), 3);
+  assert.equal(otherPipelinesConnections(all, 'iot/fleet', r), 3);
+  const raised = stored('plain', { sink, flusher: { flushers: 5 } });
+  assert.equal(otherPipelinesConnections([all[0] as IngestPipeline & KubeObject, raised], 'iot/fleet', r), 5);
 });

@@ -1,11 +1,10 @@
 // Gathering: one pipeline and the cluster around it → the input of decide(). The signals come fresh every
-// round from each worker pod's /metrics, PostgreSQL and the PgBouncer admin consoles (signals.ts); the
-// sizes in effect, the last change and the connections of the other pipelines on the same database come from
-// the informer caches. Each source fails on its own and lands in `signals.missing`, so the decision holds
+// round from each worker pod's /metrics (the round's pass of the one worker poll, operator/worker-poll.ts),
+// PostgreSQL and the PgBouncer admin consoles (signals.ts); the sizes in effect, the last change and the
+// connections of the other pipelines on the same database come from the informer caches. Each source fails on its own and lands in `signals.missing`, so the decision holds
 // instead of the round failing.
 
 import { checkPipeline } from '../../api/check.ts';
-import { WORKER_PORTS } from '../../api/contract.ts';
 import type { ResolvedBasicAuthRef, ResolvedPipeline } from '../../api/defaults.ts';
 import { effectiveSizes } from '../../api/sizes.ts';
 import type { IngestPipeline, IngestPipelineStatus } from '../../api/types.ts';
@@ -15,6 +14,8 @@ import { adminCredentials } from '../render/pgbouncer-admin.ts';
 import type { InformerSet } from '../runtime/informer.ts';
 import { type KubeObject, keyOf } from '../runtime/kube.ts';
 import { secretText } from '../secrets.ts';
+import { type Endpoint, type PodObject, podsOf, running } from '../worker-endpoint.ts';
+import type { PodPoll } from '../worker-poll.ts';
 import {
   connectionNeed,
   type DecideInput,
@@ -33,30 +34,12 @@ import {
   PostgresProbe,
   podSample,
   readPgBouncer,
-  scrape,
   workerSignals,
 } from './signals.ts';
 
-export interface Endpoint {
-  host: string;
-  port: number;
-}
-
-export interface PodObject extends KubeObject {
-  spec?: { containers?: Array<{ name: string; ports?: Array<{ name?: string; containerPort: number }> }> };
-  status?: {
-    phase?: string;
-    podIP?: string;
-    conditions?: Array<{ type: string; status: string }>;
-  };
-}
+export type { Endpoint, PodObject };
 
 export interface GatherOptions {
-  /**
-   * Where a worker pod serves /metrics. Default: its podIP and the container port named `metrics` (9090).
-   * Tests running workers as local processes point this at 127.0.0.x and their chosen ports.
-   */
-  metricsAddress?: (pod: PodObject) => Endpoint | undefined;
   /**
    * The PgBouncer admin consoles of a pipeline. Default: every running PgBouncer pod (podIP:6432), or the
    * pipeline's PgBouncer Service when no pod is visible yet.
@@ -97,17 +80,6 @@ export interface Gathered {
 /** Closes what the state holds open (the PostgreSQL probe's connection) when its pipeline goes away. */
 export function closeGatherState(st: GatherState): void {
   st.probe?.probe.close();
-}
-
-/** Pods that run a process worth asking: Running, with an IP, not on their way out. */
-const running = (p: PodObject) => p.status?.phase === 'Running' && !!p.status.podIP && !p.metadata.deletionTimestamp;
-
-export function defaultMetricsAddress(pod: PodObject): Endpoint | undefined {
-  if (!pod.status?.podIP) return undefined;
-  const port =
-    pod.spec?.containers?.flatMap((c) => c.ports ?? []).find((p) => p.name === WORKER_PORTS.metrics.name)
-      ?.containerPort ?? WORKER_PORTS.metrics.port;
-  return { host: pod.status.podIP, port };
 }
 
 export function defaultPgBouncerEndpoints(r: ResolvedPipeline, pods: PodObject[]): Endpoint[] {
@@ -170,6 +142,20 @@ export async function postgresTarget(r: ResolvedPipeline, readSecret: ReadSecret
   }
 }
 
+/**
+ * Each cached pipeline object checked once: an informer replaces the object on every change, so its identity
+ * is its version. Without it a round of each of 1,000 pipelines on one database validated the 999 others
+ * (60 ms a round, four cores at a 15 s interval).
+ */
+const checkedObjects = new WeakMap<object, ResolvedPipeline | undefined>();
+function resolvedOf(o: IngestPipeline & KubeObject): ResolvedPipeline | undefined {
+  if (checkedObjects.has(o)) return checkedObjects.get(o);
+  const checked = checkPipeline(o);
+  const resolved = 'problem' in checked ? undefined : checked.resolved;
+  checkedObjects.set(o, resolved);
+  return resolved;
+}
+
 /** Connections the other pipelines writing to the same database may hold at their current sizes. */
 export function otherPipelinesConnections(
   pipelines: Array<IngestPipeline & KubeObject>,
@@ -181,9 +167,9 @@ export function otherPipelinesConnections(
   for (const o of pipelines) {
     if (keyOf(o) === key || o.metadata.deletionTimestamp) continue;
     if (o.spec?.sink?.postgres?.host !== r.sink.postgres.host) continue; // cheap filter before validating
-    const checked = checkPipeline(o);
-    if ('problem' in checked || db(checked.resolved) !== db(r)) continue;
-    total += connectionNeed(effectiveSizes(o, checked.resolved), limitsOf(checked.resolved));
+    const resolved = resolvedOf(o);
+    if (!resolved || db(resolved) !== db(r)) continue;
+    total += connectionNeed(effectiveSizes(o, resolved), limitsOf(resolved));
   }
   return total;
 }
@@ -207,10 +193,11 @@ export class SignalGatherer {
     r: ResolvedPipeline,
     stored: IngestPipelineStatus | undefined,
     st: GatherState,
+    workers: PodPoll[],
   ): Promise<Gathered> {
     const limits = limitsOf(r);
     const current = effectiveSizes(p, r);
-    const { signals, bouncers } = await this.signals(p, r, st);
+    const { signals, bouncers } = await this.signals(p, r, st, workers);
     const lastChange = stored?.autoscaling?.lastChangeTime ? Date.parse(stored.autoscaling.lastChangeTime) : Number.NaN;
     // Read after the signals: the other pipelines' sizes may have moved while this round waited on I/O.
     const others = otherPipelinesConnections(this.d.pipelines.list(), keyOf(p), r);
@@ -229,13 +216,16 @@ export class SignalGatherer {
     p: IngestPipeline & KubeObject,
     r: ResolvedPipeline,
     st: GatherState,
+    pass: PodPoll[],
   ): Promise<{ signals: Signals; bouncers: Bouncer[] }> {
     const missing: string[] = [];
-    const [workers, postgres, bouncer] = await Promise.all([
-      this.workerSignals(p, r, st).catch((err: Error) => {
-        missing.push(`worker metrics: ${err.message}`);
-        return undefined;
-      }),
+    let workers: WorkerSignals | undefined;
+    try {
+      workers = this.workerSignals(p, r, st, pass);
+    } catch (err) {
+      missing.push(`worker metrics: ${(err as Error).message}`);
+    }
+    const [postgres, bouncer] = await Promise.all([
       this.postgresSignals(r, st).catch((err: Error) => {
         missing.push(err.message);
         return undefined;
@@ -257,38 +247,30 @@ export class SignalGatherer {
   }
 
   private podsOf(r: ResolvedPipeline, component: 'worker' | 'pgbouncer'): PodObject[] {
-    return this.d.pods
-      .list()
-      .filter(
-        (pod) =>
-          pod.metadata.namespace === r.namespace &&
-          pod.metadata.labels?.[PIPELINE_LABEL] === r.name &&
-          pod.metadata.labels?.['app.kubernetes.io/component'] === component,
-      );
+    return podsOf(this.d.pods.list(), r.namespace, r.name, component);
   }
 
-  private async workerSignals(
+  /** The worker signals from this round's pass over the worker pods (worker-poll.ts): their /metrics. */
+  private workerSignals(
     p: IngestPipeline & KubeObject,
     r: ResolvedPipeline,
     st: GatherState,
-  ): Promise<WorkerSignals> {
+    pass: PodPoll[],
+  ): WorkerSignals {
     // Every running pod, ready or not: a pod that is unready because its writes are stuck still holds a
     // backlog the decision must see.
-    const pods = this.podsOf(r, 'worker').filter(running);
+    const pods = pass.filter((pod) => pod.ip !== undefined);
     if (pods.length === 0) {
       throw new Error(
         `no running worker pod with an IP (kubectl get pods -n ${r.namespace} -l ${PIPELINE_LABEL}=${p.metadata.name},app.kubernetes.io/component=worker)`,
       );
     }
-    const address = this.o.metricsAddress ?? defaultMetricsAddress;
-    const samples = await Promise.all(
-      pods.map(async (pod) => {
-        const at = address(pod);
-        if (!at) throw new Error(`pod ${pod.metadata.name} has no address`);
-        const text = await scrape(pod.metadata.name, at.host, at.port);
-        return podSample(pod.metadata.name, pod.metadata.uid ?? pod.metadata.name, this.d.now(), text);
-      }),
-    );
+    const samples = pods.map((pod) => {
+      const m = pod.readings.metrics;
+      if (!m) throw new Error(`pod ${pod.pod}: /metrics was not asked`);
+      if ('error' in m) throw new Error(`pod ${pod.pod} (${m.url ?? pod.ip}): ${m.error}`);
+      return podSample(pod.pod, pod.uid, pod.atMs, m.text);
+    });
     const w = workerSignals(samples, st.samples, st.backlog);
     st.samples = new Map(samples.map((s) => [s.uid, s]));
     st.backlog = { atMs: Math.max(...samples.map((s) => s.atMs)), backlog: w.backlog };

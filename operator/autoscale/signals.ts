@@ -1,10 +1,10 @@
-// The autoscaler's inputs, read fresh every interval: each worker pod's /metrics, PostgreSQL directly (not
-// through PgBouncer: the pooler would hide the connection count and queue the probe), and PgBouncer's admin
-// console. Every source fails on its own: an unreachable one is reported in `missing` with the error, and the
+// The autoscaler's inputs, read fresh every interval: each worker pod's /metrics (fetched by
+// operator/worker-poll.ts, parsed here), PostgreSQL directly (not through PgBouncer: the pooler would hide the
+// connection count and queue the probe), and PgBouncer's admin console. Every source fails on its own: an unreachable one is reported in `missing` with the error, and the
 // decision holds the size (decide.ts) instead of the loop crashing.
 
 import pg from 'pg';
-import { HTTP_PATHS, AUTOSCALER_SERIES as S } from '../../api/contract.ts';
+import { AUTOSCALER_SERIES as S } from '../../api/contract.ts';
 import { type PgTarget, pgMonitoringConfig } from '../../common/client-options.ts';
 import type { PgBouncerSignals, PostgresSignals, WorkerSignals } from './decide.ts';
 
@@ -113,18 +113,6 @@ export function workerSignals(
     activeFlushers: samples.reduce((a, s) => a + s.flushers, 0),
     backpressure: samples.some((s) => s.backpressure > 0),
   };
-}
-
-/** GET http://host:port/metrics with a timeout; the error names the pod and address. */
-export async function scrape(pod: string, host: string, port: number, timeoutMs = 3_000): Promise<string> {
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}${HTTP_PATHS.metrics}`;
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-    return await res.text();
-  } catch (err) {
-    throw new Error(`pod ${pod} (${url}): ${(err as Error).message}`);
-  }
 }
 
 function client(t: PgTarget, applicationName: string): pg.Client {
