@@ -123,6 +123,8 @@ export interface SetupStages {
   wal?: Partial<WalOptions>;
   /** The pool's claim source over the WAL; the WAL itself when not set. */
   source?: (wal: Wal) => ClaimSource<Claim>;
+  /** Flusher `index`'s connection; a sink of `table` when not set. */
+  sink?: (index: number, table: MemoryTable) => RowSink;
 }
 
 export async function setup(
@@ -148,7 +150,7 @@ export async function setup(
     },
     {
       source: stages.source?.(wal) ?? wal,
-      newSink: () => table.sink(),
+      newSink: (i) => stages.sink?.(i, table) ?? table.sink(),
       deadLetters: stages.deadLetters,
       metrics,
       log: createLogger('silent'),
