@@ -1,37 +1,26 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Observation } from './status.ts';
+import { conditionOf, observation, rolledOut, T0, T1 } from '../test/lib/status-fixtures.ts';
 import { computeStatus, conditionChanges, statusChanged, workloadState } from './status.ts';
 
-const base: Observation = {
-  generation: 4,
-  flushers: 2,
-  poolSize: 10,
-  workerSelector: 'app.kubernetes.io/instance=p',
-  namespace: 'ns',
-  workers: { desired: 2, ready: 0, updated: 0, rolledOut: false },
-  pgbouncer: { desired: 1, ready: 1, updated: 1, rolledOut: true },
-};
-const t0 = new Date('2026-01-01T00:00:00.123Z');
-const t1 = new Date('2026-01-01T00:05:00Z');
-const cond = (s: ReturnType<typeof computeStatus>, type: string) => s.conditions?.find((c) => c.type === type);
+const base = observation();
 
 test('workers not ready: Ready=False with a reason that says where to look', () => {
-  const s = computeStatus(undefined, base, t0);
+  const s = computeStatus(undefined, base, T0);
   assert.equal(s.observedGeneration, 4);
-  assert.equal(cond(s, 'Ready')?.status, 'False');
-  assert.equal(cond(s, 'Ready')?.reason, 'WorkersNotReady');
-  assert.match(cond(s, 'Ready')?.message ?? '', /0\/2 worker pods ready.*kubectl logs -n ns/);
-  assert.equal(cond(s, 'Progressing')?.status, 'True');
-  assert.equal(cond(s, 'Degraded')?.status, 'False');
-  assert.equal(cond(s, 'Ready')?.lastTransitionTime, '2026-01-01T00:00:00Z');
-  assert.equal(cond(s, 'Ready')?.observedGeneration, 4);
+  assert.equal(conditionOf(s, 'Ready')?.status, 'False');
+  assert.equal(conditionOf(s, 'Ready')?.reason, 'WorkersNotReady');
+  assert.match(conditionOf(s, 'Ready')?.message ?? '', /0\/2 worker pods ready.*kubectl logs -n ns/);
+  assert.equal(conditionOf(s, 'Progressing')?.status, 'True');
+  assert.equal(conditionOf(s, 'Degraded')?.status, 'False');
+  assert.equal(conditionOf(s, 'Ready')?.lastTransitionTime, '2026-01-01T00:00:00Z');
+  assert.equal(conditionOf(s, 'Ready')?.observedGeneration, 4);
 });
 
 test('all ready: Ready=True, Progressing=False', () => {
-  const s = computeStatus(undefined, { ...base, workers: { desired: 2, ready: 2, updated: 2, rolledOut: true } }, t0);
-  assert.equal(cond(s, 'Ready')?.status, 'True');
-  assert.equal(cond(s, 'Progressing')?.status, 'False');
+  const s = computeStatus(undefined, { ...base, workers: rolledOut(2) }, T0);
+  assert.equal(conditionOf(s, 'Ready')?.status, 'True');
+  assert.equal(conditionOf(s, 'Progressing')?.status, 'False');
   assert.equal(s.readyReplicas, 2);
   assert.equal(s.replicas, 2);
 });
@@ -40,16 +29,16 @@ test('a problem: Degraded=True and Ready=False with the same reason', () => {
   const s = computeStatus(
     undefined,
     { ...base, problem: { reason: 'SecretNotFound', message: 'Secret "pg" not found' } },
-    t0,
+    T0,
   );
-  assert.equal(cond(s, 'Degraded')?.status, 'True');
-  assert.equal(cond(s, 'Degraded')?.reason, 'SecretNotFound');
-  assert.equal(cond(s, 'Ready')?.reason, 'SecretNotFound');
+  assert.equal(conditionOf(s, 'Degraded')?.status, 'True');
+  assert.equal(conditionOf(s, 'Degraded')?.reason, 'SecretNotFound');
+  assert.equal(conditionOf(s, 'Ready')?.reason, 'SecretNotFound');
 });
 
 test('recomputing an unchanged state is not a change (no status churn)', () => {
-  const first = computeStatus(undefined, base, t0);
-  const again = computeStatus(first, base, t1);
+  const first = computeStatus(undefined, base, T0);
+  const again = computeStatus(first, base, T1);
   assert.equal(statusChanged(first, again), false);
   assert.deepEqual(conditionChanges(first.conditions, again.conditions ?? []), []);
   const stored = { ...first, ingestRate: 12.5, backlog: 3 };
@@ -57,11 +46,11 @@ test('recomputing an unchanged state is not a change (no status churn)', () => {
 });
 
 test('a transition keeps the time of conditions that did not change', () => {
-  const first = computeStatus(undefined, base, t0);
-  const next = computeStatus(first, { ...base, workers: { desired: 2, ready: 2, updated: 2, rolledOut: true } }, t1);
+  const first = computeStatus(undefined, base, T0);
+  const next = computeStatus(first, { ...base, workers: rolledOut(2) }, T1);
   assert.equal(statusChanged(first, next), true);
-  assert.equal(cond(next, 'Ready')?.lastTransitionTime, '2026-01-01T00:05:00Z');
-  assert.equal(cond(next, 'Degraded')?.lastTransitionTime, '2026-01-01T00:00:00Z');
+  assert.equal(conditionOf(next, 'Ready')?.lastTransitionTime, '2026-01-01T00:05:00Z');
+  assert.equal(conditionOf(next, 'Degraded')?.lastTransitionTime, '2026-01-01T00:00:00Z');
   assert.deepEqual(
     conditionChanges(first.conditions, next.conditions ?? []).map((c) => `${c.type}:${c.to}`),
     ['Ready:True', 'Progressing:False'],
@@ -101,7 +90,7 @@ test('rollout state reads the Deployment and StatefulSet controllers’ status',
 
 test('a pipeline draining before deletion: Ready=False and Progressing=True say what it waits for', () => {
   const message = 'waiting for 2 worker pods to drain their WAL';
-  const s = computeStatus(undefined, { ...base, draining: { reason: 'Draining', message } }, t0);
+  const s = computeStatus(undefined, { ...base, draining: { reason: 'Draining', message } }, T0);
   assert.deepEqual(
     s.conditions?.map((c) => [c.type, c.status, c.reason]),
     [
@@ -110,20 +99,20 @@ test('a pipeline draining before deletion: Ready=False and Progressing=True say 
       ['Degraded', 'False', 'Deleting'],
     ],
   );
-  assert.equal(cond(s, 'Ready')?.message, message);
+  assert.equal(conditionOf(s, 'Ready')?.message, message);
 });
 
 test("removed workers' volumes being drained: Progressing=True DrainingRemovedWorkers with the counts; the list goes when done", () => {
-  const ready = { ...base, workers: { desired: 1, ready: 1, updated: 1, rolledOut: true } };
+  const ready = { ...base, workers: rolledOut(1) };
   const walDrains = [{ claim: 'wal-p-worker-1', ordinal: 1, job: 'p-drain-1', messagesLeft: 42 }];
-  const s = computeStatus(undefined, { ...ready, walDrains }, t0);
-  assert.equal(cond(s, 'Ready')?.status, 'True', 'the pipeline ingests meanwhile');
-  assert.equal(cond(s, 'Progressing')?.status, 'True');
-  assert.equal(cond(s, 'Progressing')?.reason, 'DrainingRemovedWorkers');
-  assert.match(cond(s, 'Progressing')?.message ?? '', /wal-p-worker-1 \(42 messages left\)/);
+  const s = computeStatus(undefined, { ...ready, walDrains }, T0);
+  assert.equal(conditionOf(s, 'Ready')?.status, 'True', 'the pipeline ingests meanwhile');
+  assert.equal(conditionOf(s, 'Progressing')?.status, 'True');
+  assert.equal(conditionOf(s, 'Progressing')?.reason, 'DrainingRemovedWorkers');
+  assert.match(conditionOf(s, 'Progressing')?.message ?? '', /wal-p-worker-1 \(42 messages left\)/);
   assert.deepEqual(s.walDrains, walDrains);
-  const done = computeStatus(s, { ...ready, walDrains: [] }, t1);
+  const done = computeStatus(s, { ...ready, walDrains: [] }, T1);
   assert.deepEqual(done.walDrains, [], 'written empty once, so the stored list is replaced');
-  assert.equal(cond(done, 'Progressing')?.reason, 'RolloutComplete');
-  assert.equal(computeStatus(done, { ...ready, walDrains: [] }, t1).walDrains, undefined, 'then left out');
+  assert.equal(conditionOf(done, 'Progressing')?.reason, 'RolloutComplete');
+  assert.equal(computeStatus(done, { ...ready, walDrains: [] }, T1).walDrains, undefined, 'then left out');
 });

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Condition } from '../api/types.ts';
 import type { WorkerHealthReport } from '../api/worker-health.ts';
-import { computeStatus, type Observation, statusChanged } from './status.ts';
+import { conditionOf, observation, rolledOut, T0, T1 } from '../test/lib/status-fixtures.ts';
+import { computeStatus, statusChanged } from './status.ts';
 import {
   blockReason,
   describeCode,
@@ -13,18 +14,6 @@ import {
   subsystemEvent,
   type WorkerHealth,
 } from './subsystem-conditions.ts';
-
-const base: Observation = {
-  generation: 4,
-  flushers: 2,
-  poolSize: 10,
-  workerSelector: 'app.kubernetes.io/instance=p',
-  namespace: 'ns',
-  pgbouncer: { desired: 1, ready: 1, updated: 1, rolledOut: true },
-};
-const t0 = new Date('2026-01-01T00:00:00.123Z');
-const t1 = new Date('2026-01-01T00:05:00Z');
-const cond = (s: ReturnType<typeof computeStatus>, type: string) => s.conditions?.find((c) => c.type === type);
 
 const healthy: WorkerHealthReport = {
   instance: 'p-worker-0',
@@ -34,6 +23,7 @@ const healthy: WorkerHealthReport = {
   deadLetters: { configured: true, available: true, target: 's3://dlq/p/', pending: 0 },
   wal: { messages: 10, bytes: 1000, sizeLimitBytes: 1 << 30, backpressure: false, volumeLow: false },
 };
+/** A worker pod's report: `healthy` with some subsystems' fields replaced. */
 type Patch = { [K in keyof WorkerHealthReport]?: Partial<WorkerHealthReport[K]> };
 const report = (patch: Patch = {}, pod = 'p-worker-0'): WorkerHealth => ({
   pod,
@@ -48,9 +38,12 @@ const report = (patch: Patch = {}, pod = 'p-worker-0'): WorkerHealth => ({
   },
 });
 const now = Date.parse('2026-01-01T12:00:00Z');
-const ready2 = { desired: 2, ready: 2, updated: 2, rolledOut: true };
-const subsystems = (health: WorkerHealth[] | undefined, paused = false) =>
-  computeStatus(undefined, { ...base, workers: ready2, subsystems: { paused, health, now } }, t0);
+type Status = ReturnType<typeof computeStatus>;
+/** The status of a pipeline with two ready workers whose pods report `health` (undefined: not polled yet). */
+const subsystems = (
+  health: WorkerHealth[] | undefined,
+  { paused = false, previous, at = T0 }: { paused?: boolean; previous?: Status; at?: Date } = {},
+) => computeStatus(previous, observation({ workers: rolledOut(2), subsystems: { paused, health, now } }), at);
 
 const cases: Array<{
   name: string;
@@ -237,8 +230,8 @@ const cases: Array<{
 
 for (const c of cases) {
   test(`subsystem condition: ${c.name} → ${c.type}=${c.status} (${c.reason})`, () => {
-    const s = subsystems(c.health, c.paused);
-    const got = cond(s, c.type);
+    const s = subsystems(c.health, { paused: c.paused });
+    const got = conditionOf(s, c.type);
     assert.equal(got?.status, c.status, got?.message);
     assert.equal(got?.reason, c.reason, got?.message);
     if (c.message) assert.match(got?.message ?? '', c.message);
@@ -264,15 +257,7 @@ test('subsystem conditions: a healthy one appearing is no Event, trouble ending 
 
 test('subsystem conditions: the same trouble with moving WAL figures is no status change', () => {
   const a = subsystems([report({ wal: { messages: 5, bytes: 100 } })]);
-  const b = computeStatus(
-    a,
-    {
-      ...base,
-      workers: ready2,
-      subsystems: { paused: false, health: [report({ wal: { messages: 9000, bytes: 5e6 } })], now },
-    },
-    t1,
-  );
+  const b = subsystems([report({ wal: { messages: 9000, bytes: 5e6 } })], { previous: a, at: T1 });
   assert.equal(statusChanged(a, b), false);
 });
 

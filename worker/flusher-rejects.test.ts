@@ -22,7 +22,7 @@ import { Wal } from './wal.ts';
 
 test('a bad row is isolated by splitting the batch: exactly the bad rows are dead-lettered, neighbours commit', async (t) => {
   const dlq = new MemoryDeadLetters();
-  const { wal, table, metrics, pool } = await setup(t, {}, dlq);
+  const { wal, table, metrics, pool } = await setup(t, {}, { deadLetters: dlq });
   const bad = [5, 6, 40];
   await append(wal, range(0, 64), bad);
   pool.setCount(1);
@@ -62,7 +62,7 @@ test('without a dead-letter store, a rejected row is kept in the unparseable tab
 test('while the dead-letter store fails the rejected rows stay in the WAL; they are retried, then delivered once', async (t) => {
   const dlq = new MemoryDeadLetters();
   dlq.outage = codeError('connect ECONNREFUSED 127.0.0.1:9000', 'ECONNREFUSED');
-  const { wal, table, metrics, pool } = await setup(t, {}, dlq);
+  const { wal, table, metrics, pool } = await setup(t, {}, { deadLetters: dlq });
   await append(wal, range(0, 20), [3, 17]);
   pool.setCount(1);
   await until('three failed PUTs', () => dlq.puts >= 3);
@@ -90,7 +90,7 @@ const noPartition = () => codeError('no partition of relation "t" found for row'
 
 test('a missing partition refuses every row: nothing is dead-lettered, the pool reports 23514, rows land once it exists', async (t) => {
   const dlq = new MemoryDeadLetters();
-  const { wal, table, metrics, pool } = await setup(t, {}, dlq);
+  const { wal, table, metrics, pool } = await setup(t, {}, { deadLetters: dlq });
   table.refuse = (rows) => (rows.some((r) => r.kind === 'telemetry') ? noPartition() : undefined);
   await append(wal, range(0, 40));
   pool.setCount(2);
@@ -118,7 +118,7 @@ test('a missing partition refuses every row: nothing is dead-lettered, the pool 
 
 test('a CHECK constraint (23514 naming it) is the row: split and dead-lettered', async (t) => {
   const dlq = new MemoryDeadLetters();
-  const { wal, table, pool } = await setup(t, {}, dlq);
+  const { wal, table, pool } = await setup(t, {}, { deadLetters: dlq });
   table.refuse = (rows) =>
     rows.some((r) => idOf(r.message) === 7)
       ? Object.assign(codeError('new row violates check constraint "c"', '23514'), { constraint: 'c' })
@@ -132,7 +132,7 @@ test('a CHECK constraint (23514 naming it) is the row: split and dead-lettered',
 
 test('stack depth (54001): alone among rows the table takes, the row; on every row, the table (retried, kept)', async (t) => {
   const dlq = new MemoryDeadLetters();
-  const { wal, table, pool } = await setup(t, {}, dlq);
+  const { wal, table, pool } = await setup(t, {}, { deadLetters: dlq });
   const deep = (rows: Row[]) => rows.some((r) => idOf(r.message) % 10 === 3);
   table.refuse = (rows) => (deep(rows) ? codeError('stack depth limit exceeded', '54001') : undefined);
   await append(wal, range(0, 20));
@@ -158,7 +158,7 @@ test('with the dead-letter store down, a poison row in every batch holds back ne
   const dlq = new MemoryDeadLetters();
   dlq.outage = codeError('connect ECONNREFUSED 127.0.0.1:9000', 'ECONNREFUSED');
   // Batches of 10 (groups of 10), one poison row in each, two flushers.
-  const { wal, table, pool } = await setup(t, { batchSize: 10 }, dlq, { maxGroupMessages: 10 });
+  const { wal, table, pool } = await setup(t, { batchSize: 10 }, { deadLetters: dlq, wal: { maxGroupMessages: 10 } });
   const poison = range(0, 8).map((b) => b * 10 + 4);
   for (let b = 0; b < 8; b++) await append(wal, range(b * 10, 10), poison);
   pool.setCount(2);
@@ -178,7 +178,7 @@ test('with the dead-letter store down, a poison row in every batch holds back ne
 test('dead letters still waiting at stop go back to the WAL on disk, for the next start', async (t) => {
   const dlq = new MemoryDeadLetters();
   dlq.outage = codeError('connect ECONNREFUSED 127.0.0.1:9000', 'ECONNREFUSED');
-  const { dir, wal, table, pool } = await setup(t, {}, dlq);
+  const { dir, wal, table, pool } = await setup(t, {}, { deadLetters: dlq });
   await append(wal, range(0, 10), [2]);
   pool.setCount(1);
   await until('the good rows committed', () => table.telemetry.length === 9);

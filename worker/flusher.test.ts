@@ -23,7 +23,11 @@ test('connection and server errors are retried with growing backoff until they p
   const dlq = new MemoryDeadLetters();
   const initialMs = 8;
   const maxMs = 64;
-  const { wal, table, metrics, pool } = await setup(t, { initialBackoffMs: initialMs, maxBackoffMs: maxMs }, dlq);
+  const { wal, table, metrics, pool } = await setup(
+    t,
+    { initialBackoffMs: initialMs, maxBackoffMs: maxMs },
+    { deadLetters: dlq },
+  );
   table.outage = codeError('terminating connection due to administrator command', '57P01');
   await append(wal, range(0, 20));
   pool.setCount(1);
@@ -104,7 +108,7 @@ test('a drain that waits on a source that does not commit adds no listener per t
 
 test('the flusher count changes live: new flushers write at once, surplus ones finish their batch and close', async (t) => {
   // Groups of 5 and batches of 5: each flusher holds one group at a time.
-  const { wal, table, metrics, pool } = await setup(t, { batchSize: 5 }, undefined, { maxGroupMessages: 5 });
+  const { wal, table, metrics, pool } = await setup(t, { batchSize: 5 }, { wal: { maxGroupMessages: 5 } });
   table.hold();
   await append(wal, range(0, 40));
   pool.setCount(3);

@@ -1,6 +1,6 @@
 // In-memory stages for the flusher pool's unit tests (worker/flusher*.test.ts): a table that commits a write
 // whole or not at all and refuses bad values the way PostgreSQL does, a dead-letter store that can be down,
-// and a pool over the real WAL on a temporary directory.
+// a WAL whose first claims or commits fail, and a pool over the real WAL on a temporary directory.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { type FlusherOptions, FlusherPool } from '../../worker/flusher.ts';
 import type { InboundMessage } from '../../worker/message.ts';
 import { WorkerMetrics } from '../../worker/metrics.ts';
 import type { Row, TelemetryRow, UnparseableRow } from '../../worker/rows.ts';
-import type { DeadLetter, DeadLetterStore, RowSink } from '../../worker/stages.ts';
+import type { ClaimSource, DeadLetter, DeadLetterStore, RowSink } from '../../worker/stages.ts';
 import { type Claim, Wal, type WalOptions } from '../../worker/wal.ts';
 import { eventually } from './eventually.ts';
 
@@ -117,15 +117,24 @@ export interface Setup {
   pool: FlusherPool<Claim>;
 }
 
+export interface SetupStages {
+  /** Where rows the table refuses go; none: they stay in the WAL (the worker without spec.deadLetter). */
+  deadLetters?: DeadLetterStore;
+  wal?: Partial<WalOptions>;
+  /** The pool's claim source over the WAL; the WAL itself when not set. */
+  source?: (wal: Wal) => ClaimSource<Claim>;
+  /** Flusher `index`'s connection; a sink of `table` when not set. */
+  sink?: (index: number, table: MemoryTable) => RowSink;
+}
+
 export async function setup(
   t: TestContext,
   opts: Partial<FlusherOptions> = {},
-  deadLetters?: DeadLetterStore,
-  walOpts: Partial<WalOptions> = {},
+  stages: SetupStages = {},
 ): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), 'mqtt2pg-flusher-'));
   dirs.push(dir);
-  const wal = await Wal.open({ dir, sizeLimitBytes: 64 * 2 ** 20, retentionMs: 3_600_000, ...walOpts });
+  const wal = await Wal.open({ dir, sizeLimitBytes: 64 * 2 ** 20, retentionMs: 3_600_000, ...stages.wal });
   const table = new MemoryTable();
   const metrics = new WorkerMetrics('test', () => wal);
   const pool = new FlusherPool(
@@ -139,7 +148,13 @@ export async function setup(
       limits: { maxPayloadSizeBytes: 256 * 1024, maxJsonDepth: 64 },
       ...opts,
     },
-    { source: wal, newSink: () => table.sink(), deadLetters, metrics, log: createLogger('silent') },
+    {
+      source: stages.source?.(wal) ?? wal,
+      newSink: (i) => stages.sink?.(i, table) ?? table.sink(),
+      deadLetters: stages.deadLetters,
+      metrics,
+      log: createLogger('silent'),
+    },
   );
   t.after(async () => {
     table.release();
@@ -147,6 +162,33 @@ export async function setup(
     await wal.close();
   });
   return { dir, wal, table, metrics, pool };
+}
+
+/**
+ * The real WAL, with its first `claims` claim() and `commits` commit() calls failing the way a LevelDB I/O
+ * error does.
+ */
+export function failingWal(wal: Wal, failures: { claims: number; commits: number }): ClaimSource<Claim> {
+  let { claims, commits } = failures;
+  return {
+    get available() {
+      return wal.available;
+    },
+    get oldestAvailableAt() {
+      return wal.oldestAvailableAt;
+    },
+    get availableBytes() {
+      return wal.availableBytes;
+    },
+    get messages() {
+      return wal.messages;
+    },
+    claim: (n, bytes) => (claims-- > 0 ? Promise.reject(new Error('IO error: read failed')) : wal.claim(n, bytes)),
+    commit: (c) => (commits-- > 0 ? Promise.reject(new Error('IO error: write failed')) : wal.commit(c)),
+    release: (c) => wal.release(c),
+    retain: (c, kept) => wal.retain(c, kept),
+    on: (event, listener) => wal.on(event, listener),
+  };
 }
 
 /** Appends QoS 1 messages (bad ones refused by the table) and resolves once all are durable. */

@@ -8,13 +8,14 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import pg from 'pg';
 import type { PostgresSpec } from '../../api/types.ts';
 import type { PgSslMode } from '../../common/pg-tls.ts';
 import { REPO_ROOT, requireEnv } from './env.ts';
 import { eventually } from './eventually.ts';
 import { freePort } from './free-port.ts';
-import type { TestCerts } from './test-certs.ts';
+import { makeTestCerts, type TestCerts } from './test-certs.ts';
 
 export { makeTestCerts, SERVER_NAME, type TestCerts } from './test-certs.ts';
 
@@ -170,6 +171,50 @@ export async function startTlsPostgres(certs: TestCerts): Promise<TlsPostgres> {
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** What useTlsPostgres() sets up, filled in once `ready` resolves. */
+export interface TlsPostgresFixture {
+  certs: TestCerts;
+  server: TlsPostgres;
+  /**
+   * Resolves once the server answers and `sql` ran. Node runs a file's top-level before hooks concurrently
+   * (inside a describe, one after another): a top-level hook of the test that needs the server awaits this.
+   */
+  ready: Promise<void>;
+}
+
+/**
+ * A TLS PostgreSQL for the suite (or describe block) this is called in: new certificates (see makeTestCerts)
+ * and a server made before its tests, `sql` run as the superuser (roles, databases); stopped and removed after.
+ */
+export function useTlsPostgres(sql: string[] = []): TlsPostgresFixture {
+  let started!: () => void;
+  let failed!: (e: unknown) => void;
+  const fixture = {
+    ready: new Promise<void>((resolve, reject) => {
+      started = resolve;
+      failed = reject;
+    }),
+  } as TlsPostgresFixture;
+  // A hook that never awaits `ready` must not turn a failed start into an unhandled rejection.
+  fixture.ready.catch(() => {});
+  before(async () => {
+    try {
+      fixture.certs = makeTestCerts();
+      fixture.server = await startTlsPostgres(fixture.certs);
+      await adminSql(fixture.server, sql);
+      started();
+    } catch (e) {
+      failed(e);
+      throw e;
+    }
+  });
+  after(async () => {
+    await fixture.server?.stop();
+    if (fixture.certs) rmSync(fixture.certs.dir, { recursive: true, force: true });
+  });
+  return fixture;
 }
 
 /** Logs in with `config`, runs `sql` and disconnects: whether a login (and its TLS handshake) succeeds. */

@@ -37,16 +37,21 @@ export function cleanupDirs() {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
+/** Writes Secrets (name to key to value, not base64) into `secretsDir` as mounted Secrets are: DIR/<secret>/<key>. */
+export function writeSecrets(secretsDir: string, secrets: Record<string, Record<string, string>>): void {
+  for (const [secret, data] of Object.entries(secrets)) {
+    mkdirSync(join(secretsDir, secret), { recursive: true });
+    for (const [k, v] of Object.entries(data)) writeFileSync(join(secretsDir, secret, k), v);
+  }
+}
+
 export function makePipeline(o: EnvPipelineOptions = {}): TestPipeline {
   const { doc, ...target } = envPipeline(o);
   const dir = mkdtempSync(join(tmpdir(), `mqtt2pg-${target.name}-`));
   dirs.push(dir);
   // Laid out like mounted Secrets: DIR/<secret>/<key>.
   const secretsDir = join(dir, 'secrets');
-  for (const [secret, data] of Object.entries(envSecrets())) {
-    mkdirSync(join(secretsDir, secret), { recursive: true });
-    for (const [k, v] of Object.entries(data)) writeFileSync(join(secretsDir, secret, k), v);
-  }
+  writeSecrets(secretsDir, envSecrets());
   const file = join(dir, 'pipeline.yaml');
   writeFileSync(file, dump(doc));
   return { ...target, file, dir, secretsDir, walDir: join(dir, 'wal') };

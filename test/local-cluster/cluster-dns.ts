@@ -1,4 +1,4 @@
-// Cluster DNS for the local pod runner's Node processes (preloaded with NODE_OPTIONS=--import): a Service name
+// Cluster DNS for the local pod runner's Node processes (preloaded with node --import, process-spec.ts): a Service name
 // (<svc>, <svc>.<ns>, <svc>.<ns>.svc, <svc>.<ns>.svc.cluster.local) resolves to a ready endpoint pod's
 // 127.0.0.x address, from the table the runner keeps in $MQTT2PG_LOCAL_CLUSTER_HOSTS. Without it a worker
 // could not reach the operator's `<pipeline>-pgbouncer.<ns>.svc`. There is no kube-proxy: the Service port

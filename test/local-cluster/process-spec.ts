@@ -1,7 +1,8 @@
 // A container spec as a local process: its argv and env, with absolute paths under a mount rewritten into
 // the container's root (no chroot needed). The runner runs two commands: `mqtt2pg ...` as <repo>/cli/main.ts
 // on the repo's Node (`mqtt2pg worker` gets --listen-host <pod IP> and the declared metrics/health ports; Service
-// names resolve through cluster-dns.ts, preloaded, since there is no cluster DNS or kube-proxy), and
+// names resolve through cluster-dns.ts, preloaded by a flag of the node command line, since there is no
+// cluster DNS or kube-proxy), and
 // `pgbouncer FILE` as /usr/sbin/pgbouncer under the postgres user (it refuses root) on a copy of FILE
 // listening on the pod IP.
 
@@ -20,8 +21,8 @@ export interface ProcessSpec {
   asPostgres: boolean;
 }
 
-/** Preloaded into every `mqtt2pg` process; found next to this file wherever the local cluster lives. */
-const CLUSTER_DNS = fileURLToPath(new URL('./cluster-dns.ts', import.meta.url));
+/** Node flags that preload cluster-dns.ts (found next to this file) into every `mqtt2pg` process. */
+export const CLUSTER_DNS_PRELOAD = [`--import=${fileURLToPath(new URL('./cluster-dns.ts', import.meta.url))}`];
 
 const nodeBin = (o: ResolvedOptions) => join(o.repoRoot, 'node_modules', '.bin', 'node');
 
@@ -53,20 +54,30 @@ export function port(c: V1Container, port: number | string | undefined): number 
   return named ?? (Number.isInteger(Number(port)) ? Number(port) : undefined);
 }
 
+/**
+ * The node arguments of an `mqtt2pg ARGS` container: cluster-dns.ts preloaded with --import on the command
+ * line, not in NODE_OPTIONS, so that the container's environment (the worker's heap flags in NODE_OPTIONS)
+ * reaches the process exactly as the pod spec says; a worker also binds its pod IP and the declared ports.
+ */
+export function mqtt2pgArgs(c: V1Container, args: string[], o: { repoRoot: string; podIp: string }): string[] {
+  const argv = [...CLUSTER_DNS_PRELOAD, join(o.repoRoot, 'cli', 'main.ts'), ...args];
+  if (args[0] === 'worker') {
+    // Every pod shares the host's network: the worker must bind its pod IP, not 0.0.0.0.
+    const metrics = port(c, 'metrics');
+    const health = port(c, 'health');
+    if (!args.includes('--listen-host')) argv.push('--listen-host', o.podIp);
+    if (metrics !== undefined && !args.includes('--metrics-port')) argv.push('--metrics-port', String(metrics));
+    if (health !== undefined && !args.includes('--health-port')) argv.push('--health-port', String(health));
+  }
+  return argv;
+}
+
 /** The local argv of a container, or an error saying which commands this runner can run. */
 export function processSpec(cl: Cluster, sb: Sandbox, c: V1Container, root: string): ProcessSpec {
   const cmd = [...(c.command ?? []), ...(c.args ?? [])].map((a) => remap(c, root, a));
   const [exe, ...rest] = cmd;
   if (exe === 'mqtt2pg') {
-    const args = [join(cl.o.repoRoot, 'cli', 'main.ts'), ...rest];
-    if (rest[0] === 'worker') {
-      // Every pod shares the host's network: the worker must bind its pod IP, not 0.0.0.0.
-      const metrics = port(c, 'metrics');
-      const health = port(c, 'health');
-      if (!rest.includes('--listen-host')) args.push('--listen-host', sb.ip);
-      if (metrics !== undefined && !rest.includes('--metrics-port')) args.push('--metrics-port', String(metrics));
-      if (health !== undefined && !rest.includes('--health-port')) args.push('--health-port', String(health));
-    }
+    const args = mqtt2pgArgs(c, rest, { repoRoot: cl.o.repoRoot, podIp: sb.ip });
     return { file: nodeBin(cl.o), args, asPostgres: false };
   }
   if (exe === 'pgbouncer' || exe?.endsWith('/pgbouncer')) {
@@ -144,11 +155,8 @@ export async function containerEnv(
   };
   if ((c.volumeMounts ?? []).some((m) => m.mountPath === '/tmp')) env.TMPDIR = join(root, 'tmp');
   if (existsSync(kubeconfigFile(sb))) env.KUBECONFIG = kubeconfigFile(sb);
-  if (c.command?.[0] === 'mqtt2pg') {
-    // No cluster DNS: Service names resolve through the runner's table (see cluster-dns.ts).
-    env.NODE_OPTIONS = `--import=${CLUSTER_DNS}`;
-    env.MQTT2PG_LOCAL_CLUSTER_HOSTS = hostsFile(cl.o);
-  }
+  // No cluster DNS: Service names resolve through the runner's table (cluster-dns.ts, preloaded by mqtt2pgArgs).
+  if (c.command?.[0] === 'mqtt2pg') env.MQTT2PG_LOCAL_CLUSTER_HOSTS = hostsFile(cl.o);
   const resolve = async (e: V1EnvVar): Promise<string | undefined> => {
     if (e.value !== undefined) return e.value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, n) => env[n] ?? m);
     const f = e.valueFrom;
@@ -167,13 +175,9 @@ export async function containerEnv(
     }
     return undefined;
   };
-  const preload = env.NODE_OPTIONS;
   for (const e of c.env ?? []) {
     const v = await resolve(e);
     if (v !== undefined) env[e.name] = remap(c, root, v);
   }
-  // The container's own NODE_OPTIONS (the worker's heap flags from its memory limit) come after the preload,
-  // which the stand-in for cluster DNS needs in every mqtt2pg process.
-  if (preload && env.NODE_OPTIONS !== preload) env.NODE_OPTIONS = `${preload} ${env.NODE_OPTIONS ?? ''}`.trim();
   return env;
 }

@@ -4,36 +4,21 @@
 // accepted. The target is built as the autoscaler builds it, from the pipeline and its Secrets.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { postgresTarget } from '../../../operator/autoscale/gather.ts';
 import { PostgresProbe } from '../../../operator/autoscale/signals.ts';
 import { pipeline } from '../../lib/pipelines.ts';
-import {
-  makeTestCerts,
-  startTlsPostgres,
-  type TestCerts,
-  type TlsPostgres,
-  tlsPostgresSpec,
-} from '../../lib/tls-endpoints.ts';
+import { tlsPostgresSpec, useTlsPostgres } from '../../lib/tls-endpoints.ts';
 
-let certs: TestCerts;
-let server: TlsPostgres;
-
-before(async () => {
-  certs = makeTestCerts();
-  server = await startTlsPostgres(certs);
-});
-after(async () => {
-  await server?.stop();
-});
+const tls = useTlsPostgres();
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 /** What the probe reads with sslMode, trusting `ca`, connecting to `host`. */
 async function read(sslMode: 'require' | 'verify-ca' | 'verify-full', ca: string, host = '127.0.0.1') {
-  const { r } = pipeline({ sink: { postgres: tlsPostgresSpec(server, { sslMode, host }) } });
+  const { r } = pipeline({ sink: { postgres: tlsPostgresSpec(tls.server, { sslMode, host }) } });
   const secrets: Record<string, Record<string, string>> = {
-    pg: { username: b64(server.admin.user), password: b64(server.admin.password) },
+    pg: { username: b64(tls.server.admin.user), password: b64(tls.server.admin.password) },
     'pg-ca': { 'ca.crt': b64(ca) },
   };
   const target = await postgresTarget(r, async (_ns, name) => secrets[name]);
@@ -46,19 +31,19 @@ async function read(sslMode: 'require' | 'verify-ca' | 'verify-full', ca: string
 }
 
 test('verify-full and verify-ca refuse a certificate of a CA they were not given', async () => {
-  await assert.rejects(read('verify-full', certs.wrongCa), /self-signed certificate|unable to verify|certificate/);
-  await assert.rejects(read('verify-ca', certs.wrongCa), /self-signed certificate|unable to verify|certificate/);
+  await assert.rejects(read('verify-full', tls.certs.wrongCa), /self-signed certificate|unable to verify|certificate/);
+  await assert.rejects(read('verify-ca', tls.certs.wrongCa), /self-signed certificate|unable to verify|certificate/);
 });
 
 test('verify-full refuses a certificate for another host name; verify-ca accepts it', async () => {
-  await assert.rejects(read('verify-full', certs.ca, 'localhost'), /Hostname\/IP does not match|localhost/);
-  const s = await read('verify-ca', certs.ca, 'localhost');
+  await assert.rejects(read('verify-full', tls.certs.ca, 'localhost'), /Hostname\/IP does not match|localhost/);
+  const s = await read('verify-ca', tls.certs.ca, 'localhost');
   assert.ok(s.maxConnections > 0, 'verify-ca checks the chain only');
 });
 
 test('the right CA is accepted and the counts are read', async () => {
-  const s = await read('verify-full', certs.ca);
+  const s = await read('verify-full', tls.certs.ca);
   assert.ok(s.maxConnections > 0);
   // require encrypts without verifying, as libpq's require does: the wrong CA passes.
-  assert.ok((await read('require', certs.wrongCa)).maxConnections > 0);
+  assert.ok((await read('require', tls.certs.wrongCa)).maxConnections > 0);
 });

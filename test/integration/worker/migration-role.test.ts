@@ -4,46 +4,22 @@
 // refused DDL. The PostgreSQL is a TLS one of the test's own, reached with verify-full and the right CA.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import pg from 'pg';
 import { eventually } from '../../lib/eventually.ts';
 import { publish } from '../../lib/publish.ts';
-import {
-  adminSql,
-  makeTestCerts,
-  startTlsPostgres,
-  type TestCerts,
-  type TlsPostgres,
-  tlsPostgresSpec,
-} from '../../lib/tls-endpoints.ts';
-import { cleanupDirs, makePipeline, pipelineCommand, WorkerProcess } from '../../lib/worker-process.ts';
+import { tlsPostgresSpec, useTlsPostgres } from '../../lib/tls-endpoints.ts';
+import { cleanupDirs, makePipeline, pipelineCommand, WorkerProcess, writeSecrets } from '../../lib/worker-process.ts';
 
-let certs: TestCerts;
-let server: TlsPostgres;
-
-before(async () => {
-  certs = makeTestCerts();
-  server = await startTlsPostgres(certs);
-  await adminSql(server, [
-    "CREATE ROLE migrator LOGIN PASSWORD 'migrator-pw'",
-    "CREATE ROLE writer LOGIN PASSWORD 'writer-pw'",
-    'CREATE DATABASE ingest OWNER migrator',
-  ]);
-});
-after(async () => {
-  cleanupDirs();
-  await server?.stop();
-});
-
-function writeSecret(dir: string, name: string, data: Record<string, string>) {
-  mkdirSync(join(dir, name), { recursive: true });
-  for (const [k, v] of Object.entries(data)) writeFileSync(join(dir, name, k), v);
-}
+const tls = useTlsPostgres([
+  "CREATE ROLE migrator LOGIN PASSWORD 'migrator-pw'",
+  "CREATE ROLE writer LOGIN PASSWORD 'writer-pw'",
+  'CREATE DATABASE ingest OWNER migrator',
+]);
+after(cleanupDirs);
 
 async function asRole<T>(user: string, password: string, f: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ ...server.adminConfig('ingest'), user, password });
+  const c = new pg.Client({ ...tls.server.adminConfig('ingest'), user, password });
   await c.connect();
   try {
     return await f(c);
@@ -60,15 +36,17 @@ test('a worker writes with an INSERT-only role while its migrations run as the m
       sink: {
         schema: 'iot',
         postgres: {
-          ...tlsPostgresSpec(server, { sslMode: 'verify-full', database: 'ingest', credentials: 'writer' }),
+          ...tlsPostgresSpec(tls.server, { sslMode: 'verify-full', database: 'ingest', credentials: 'writer' }),
           migrationCredentialsSecretRef: { name: 'migrator' },
         },
       },
     },
   });
-  writeSecret(p.secretsDir, 'writer', { username: 'writer', password: 'writer-pw' });
-  writeSecret(p.secretsDir, 'migrator', { username: 'migrator', password: 'migrator-pw' });
-  writeSecret(p.secretsDir, 'pg-ca', { 'ca.crt': certs.ca });
+  writeSecrets(p.secretsDir, {
+    writer: { username: 'writer', password: 'writer-pw' },
+    migrator: { username: 'migrator', password: 'migrator-pw' },
+    'pg-ca': { 'ca.crt': tls.certs.ca },
+  });
 
   const w = WorkerProcess.start(p);
   try {

@@ -6,8 +6,7 @@
 // console TLS options (the same CA, the Service name checked while dialling an IP) are accepted.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { load } from 'js-yaml';
 import type pg from 'pg';
@@ -27,20 +26,16 @@ import { eventually } from '../../lib/eventually.ts';
 import { overlay } from '../../lib/pipelines.ts';
 import { publish } from '../../lib/publish.ts';
 import {
-  adminSql,
   connectOnce,
   makeTestCerts,
   startPgBouncer,
-  startTlsPostgres,
   type TestCerts,
-  type TlsPostgres,
   tlsPostgresSpec,
+  useTlsPostgres,
 } from '../../lib/tls-endpoints.ts';
-import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess } from '../../lib/worker-process.ts';
+import { cleanupDirs, makePipeline, type TestPipeline, WorkerProcess, writeSecrets } from '../../lib/worker-process.ts';
 
-let pgCerts: TestCerts;
 let bouncerCerts: TestCerts;
-let server: TlsPostgres;
 let bouncer: { port: number; stop(): Promise<void> } | undefined;
 let p: TestPipeline;
 let resolved: ResolvedPipeline;
@@ -51,23 +46,23 @@ const migrator = { username: 'migrator', password: 'migrator-pw' };
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const text = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString('utf8');
 
+const tls = useTlsPostgres([
+  `CREATE ROLE writer LOGIN PASSWORD '${writer.password}'`,
+  `CREATE ROLE migrator LOGIN PASSWORD '${migrator.password}'`,
+  // The writer may not create anything: the migrations go through PgBouncer as the migration role.
+  'CREATE DATABASE ingest OWNER migrator',
+]);
+
 before(async () => {
+  await tls.ready;
   p = makePipeline({ tag: 'bouncertls', dlq: false });
   // The name the workers dial in a cluster; PgBouncer's certificate carries it (and 127.0.0.1).
   bouncerCerts = makeTestCerts([`${names(p.name).pgbouncer}.default.svc`]);
-  pgCerts = makeTestCerts();
-  server = await startTlsPostgres(pgCerts);
-  await adminSql(server, [
-    `CREATE ROLE writer LOGIN PASSWORD '${writer.password}'`,
-    `CREATE ROLE migrator LOGIN PASSWORD '${migrator.password}'`,
-    // The writer may not create anything: the migrations go through PgBouncer as the migration role.
-    'CREATE DATABASE ingest OWNER migrator',
-  ]);
   const doc = overlay(load(readFileSync(p.file, 'utf8')) as IngestPipeline, {
     spec: {
       sink: {
         postgres: {
-          ...tlsPostgresSpec(server, { sslMode: 'verify-full', database: 'ingest', credentials: 'writer' }),
+          ...tlsPostgresSpec(tls.server, { sslMode: 'verify-full', database: 'ingest', credentials: 'writer' }),
           migrationCredentialsSecretRef: { name: 'migrator' },
         },
         pgbouncer: { enabled: true, clientTlsSecretRef: { name: 'pgbouncer-tls' } },
@@ -80,7 +75,7 @@ before(async () => {
   const secretData = new Map<string, Record<string, string>>([
     ['writer', { username: b64(writer.username), password: b64(writer.password) }],
     ['migrator', { username: b64(migrator.username), password: b64(migrator.password) }],
-    ['pg-ca', { 'ca.crt': b64(pgCerts.ca) }],
+    ['pg-ca', { 'ca.crt': b64(tls.certs.ca) }],
     ['mqtt', { username: b64('x'), password: b64('x') }],
     [
       'pgbouncer-tls',
@@ -109,7 +104,7 @@ before(async () => {
     {
       'userlist.txt': text(auth['userlist.txt']),
       'users.ini': text(auth['users.ini']),
-      'ca.crt': pgCerts.ca,
+      'ca.crt': tls.certs.ca,
       'tls.crt': bouncerCerts.serverCert,
       'tls.key': bouncerCerts.serverKey,
     },
@@ -120,7 +115,7 @@ before(async () => {
 after(async () => {
   cleanupDirs();
   await bouncer?.stop();
-  await server?.stop();
+  if (bouncerCerts) rmSync(bouncerCerts.dir, { recursive: true, force: true });
 });
 
 const query = (config: pg.ClientConfig) => connectOnce(config);
@@ -168,13 +163,7 @@ test('a worker run from the rendered configuration migrates (as the migration ro
   // In a pod the worker dials the Service name; here PgBouncer listens on 127.0.0.1, which its certificate carries.
   const doc = overlay(workerDoc, { spec: { sink: { postgres: { host: '127.0.0.1', port: bouncer?.port ?? 0 } } } });
   writeFileSync(p.file, JSON.stringify(doc));
-  const secret = (name: string, data: Record<string, string>) => {
-    mkdirSync(join(p.secretsDir, name), { recursive: true });
-    for (const [k, v] of Object.entries(data)) writeFileSync(join(p.secretsDir, name, k), v);
-  };
-  secret('writer', writer);
-  secret('migrator', migrator);
-  secret('pgbouncer-tls', { 'ca.crt': bouncerCerts.ca });
+  writeSecrets(p.secretsDir, { writer, migrator, 'pgbouncer-tls': { 'ca.crt': bouncerCerts.ca } });
   const w = WorkerProcess.start(p);
   try {
     await w.waitReady();
@@ -182,14 +171,17 @@ test('a worker run from the rendered configuration migrates (as the migration ro
     assert.equal(sent.acked, 100);
     await eventually(
       async () => {
-        const counted = await connectOnce(server.adminConfig('ingest'), `SELECT count(*) AS n FROM public.${p.table}`);
+        const counted = await connectOnce(
+          tls.server.adminConfig('ingest'),
+          `SELECT count(*) AS n FROM public.${p.table}`,
+        );
         const n = Number(counted.rows[0].n);
         if (n !== 100) throw new Error(`${n} of 100 rows`);
       },
       { timeoutMs: 30_000, what: '100 rows through PgBouncer' },
     );
     const owner = await connectOnce(
-      server.adminConfig('ingest'),
+      tls.server.adminConfig('ingest'),
       `SELECT tableowner FROM pg_tables WHERE tablename = '${p.table}'`,
     );
     assert.equal(owner.rows[0]?.tableowner, 'migrator', "PgBouncer's auth file lets the migration role through");

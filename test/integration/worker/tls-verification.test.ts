@@ -5,7 +5,7 @@
 // refused with an error naming the setting to fix; the right CA is accepted.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -24,12 +24,12 @@ import {
   SERVER_NAME,
   startTlsMinio,
   startTlsMosquitto,
-  startTlsPostgres,
   type TestCerts,
   type TlsMinio,
-  type TlsPostgres,
   tlsPostgresSpec,
+  useTlsPostgres,
 } from '../../lib/tls-endpoints.ts';
+import { writeSecrets } from '../../lib/worker-process.ts';
 
 let certs: TestCerts;
 const dirs: string[] = [];
@@ -39,35 +39,27 @@ before(() => {
 });
 after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  if (certs) rmSync(certs.dir, { recursive: true, force: true });
 });
 
 /** A secrets directory laid out as the worker's (DIR/<secret>/<key>). */
 function secretsDir(data: Record<string, Record<string, string>>): SecretsDir {
   const dir = mkdtempSync(join(tmpdir(), 'mqtt2pg-tls-secrets-'));
   dirs.push(dir);
-  for (const [secret, keys] of Object.entries(data)) {
-    mkdirSync(join(dir, secret));
-    for (const [k, v] of Object.entries(keys)) writeFileSync(join(dir, secret, k), v);
-  }
+  writeSecrets(dir, data);
   return new SecretsDir(dir);
 }
 
 const resolved = (spec: SpecOverrides): ResolvedPipeline => pipeline(spec).r;
 
 describe('PostgreSQL', () => {
-  let server: TlsPostgres;
-  before(async () => {
-    server = await startTlsPostgres(certs);
-  });
-  after(async () => {
-    await server?.stop();
-  });
+  const tls = useTlsPostgres();
 
   /** The worker's start-up check (its first connection) with sslMode, trusting `ca`, dialling `host`. */
   const check = (sslMode: 'require' | 'verify-ca' | 'verify-full', ca: string, host = '127.0.0.1') => {
-    const r = resolved({ sink: { postgres: tlsPostgresSpec(server, { sslMode, host }) } });
+    const r = resolved({ sink: { postgres: tlsPostgresSpec(tls.server, { sslMode, host }) } });
     const secrets = secretsDir({
-      pg: { username: server.admin.user, password: server.admin.password },
+      pg: { username: tls.server.admin.user, password: tls.server.admin.password },
       'pg-ca': { 'ca.crt': ca },
     });
     // Migrations off: the check connects and looks for the tables, which this server does not have.
@@ -77,7 +69,7 @@ describe('PostgreSQL', () => {
 
   test('verify-full and verify-ca refuse a certificate of another CA, naming caSecretRef; the worker stops', async () => {
     for (const mode of ['verify-full', 'verify-ca'] as const) {
-      const err = await check(mode, certs.wrongCa).then(
+      const err = await check(mode, tls.certs.wrongCa).then(
         () => assert.fail('connected'),
         (e: unknown) => e,
       );
@@ -88,13 +80,17 @@ describe('PostgreSQL', () => {
   });
 
   test('verify-full refuses a certificate for another host name; verify-ca does not check the name', async () => {
-    await assert.rejects(check('verify-full', certs.ca, 'localhost'), /does not name the host dialled/);
-    await assert.rejects(check('verify-ca', certs.ca, 'localhost'), tablesMissing, 'connected: only tables missing');
+    await assert.rejects(check('verify-full', tls.certs.ca, 'localhost'), /does not name the host dialled/);
+    await assert.rejects(
+      check('verify-ca', tls.certs.ca, 'localhost'),
+      tablesMissing,
+      'connected: only tables missing',
+    );
   });
 
   test('the right CA is accepted (and require encrypts without verifying, as libpq does)', async () => {
-    await assert.rejects(check('verify-full', certs.ca), tablesMissing);
-    await assert.rejects(check('require', certs.wrongCa), tablesMissing);
+    await assert.rejects(check('verify-full', tls.certs.ca), tablesMissing);
+    await assert.rejects(check('require', tls.certs.wrongCa), tablesMissing);
   });
 });
 
