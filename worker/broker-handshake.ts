@@ -9,6 +9,7 @@ import type { Logger } from '../common/logger.ts';
 import { type Connection, connectPacket, openConnection, sendPacket, socketErrorMessage } from './broker-connection.ts';
 import { BrokerError, connackRefusal, handshakeTimeout } from './broker-errors.ts';
 import { shortenedSessionExpiry, subackOutcome, subscribePacketId } from './broker-session.ts';
+import { MqttReader } from './mqtt-reader.ts';
 
 export interface HandshakeHooks {
   /** A PUBLISH on this connection (during the handshake too: a resumed session sends at once). */
@@ -63,13 +64,15 @@ export function connectAndSubscribe(
       opts.connectTimeoutMs,
     );
 
-    socket.on('data', (chunk: Buffer) => {
-      conn.lastReadAt = Date.now();
-      parser.parse(chunk);
-    });
     parser.on('error', (err: Error) => {
       log.error({ err: err.message, broker: where }, 'malformed MQTT packet from the broker; reconnecting');
       socket.destroy();
+    });
+    // PUBLISH straight from the socket's bytes; the rest through mqtt-packet (mqtt-reader.ts).
+    const reader = new MqttReader(parser, opts.protocolVersion, (packet) => hooks.onPublish(conn, packet));
+    socket.on('data', (chunk: Buffer) => {
+      conn.lastReadAt = Date.now();
+      reader.parse(chunk);
     });
     parser.on('packet', (packet: Packet) => {
       switch (packet.cmd) {
