@@ -26,7 +26,7 @@ test('the worker container gets NODE_OPTIONS from its memory limit; none without
   };
   assert.equal(env({}), nodeOptionsForLimit(DEFAULT_WORKER_RESOURCES.limits.memory));
   assert.equal(env({ resources: { limits: { memory: '2Gi' } } }), nodeOptionsForLimit('2Gi'));
-  assert.match(nodeOptionsForLimit('2Gi'), /^--max-semi-space-size=8 --max-old-space-size=1171$/);
+  assert.match(nodeOptionsForLimit('2Gi'), /^--max-semi-space-size=16 --max-old-space-size=1161$/);
   assert.equal(env({ resources: { requests: { memory: '1Gi' } } }), undefined);
 });
 

@@ -8,15 +8,16 @@
 import { parseBytes } from '../../api/units.ts';
 
 /** Memory a worker holds outside V8's old generation: young generation, LevelDB, buffers, code. */
-export const WORKER_NON_HEAP_MIB = 96;
+export const WORKER_NON_HEAP_MIB = 112;
 /** Share of the rest given to the old generation: V8 needs headroom between a GC and the next. */
 const HEAP_SHARE = 0.6;
 const MIN_HEAP_MIB = 64;
 /**
  * Each of the young generation's semi-spaces. V8's default on a large machine (tens of MiB) held ~130 MiB of
- * RSS at full rate; 8 MiB cost no measurable CPU per message (docs/benchmarks.md).
+ * RSS at full rate; 16 MiB took 8% off the CPU per message against 8 MiB, for 13 MiB of RSS, and 32 MiB was
+ * no better (docs/benchmarks.md).
  */
-export const WORKER_SEMI_SPACE_MIB = 8;
+export const WORKER_SEMI_SPACE_MIB = 16;
 
 /** --max-old-space-size for a container memory limit (a Kubernetes quantity), or undefined without one. */
 export function heapMiBForLimit(limit: string | number | undefined): number | undefined {
