@@ -45,6 +45,9 @@ export interface Round {
     peakRss: number;
     rssAt100k: number | null;
     rssAtFull: number;
+    /** Highest anonymous and file-mapped RSS of the worker during the backlog and the drain (bench/rss-split.ts). */
+    peakAnonMiB: number;
+    peakFileMiB: number;
     samples: Sample[];
   };
   scaleOut: ScaleOutRow[];
@@ -139,6 +142,8 @@ export function benchResults(m: Measurements) {
       resumeSecondsAfterPostgresStarted: over(rounds, (r) => round2(r.drain.resumeSeconds)),
       totalRowsPerSIncludingResume: over(rounds, (r) => r.drain.totalRowsPerS),
       peakRssBytesDuringBacklog: over(rounds, (r) => r.drain.peakRss),
+      peakAnonymousRssMiBDuringBacklog: over(rounds, (r) => r.drain.peakAnonMiB),
+      peakFileMappedRssMiBDuringBacklog: over(rounds, (r) => r.drain.peakFileMiB),
       rssBytesAt100kBacklog: over(rounds, (r) => r.drain.rssAt100k),
       rssBytesAtFullBacklog: over(rounds, (r) => r.drain.rssAtFull),
     },
@@ -261,6 +266,10 @@ export function report(m: Measurements): void {
     [
       'peak RSS at rate / under backlog',
       `${sp(mibs(R.e2e.peakRssBytes))} / ${sp(mibs(R.drain.peakRssBytesDuringBacklog))} MiB (goal ≤ 256; ${m.workerNodeOptions || 'no NODE_OPTIONS'})`,
+    ],
+    [
+      '  under backlog: anonymous / file-mapped',
+      `${sp(R.drain.peakAnonymousRssMiBDuringBacklog, ' MiB')} / ${sp(R.drain.peakFileMappedRssMiBDuringBacklog, ' MiB')} (highest of each)`,
     ],
     [
       `RSS at 100k / ${drain.messages} backlog`,

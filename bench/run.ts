@@ -17,6 +17,7 @@ import { operatorGoals, operatorScale, printOperatorTable } from './operator-sca
 import { benchReference } from './reference.ts';
 import { type Round, report } from './report.ts';
 import { ROUTE_SUSTAIN_S, routeRates } from './route-rate.ts';
+import { RssSplitSampler } from './rss-split.ts';
 import { committedRate, type Sample, watch } from './sampling.ts';
 import { scaleOut } from './scale-out.ts';
 import { ladder, type Offer, probe, startWorkers, stopWorkers, type WorkerRun } from './sustain.ts';
@@ -91,6 +92,7 @@ const latency = (a: Sample, b: Sample) => ({
 async function drainPhase(workers: WorkerProcess[], p: TestPipeline, runId: string): Promise<Round['drain']> {
   say(`drain: PostgreSQL stopped while ${DRAIN_COUNT} messages arrive, then started`);
   await command('test/env/service.sh', ['stop', 'postgres']);
+  const split = new RssSplitSampler(workers[0]?.child.pid ?? 0, 'backlog');
   let fill: Sample[];
   try {
     fill = (
@@ -105,7 +107,9 @@ async function drainPhase(workers: WorkerProcess[], p: TestPipeline, runId: stri
     await command('test/env/service.sh', ['start', 'postgres']);
   }
   // Sampled every 100 ms: a drain of a few seconds read once a second was off by up to a fifth (bench/drain-window.ts).
+  split.phase = 'drain';
   const d = await watch('drain', workers, Promise.resolve(), (s) => s.backlog === 0, 100);
+  const peaks = Object.values(split.stop());
   const parts = drainWindow(d.samples);
   const at100k = fill.find((s) => s.backlog >= 100_000);
   return {
@@ -117,6 +121,8 @@ async function drainPhase(workers: WorkerProcess[], p: TestPipeline, runId: stri
     peakRss: Math.max(...fill.map((s) => s.rss), ...d.samples.map((s) => s.rss)),
     rssAt100k: at100k?.rss ?? null,
     rssAtFull: (fill.at(-1) as Sample).rss,
+    peakAnonMiB: Math.max(0, ...peaks.map((x) => x.anonMiB)),
+    peakFileMiB: Math.max(0, ...peaks.map((x) => x.fileMiB)),
     samples: d.samples,
   };
 }

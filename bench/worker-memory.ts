@@ -13,7 +13,8 @@ import { command, requireEnv } from '../test/lib/env.ts';
 import { publish } from '../test/lib/publish.ts';
 import { SilentProxy } from '../test/lib/silent-proxy.ts';
 import { cleanupDirs, makePipeline, rewritePipeline, WorkerProcess } from '../test/lib/worker-process.ts';
-import { mib, procStats } from './proc-stats.ts';
+import { mib } from './proc-stats.ts';
+import { RssSplitSampler } from './rss-split.ts';
 import { committedRate, type Sample, watch } from './sampling.ts';
 
 export interface WorkerMemoryResult {
@@ -58,20 +59,7 @@ export async function workerMemory(o: {
   await w.waitReady();
   const load = (runId: string, count: number) =>
     publish(p.path, runId, { rate: 0, count, devices: 200, tenants: 10, payloadBytes: 200, inflight: 1000 });
-  // RSS split into anonymous memory and mapped files, highest per phase: LevelDB reads its tables through
-  // mmap, and those pages count in RSS although the kernel can drop them at any time.
-  let phase = 'full rate';
-  const split: Record<string, { anonMiB: number; fileMiB: number }> = {};
-  const sampler = setInterval(() => {
-    try {
-      const st = procStats(w.child.pid ?? 0);
-      const cur = split[phase] ?? { anonMiB: 0, fileMiB: 0 };
-      split[phase] = {
-        anonMiB: Math.max(cur.anonMiB, mib(st.rssAnonBytes)),
-        fileMiB: Math.max(cur.fileMiB, mib(st.rssFileBytes)),
-      };
-    } catch {}
-  }, 500);
+  const rss = new RssSplitSampler(w.child.pid ?? 0, 'full rate');
   try {
     o.say(`worker memory (NODE_OPTIONS=${nodeOptions}): ${o.rateCount} messages flat out`);
     const full = await watch('full rate', [w], load('mem-rate', o.rateCount), (s) => s.backlog === 0);
@@ -94,7 +82,7 @@ export async function workerMemory(o: {
     }
     o.say(`worker memory: backlog of ${o.backlog}, PostgreSQL out of reach (${o.outage ?? 'stop'})`);
     await outage.start();
-    phase = 'backlog';
+    rss.phase = 'backlog';
     let fill: { samples: Sample[] };
     try {
       fill = await watch('backlog', [w], load('mem-backlog', o.backlog), (s) => s.backlog >= o.backlog * 0.999);
@@ -103,7 +91,7 @@ export async function workerMemory(o: {
     }
     const at100k = fill.samples.find((s) => s.backlog >= 100_000) ?? (fill.samples.at(-1) as Sample);
     const t0 = Date.now();
-    phase = 'drain';
+    rss.phase = 'drain';
     const drain = await watch('drain', [w], Promise.resolve(), (s) => s.backlog === 0);
     return {
       nodeOptions,
@@ -126,8 +114,7 @@ export async function workerMemory(o: {
       },
     };
   } finally {
-    clearInterval(sampler);
-    o.say(`RSS split, highest per phase (MiB): ${JSON.stringify(split)}`);
+    o.say(`RSS split, highest per phase (MiB): ${JSON.stringify(rss.stop())}`);
     w.kill('SIGTERM');
     await w.exited;
     await proxy?.close();
