@@ -4,7 +4,18 @@
 // deletion waits on its existence, and the WAL drains read a drain pod's termination message
 // (wal-drainer.ts): the rest (volumes, env, probes, events of the kubelet) is dropped before caching.
 
+import { PIPELINE_LABEL } from './render/meta.ts';
 import type { KubeObject } from './runtime/kube.ts';
+
+/**
+ * The caches' index: "namespace/pipeline" of an object carrying the pipeline label (children, pods, Jobs,
+ * PVCs). A reconcile looks up its pipeline's objects by it instead of scanning every cached object.
+ */
+export const pipelineOf = (o: KubeObject): string | undefined => {
+  const p = o.metadata.labels?.[PIPELINE_LABEL];
+  return p === undefined ? undefined : pipelineKey(o.metadata.namespace ?? '', p);
+};
+export const pipelineKey = (namespace: string, pipeline: string): string => `${namespace}/${pipeline}`;
 
 interface PodLike extends KubeObject {
   spec?: { containers?: Array<{ name: string; ports?: Array<{ name?: string; containerPort: number }> }> };

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { IngestPipeline } from '../api/types.ts';
 import { Autoscaler, type AutoscalerOptions, type PodObject } from './autoscale/autoscaler.ts';
-import { slimPod } from './cache-shapes.ts';
+import { pipelineOf, slimPod } from './cache-shapes.ts';
 import { forceDelete } from './deletion.ts';
 import type { Images } from './desired.ts';
 import type { EventSink } from './events.ts';
@@ -75,6 +75,7 @@ export class Manager {
         new InformerSet(client, type, opts.namespaces, {
           ...informerOpts(type.plural),
           labelSelector: MANAGED_SELECTOR,
+          indexBy: pipelineOf,
         }),
       ]),
     );
@@ -86,15 +87,18 @@ export class Manager {
     this.pods = new InformerSet<PodObject>(client, PODS, opts.namespaces, {
       ...informerOpts(PODS.plural),
       labelSelector: MANAGED_SELECTOR,
+      indexBy: pipelineOf,
       transform: slimPod,
     });
     this.jobs = new InformerSet(client, JOBS, opts.namespaces, {
       ...informerOpts(JOBS.plural),
       labelSelector: MANAGED_SELECTOR,
+      indexBy: pipelineOf,
     });
     this.claims = new InformerSet(client, PVCS, opts.namespaces, {
       ...informerOpts(PVCS.plural),
       labelSelector: MANAGED_SELECTOR,
+      indexBy: pipelineOf,
     });
     this.all = [this.pipelines, ...Object.values(this.children), this.secretMeta, this.pods, this.jobs, this.claims];
     this.queue = new WorkQueue(

@@ -20,6 +20,7 @@ import {
   OwnershipConflict,
   orphanedChildren,
 } from './apply.ts';
+import { pipelineKey } from './cache-shapes.ts';
 import {
   type DeletionStep,
   DRAIN_FINALIZER,
@@ -31,7 +32,7 @@ import {
 import { desiredPipeline, type Images } from './desired.ts';
 import { CHILD_KINDS, childKind, PIPELINES } from './kinds.ts';
 import { pgbouncerAdminPassword } from './pgbouncer-admin.ts';
-import { names, PIPELINE_LABEL, selectorLabels } from './render/meta.ts';
+import { names, selectorLabels } from './render/meta.ts';
 import { isPersistent } from './render/worker.ts';
 import type { InformerSet } from './runtime/informer.ts';
 import { ApiError, type KubeObject, objectPath } from './runtime/kube.ts';
@@ -132,8 +133,8 @@ export class Reconciler {
       .map((o) => ({ kind: String(o.kind), name, replicas: (o.spec as { replicas?: number }).replicas ?? 1 }));
     const selector = Object.entries(selectorLabels(p.metadata.name, 'worker'));
     const pods = this.d.pods
-      .list()
-      .filter((pod) => pod.metadata.namespace === ns && selector.every(([k, v]) => pod.metadata.labels?.[k] === v));
+      .byIndex(pipelineKey(ns, p.metadata.name))
+      .filter((pod) => selector.every(([k, v]) => pod.metadata.labels?.[k] === v));
     const workload = workloads.find((w) => w.replicas > 0) ?? workloads[0];
     const walVolumes = this.d.drainer.claims(p.metadata.name, ns).length;
     return { ...(workload ? { workload } : {}), pods: pods.length, walVolumes };
@@ -312,13 +313,8 @@ export class Reconciler {
   }
 
   private liveChildren(ns: string, pipeline: string): KubeObject[] {
-    const out: KubeObject[] = [];
-    for (const inf of Object.values(this.d.children)) {
-      for (const o of inf.list()) {
-        if (o.metadata.namespace === ns && o.metadata.labels?.[PIPELINE_LABEL] === pipeline) out.push(o);
-      }
-    }
-    return out;
+    const key = pipelineKey(ns, pipeline);
+    return Object.values(this.d.children).flatMap((inf) => inf.byIndex(key));
   }
 }
 

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { ResolvedPipeline } from '../api/defaults.ts';
 import type { IngestPipeline, WalDrainStatus } from '../api/types.ts';
 import { deleteObject } from './apply.ts';
+import { pipelineKey } from './cache-shapes.ts';
 import type { EventSink } from './events.ts';
 import { drainJobImage } from './image-policy.ts';
 import { JOBS, PVCS } from './kinds.ts';
@@ -60,7 +61,7 @@ export class WalDrainer {
   claims(pipeline: string, ns: string): Array<ClaimView & { uid: string }> {
     const want = { ...selectorLabels(pipeline, 'worker'), [PIPELINE_LABEL]: pipeline };
     const out: Array<ClaimView & { uid: string }> = [];
-    for (const c of this.d.claims.list()) {
+    for (const c of this.d.claims.byIndex(pipelineKey(ns, pipeline))) {
       if (!matches(c, ns, want)) continue;
       const ordinal = claimOrdinal(c.metadata.name, WAL_CLAIM_TEMPLATE, names(pipeline).worker);
       if (ordinal === undefined) continue;
@@ -74,7 +75,7 @@ export class WalDrainer {
     const want = selectorLabels(pipeline, 'worker');
     const prefix = `${names(pipeline).worker}-`;
     const out = new Set<number>();
-    for (const pod of this.d.pods.list()) {
+    for (const pod of this.d.pods.byIndex(pipelineKey(ns, pipeline))) {
       if (!matches(pod, ns, want) || !pod.metadata.name.startsWith(prefix)) continue;
       const n = Number(pod.metadata.name.slice(prefix.length));
       if (Number.isInteger(n)) out.add(n);
@@ -84,9 +85,9 @@ export class WalDrainer {
 
   private jobs(pipeline: string, ns: string): Array<JobView & { object: KubeObject }> {
     const want = { ...selectorLabels(pipeline, 'drain'), [PIPELINE_LABEL]: pipeline };
-    const pods = this.d.pods.list() as PodShape[];
+    const pods = this.d.pods.byIndex(pipelineKey(ns, pipeline)) as PodShape[];
     return this.d.jobs
-      .list()
+      .byIndex(pipelineKey(ns, pipeline))
       .filter((j) => matches(j, ns, want))
       .map((j) => {
         const conditions = ((j.status ?? {}) as { conditions?: Array<{ type: string; status: string }> }).conditions;

@@ -88,7 +88,7 @@ const workerPod = (pipelineName: string, ordinal: number): PodObject => ({
 /** The informers' lists as they stand (the poll only lists). */
 const lists = (pipelines: Array<IngestPipeline & KubeObject>, pods: PodObject[]) => ({
   pipelines: { list: () => pipelines },
-  pods: { list: () => pods },
+  pods: { byIndex: () => pods },
   log: { warn: (o: object, msg: string) => assert.fail(`${msg}: ${JSON.stringify(o)}`) },
 });
 
@@ -185,7 +185,7 @@ async function atRest(spec: SpecOverrides, withPods: boolean) {
         list: () => pipelines,
         get: (key: string) => pipelines.find((p) => `iot/${p.metadata.name}` === key),
       },
-      pods: { list: () => pods },
+      pods: { byIndex: () => pods },
       log: { warn: () => {}, child: () => ({}) },
     } as unknown as AutoscalerDeps,
     { now: () => now },

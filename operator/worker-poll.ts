@@ -7,6 +7,7 @@
 import { Agent, request } from 'undici';
 import { HTTP_PATHS } from '../api/contract.ts';
 import type { IngestPipeline } from '../api/types.ts';
+import { pipelineKey } from './cache-shapes.ts';
 import type { InformerSet } from './runtime/informer.ts';
 import { type KubeObject, keyOf } from './runtime/kube.ts';
 import {
@@ -61,7 +62,7 @@ export interface WorkerPollOptions {
 
 export interface WorkerPollDeps {
   pipelines: Pick<InformerSet<IngestPipeline & KubeObject>, 'list'>;
-  pods: Pick<InformerSet<PodObject>, 'list'>;
+  pods: Pick<InformerSet<PodObject>, 'byIndex'>;
   log: { warn(fields: object, msg: string): void };
 }
 
@@ -132,7 +133,8 @@ export class WorkerPoller {
 
   /** One pass: every running worker pod of the pipeline, each of `listeners` asked once, all at once. */
   async pass(p: IngestPipeline & KubeObject, listeners: readonly WorkerListener[]): Promise<PodPoll[]> {
-    const pods = podsOf(this.d.pods.list(), p.metadata.namespace ?? 'default', p.metadata.name, 'worker').filter(
+    const ns = p.metadata.namespace ?? 'default';
+    const pods = podsOf(this.d.pods.byIndex(pipelineKey(ns, p.metadata.name)), ns, p.metadata.name, 'worker').filter(
       (pod) => pod.status?.phase === 'Running' && !pod.metadata.deletionTimestamp,
     );
     const endpoint = this.o.endpoint ?? workerEndpoint;

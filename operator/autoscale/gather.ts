@@ -8,6 +8,7 @@ import { checkPipeline } from '../../api/check.ts';
 import type { ResolvedBasicAuthRef, ResolvedPipeline } from '../../api/defaults.ts';
 import { effectiveSizes } from '../../api/sizes.ts';
 import type { IngestPipeline, IngestPipelineStatus } from '../../api/types.ts';
+import { pipelineKey } from '../cache-shapes.ts';
 import { PGBOUNCER_PORT } from '../render/config.ts';
 import { names, PIPELINE_LABEL } from '../render/meta.ts';
 import { adminCredentials } from '../render/pgbouncer-admin.ts';
@@ -247,7 +248,7 @@ export class SignalGatherer {
   }
 
   private podsOf(r: ResolvedPipeline, component: 'worker' | 'pgbouncer'): PodObject[] {
-    return podsOf(this.d.pods.list(), r.namespace, r.name, component);
+    return podsOf(this.d.pods.byIndex(pipelineKey(r.namespace, r.name)), r.namespace, r.name, component);
   }
 
   /** The worker signals from this round's pass over the worker pods (worker-poll.ts): their /metrics. */

@@ -5,6 +5,7 @@
 // timeout, kept above the bookmark interval, ends it and the watch resumes).
 
 import { backoffDelay, sleep } from '../../common/backoff.ts';
+import { IndexedStore } from './indexed-store.ts';
 import {
   ApiError,
   apiVersionOf,
@@ -33,6 +34,8 @@ export interface InformerOptions {
   fieldSelector?: string;
   /** Cache metadata only (PartialObjectMetadata): for Secrets the operator must notice but not hold. */
   metadataOnly?: boolean;
+  /** An object's value in the cache's one index (undefined: not indexed), for `byIndex`. */
+  indexBy?: (obj: KubeObject) => string | undefined;
   /** Keeps only what the handlers and readers use of an object, before it is cached (memory at scale). */
   transform?: (obj: KubeObject) => KubeObject;
   /** Server-side watch timeout; randomized per watch by ±20% to spread relists. Default 300 s. */
@@ -49,7 +52,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   private readonly client: KubeClient;
   private readonly opts: InformerOptions;
   private readonly handlers: InformerHandlers<T>[] = [];
-  private readonly store = new Map<string, T>();
+  private readonly store: IndexedStore<T>;
   private resourceVersion = '';
   private synced = false;
   private syncWaiters: Array<() => void> = [];
@@ -61,6 +64,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.client = client;
     this.resource = resource;
     this.opts = opts;
+    this.store = new IndexedStore<T>(opts.indexBy);
   }
 
   addHandlers(h: InformerHandlers<T>): void {
@@ -73,6 +77,11 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   list(): T[] {
     return [...this.store.values()];
+  }
+
+  /** The cached objects whose `indexBy` value is `value`. */
+  byIndex(value: string): T[] {
+    return this.store.byIndex(value);
   }
 
   get hasSynced(): boolean {
@@ -173,7 +182,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       this.upsert(key, item);
     }
     // What vanished while we were not watching (or before a 410) is reported as deleted.
-    for (const [key, old] of this.store) {
+    for (const [key, old] of this.store.entries()) {
       if (!seen.has(key)) {
         this.store.delete(key);
         for (const h of this.handlers) h.onDelete?.(old);
@@ -308,6 +317,10 @@ export class InformerSet<T extends KubeObject = KubeObject> {
 
   list(): T[] {
     return this.informers.flatMap((i) => i.list());
+  }
+
+  byIndex(value: string): T[] {
+    return this.informers.flatMap((i) => i.byIndex(value));
   }
 
   get hasSynced(): boolean {

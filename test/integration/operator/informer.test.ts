@@ -143,6 +143,44 @@ describe('informer recovery', () => {
     await inf.stop();
   });
 
+  test('the index finds objects by their label as they are created, relabelled and deleted', async () => {
+    const inf = new Informer(direct, CONFIGMAPS, {
+      namespace: ns,
+      labelSelector: 'owner',
+      indexBy: (o) => o.metadata.labels?.owner,
+    });
+    inf.start();
+    await inf.waitForSync();
+    const path = (name: string) => `/api/v1/namespaces/${ns}/configmaps/${name}`;
+    for (const [name, owner] of [
+      ['idx-a', 'p1'],
+      ['idx-b', 'p1'],
+      ['idx-c', 'p2'],
+    ]) {
+      await direct.request('POST', `/api/v1/namespaces/${ns}/configmaps`, {
+        body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, labels: { owner } } },
+      });
+    }
+    const owned = (owner: string) =>
+      inf
+        .byIndex(owner)
+        .map((o) => o.metadata.name)
+        .sort();
+    await eventually(async () => assert.deepEqual([owned('p1'), owned('p2')], [['idx-a', 'idx-b'], ['idx-c']]), {
+      what: 'created objects indexed by owner',
+    });
+
+    await direct.request('PATCH', path('idx-b'), {
+      body: { metadata: { labels: { owner: 'p2' } } },
+      contentType: 'application/merge-patch+json',
+    });
+    await direct.request('DELETE', path('idx-a'));
+    await eventually(async () => assert.deepEqual([owned('p1'), owned('p2')], [[], ['idx-b', 'idx-c']]), {
+      what: 'relabelled object moved, deleted object gone',
+    });
+    await inf.stop();
+  });
+
   test('a stopped and restarted informer resumes from its resourceVersion', async () => {
     const added: string[] = [];
     const inf = new Informer(direct, CONFIGMAPS, { namespace: ns });
