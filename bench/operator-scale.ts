@@ -5,7 +5,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pipelinesPath } from '../api/contract.ts';
-import { OPERATOR_NODE_OPTIONS } from '../operator/manifests.ts';
+import { OPERATOR_MALLOC_ARENA_MAX, OPERATOR_NODE_OPTIONS } from '../operator/manifests.ts';
 import type { KubeList } from '../operator/runtime/kube.ts';
 import { command, ensureCrd } from '../test/lib/env.ts';
 import { eventually } from '../test/lib/eventually.ts';
@@ -111,7 +111,7 @@ export async function operatorScale(o: OperatorScaleOptions): Promise<OperatorSc
         `${resyncSeconds}s`,
         ...(o.concurrency ? ['--concurrency', String(o.concurrency)] : []),
       ],
-      { NODE_OPTIONS: o.nodeOptions ?? OPERATOR_NODE_OPTIONS },
+      { NODE_OPTIONS: o.nodeOptions ?? OPERATOR_NODE_OPTIONS, MALLOC_ARENA_MAX: OPERATOR_MALLOC_ARENA_MAX },
       'dist/cli/main.js',
     );
     const pid = op.child.pid ?? 0;

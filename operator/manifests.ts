@@ -16,6 +16,8 @@ import { DEFAULT_WORKER_IMAGE, OPERATOR_VERSION } from './render/meta.ts';
  * operator/node-options.test.ts keeps the two equal); more pipelines need a larger old generation.
  */
 export const OPERATOR_NODE_OPTIONS = '--max-semi-space-size=4 --max-old-space-size=160';
+/** glibc's arenas for the operator's threads: 2 instead of up to 8 per core, ~15 MiB less RSS at 1,000 pipelines. */
+export const OPERATOR_MALLOC_ARENA_MAX = '2';
 
 export const OPERATOR_NAMESPACE = 'mqtt2pg-system';
 export const OPERATOR_NAME = 'mqtt2pg-operator';
@@ -131,6 +133,8 @@ export function operatorManifests(o: InstallOptions = {}): Record<string, unknow
                   { name: ENV.podNamespace, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                   // Namespaced mode: a comma-separated list, each with the operator's Role (docs/install-modes.md).
                   { name: ENV.watchNamespace, value: watch.join(',') },
+                  { name: 'NODE_OPTIONS', value: OPERATOR_NODE_OPTIONS },
+                  { name: 'MALLOC_ARENA_MAX', value: OPERATOR_MALLOC_ARENA_MAX },
                 ],
                 ports: [{ name: OPERATOR_PORT.name, containerPort: OPERATOR_PORT.port }],
                 livenessProbe: { httpGet: { path: HTTP_PATHS.healthz, port: OPERATOR_PORT.name }, periodSeconds: 10 },
