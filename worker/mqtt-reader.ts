@@ -117,7 +117,7 @@ function frameAt(
  * The PUBLISH packet of buf[at, end), as mqtt-packet would parse it; undefined for what this decoder leaves to
  * mqtt-packet: QoS 2 or 3, a length past the frame, a property a PUBLISH does not carry or carries twice.
  */
-export function decodePublish(
+function decodePublish(
   buf: Buffer,
   at: number,
   bodyStart: number,
