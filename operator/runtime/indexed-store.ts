@@ -49,8 +49,10 @@ export class IndexedStore<T> {
     this.byKey.delete(key);
   }
 
-  /** The objects whose index value is `value` (a new array; empty without an index). */
+  /** The objects whose index value is `value` (a new array). */
   byIndex(value: string): T[] {
+    // A cache built without the index would answer "nothing" and the prune would see no children: fail loudly.
+    if (!this.indexOf) throw new Error('byIndex on a cache without an index: give its informer indexBy');
     const bucket = this.index.get(value);
     return bucket ? [...bucket.values()] : [];
   }
