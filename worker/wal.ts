@@ -52,8 +52,11 @@ const FRAMING_BYTES = 16;
  * LevelDB's memory, bounded whatever the backlog: a block cache for groups read back, and a memtable of
  * writeBufferSize (two while one is written out). Open tables hold only their index blocks (~15 KiB per 2 MiB
  * table). About 20 MiB in all; docs/benchmarks.md has the worker's whole budget.
+ * LevelDB mmaps every open table, so maxOpenFiles also bounds the file-mapped RSS a large backlog reads back:
+ * 74 is LevelDB's floor (64 tables + 10 other files), at most ~128 MiB mapped; 500 let a 1M backlog's drain
+ * map 14 MiB more for the same drain rate.
  */
-const LEVELDB_MEMORY = { cacheSize: 8 * 2 ** 20, writeBufferSize: 4 * 2 ** 20, maxOpenFiles: 500 };
+const LEVELDB_MEMORY = { cacheSize: 8 * 2 ** 20, writeBufferSize: 4 * 2 ** 20, maxOpenFiles: 74 };
 /** Share of the size limit deleted between two compactions of the deleted range (wal-compaction.ts). */
 const COMPACT_AFTER_DELETED_SHARE = 0.25;
 
