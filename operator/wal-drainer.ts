@@ -85,9 +85,10 @@ export class WalDrainer {
 
   private jobs(pipeline: string, ns: string): Array<JobView & { object: KubeObject }> {
     const want = { ...selectorLabels(pipeline, 'drain'), [PIPELINE_LABEL]: pipeline };
-    const pods = this.d.pods.byIndex(pipelineKey(ns, pipeline)) as PodShape[];
+    const key = pipelineKey(ns, pipeline);
+    const pods = this.d.pods.byIndex(key) as PodShape[];
     return this.d.jobs
-      .byIndex(pipelineKey(ns, pipeline))
+      .byIndex(key)
       .filter((j) => matches(j, ns, want))
       .map((j) => {
         const conditions = ((j.status ?? {}) as { conditions?: Array<{ type: string; status: string }> }).conditions;

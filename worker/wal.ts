@@ -2,16 +2,18 @@
 // the PostgreSQL transaction (or S3 PUT) holding it has committed.
 //
 // Group commit: while one synced write runs, arriving messages queue; the next write takes them all. One
-// LevelDB record holds one group (see wal-record.ts). Flushers claim whole groups, oldest first; a group is
-// deleted only when its batch is acknowledged; wal-compaction.ts then gives the deleted records' disk space back.
+// LevelDB record holds one group (wal-groups.ts cuts them, wal-record.ts lays them out). Flushers claim whole
+// groups, oldest first; a group is deleted only when its batch is acknowledged; wal-compaction.ts then gives
+// the deleted records' disk space back.
 
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { Level } from 'level';
 import type { InboundMessage } from './message.ts';
 import { type Compactable, DeletedRangeCompactor } from './wal-compaction.ts';
+import { estimatedBytes, type Group, groupsFromKeys, keyOf, splitIntoGroups } from './wal-groups.ts';
 import { QUARANTINE_PREFIX, Quarantine } from './wal-quarantine.ts';
-import { decodeGroup, decodeKey, encodeGroup, encodeKey, type GroupKey, ownedKey } from './wal-record.ts';
+import { decodeGroup } from './wal-record.ts';
 import { describeLow, type VolumeState, walDirBytes } from './wal-volume.ts';
 
 export interface WalOptions {
@@ -27,17 +29,6 @@ export interface WalOptions {
   maxGroupBytes?: number;
 }
 
-interface Group extends GroupKey {
-  /**
-   * Set while claimed (and for a replayed key that does not re-encode to its bytes); a queued group derives its
-   * key from its fields (keyOf): a Buffer per group cost ~500 bytes of RSS, ~30 MiB under a 1M backlog.
-   */
-  key?: Buffer;
-  messages?: InboundMessage[];
-  /** Counted in the cache budget (kept from the append, not read back). */
-  cached?: boolean;
-}
-
 /** A claimed set of groups: the unit a flusher commits and the WAL deletes. */
 export interface Claim {
   groups: Group[];
@@ -46,8 +37,6 @@ export interface Claim {
 
 type Durable = (() => void) | undefined;
 
-// Per-message overhead the key/record framing adds, for size accounting before encoding.
-const FRAMING_BYTES = 16;
 /**
  * LevelDB's memory, bounded whatever the backlog: a block cache for groups read back, and a memtable of
  * writeBufferSize (two while one is written out). Open tables hold only their index blocks (~15 KiB per 2 MiB
@@ -126,24 +115,17 @@ export class Wal extends EventEmitter {
         : 'is another worker using this directory?';
       throw new Error(`cannot open the WAL at ${opts.dir}: ${cause} (${hint})`);
     }
-    const strays: Buffer[] = [];
-    for await (const raw of wal.db.keys({ lt: QUARANTINE_PREFIX })) {
-      let k: GroupKey;
-      try {
-        k = decodeKey(raw);
-      } catch {
-        strays.push(Buffer.from(raw));
-        continue;
-      }
-      wal.queue.push(encodeKey(k).equals(raw) ? k : { ...k, key: ownedKey(raw) });
-      wal.queuedCount += k.count;
-      wal.queuedBytes += k.bytes;
-      wal.bytes += k.bytes;
-      wal.messages += k.count;
-      if (k.seq >= wal.nextSeq) wal.nextSeq = k.seq + 1n;
+    const replayed = await groupsFromKeys(wal.db.keys({ lt: QUARANTINE_PREFIX }));
+    for (const g of replayed.groups) {
+      wal.queue.push(g);
+      wal.queuedCount += g.count;
+      wal.queuedBytes += g.bytes;
+      wal.bytes += g.bytes;
+      wal.messages += g.count;
     }
+    wal.nextSeq = replayed.nextSeq;
     await wal.quarantine.count();
-    for (const key of strays)
+    for (const key of replayed.strays)
       await wal.quarantine.moveAside(key, await wal.db.get(key), 0, `a ${key.length}-byte key is not a group key`);
     return wal;
   }
@@ -212,7 +194,7 @@ export class Wal extends EventEmitter {
     if (this.closed) throw new Error('the WAL is closed');
     this.pending.push(message);
     this.pendingDurable.push(durable);
-    this.pendingBytes += message.payload.length + message.topic.length + FRAMING_BYTES;
+    this.pendingBytes += estimatedBytes(message);
     if (!this.writing && !this.writeScheduled) {
       this.writeScheduled = true;
       // setImmediate, not a microtask: every PUBLISH parsed from the same socket read joins this group.
@@ -260,33 +242,8 @@ export class Wal extends EventEmitter {
   }
 
   private split(messages: InboundMessage[]) {
-    const out: Array<{ key: Buffer; value: Buffer; group: Group; estimated: number }> = [];
-    let start = 0;
-    while (start < messages.length) {
-      let end = start;
-      let estimated = 0;
-      while (
-        end < messages.length &&
-        end - start < this.opts.maxGroupMessages &&
-        (end === start || estimated < this.opts.maxGroupBytes)
-      ) {
-        const m = messages[end] as InboundMessage;
-        estimated += m.payload.length + m.topic.length + FRAMING_BYTES;
-        end++;
-      }
-      const slice = messages.slice(start, end);
-      const value = encodeGroup(slice);
-      const k: GroupKey = {
-        seq: this.nextSeq++,
-        count: slice.length,
-        bytes: value.length,
-        oldestReceivedAt: (slice[0] as InboundMessage).receivedAt,
-      };
-      const key = encodeKey(k);
-      out.push({ key, value, group: { ...k, messages: slice }, estimated });
-      start = end;
-    }
-    return out;
+    const limits = { maxMessages: this.opts.maxGroupMessages, maxBytes: this.opts.maxGroupBytes };
+    return splitIntoGroups(messages, limits, () => this.nextSeq++);
   }
 
   private enqueue(g: Group) {
@@ -457,9 +414,4 @@ export class Wal extends EventEmitter {
     await this.compactor.settled();
     await this.db.close();
   }
-}
-
-/** A group's LevelDB key: its own bytes when it holds them (claimed, or replayed as read), else re-encoded. */
-function keyOf(g: Group): Buffer {
-  return g.key ?? encodeKey(g);
 }
